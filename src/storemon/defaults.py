@@ -1,0 +1,25 @@
+"""Default values, gathered in one place.
+
+Every default that a caller, the CLI or the web service may rely on lives here,
+each with the reason it has the value it has. See ``SPEC.md`` (mirrored in
+``docs/rules.md``) for the meaning of each parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+#: How far one poll's status is carried forward and backward in time. A store
+#: whose nearest poll is further away than this has *no known status* there.
+DEFAULT_HORIZON: timedelta = timedelta(days=8)
+
+#: Time zone for stores that have no (valid) time-zone row.
+DEFAULT_TIMEZONE: str = "America/Chicago"
+
+#: Length of the three report windows, all ending at ``now``.
+HOUR: timedelta = timedelta(hours=1)
+DAY: timedelta = timedelta(hours=24)
+WEEK: timedelta = timedelta(hours=168)
+
+#: Environment-variable prefix for every CLI option (``STOREMON_NOW`` …).
+ENV_PREFIX: str = "STOREMON_"

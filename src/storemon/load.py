@@ -1,0 +1,1 @@
+"""Loading and validating the three input files (placeholder: being written)."""

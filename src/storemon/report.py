@@ -1,0 +1,1 @@
+"""compute_report (placeholder: being written)."""
