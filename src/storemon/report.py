@@ -1,22 +1,226 @@
-"""compute_report (interface; body being written)."""
+"""``compute_report``: the whole of SPEC.md in one vectorized pipeline.
+
+Pipeline (every step a Polars operation over all stores at once)::
+
+    inputs ─coerce─► typed frames ─► store codes (every id in any input)
+      hours + zones ─► business intervals (hours.py, zones.py)
+      polls in [window − horizon, now] ─► active runs (timeline.py)
+      both ─► sorted sweep per store and window (sweep.py) ─► report
+
+Instants are Int64 ticks of half a microsecond, so every boundary (midpoints
+included) is exact; figures are converted to minutes/hours only at the end.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
-from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
+from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, HOUR, WEEK
+from storemon.exceptions import ConfigError, InputError
+from storemon.hours import TICKS_PER_US, business_intervals
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_SCHEMA, TIMEZONES_SCHEMA, check_zone, is_known_zone
+from storemon.sweep import measure_windows
+from storemon.timeline import active_intervals
+
+__all__ = ["compute_report", "resolve_now"]
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+# A horizon this long (about 36,000 years) already reaches every instant a
+# Datetime[us] can hold from any other: it is what "infinite" means here.
+_INFINITE_HORIZON_TICKS = 2**60
+_WINDOWS = {"hour": HOUR, "day": DAY, "week": WEEK}
+_TICKS_PER_MINUTE = 60 * 1_000_000 * TICKS_PER_US
+_TICKS_PER_HOUR = 60 * _TICKS_PER_MINUTE
 
 
 def compute_report(
-    polls: pl.DataFrame | pl.LazyFrame,
-    hours: pl.DataFrame | pl.LazyFrame,
-    tz: pl.DataFrame | pl.LazyFrame,
+    polls: Frame,
+    hours: Frame,
+    tz: Frame,
     now: datetime | None = None,
     *,
     horizon: timedelta | None = DEFAULT_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
 ) -> pl.DataFrame:
-    """Uptime/downtime per store over business hours (SPEC.md)."""
-    raise NotImplementedError
+    """Uptime and downtime within business hours per store, per SPEC.md.
+
+    ``polls``, ``hours`` and ``tz`` are typed frames (see :mod:`storemon.schema`;
+    a String ``status`` of active/inactive is accepted too), eager or lazy.
+    ``now`` defaults to the latest poll; a naive ``now`` is UTC. ``horizon`` is
+    how far one poll's status reaches (``None``: without limit). Time-zone rows
+    naming an unknown zone are ignored, and the first remaining row of a store
+    wins. Returns ``store_id`` and :data:`~storemon.schema.REPORT_COLUMNS` as
+    unrounded Float64 (minutes for ``_hour``, hours otherwise), one row per
+    store that appears in any input, sorted by ``store_id``.
+
+    Raises :class:`ConfigError` for a bad parameter and :class:`InputError` for
+    frames that lack a column or hold values of the wrong kind.
+    """
+    check_zone(default_timezone, "default time zone")
+    horizon_ticks = _horizon_ticks(horizon)
+    polls_lf, hours_df, tz_df = _coerce_polls(polls), _coerce_hours(hours), _coerce_timezones(tz)
+
+    now_us = _to_us(now) if now is not None else _latest_poll_us(polls_lf)
+    now_ticks = now_us * TICKS_PER_US
+    window = (now_ticks - _ticks(WEEK), now_ticks)
+
+    stores = _store_codes(polls_lf, hours_df, tz_df)
+    business = business_intervals(hours_df, _store_zones(stores, tz_df, default_timezone), stores, window)
+    active = active_intervals(_relevant_polls(polls_lf, stores, window, horizon_ticks), window, horizon_ticks)
+    measured = measure_windows(business, active, now_ticks, {name: _ticks(length) for name, length in _WINDOWS.items()})
+    return _figures(stores, measured)
+
+
+def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
+    """The report instant: ``now`` as an aware UTC datetime, or the latest poll."""
+    us = _to_us(now) if now is not None else _latest_poll_us(_coerce_polls(polls))
+    return _EPOCH + timedelta(microseconds=us)
+
+
+# --- parameters --------------------------------------------------------------
+
+
+def _to_us(moment: datetime) -> int:
+    if not isinstance(moment, datetime):
+        raise ConfigError(f"now must be a datetime, not {type(moment).__name__}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // _US
+
+
+def _ticks(length: timedelta) -> int:
+    return (length // _US) * TICKS_PER_US
+
+
+def _horizon_ticks(horizon: timedelta | None) -> int:
+    if horizon is None:
+        return _INFINITE_HORIZON_TICKS
+    if not isinstance(horizon, timedelta):
+        raise ConfigError(f"horizon must be a timedelta or None, not {type(horizon).__name__}")
+    if horizon < timedelta(0):
+        raise ConfigError(f"horizon must not be negative (got {horizon})")
+    return min(_ticks(horizon), _INFINITE_HORIZON_TICKS)
+
+
+def _latest_poll_us(polls: pl.LazyFrame) -> int:
+    latest = polls.select(pl.col("timestamp_utc").max().cast(pl.Int64)).collect().item()
+    if latest is None:
+        raise ConfigError("no polls to take 'now' from: pass now explicitly")
+    return latest
+
+
+# --- inputs --------------------------------------------------------------------
+
+
+def _lazy(frame: Frame, name: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    if not isinstance(lf, pl.LazyFrame):
+        raise InputError(f"{name} must be a Polars DataFrame or LazyFrame, not {type(frame).__name__}")
+    missing = [column for column in schema if column not in lf.collect_schema()]
+    if missing:
+        raise InputError(f"{name} frame lacks column(s) {', '.join(missing)}", file=name)
+    return lf
+
+
+def _coerce_polls(polls: Frame) -> pl.LazyFrame:
+    """``store_id``, ``t`` (Int64 µs UTC) and ``active`` (Boolean)."""
+    lf = _lazy(polls, "polls", POLLS_SCHEMA)
+    schema = lf.collect_schema()
+    ts = pl.col("timestamp_utc")
+    ts_dtype = schema["timestamp_utc"]
+    if not isinstance(ts_dtype, pl.Datetime):
+        raise InputError(f"polls.timestamp_utc must be a Datetime, not {ts_dtype}", file="polls", column="timestamp_utc")
+    if ts_dtype.time_zone is None:
+        ts = ts.dt.replace_time_zone("UTC")
+    status = pl.col("status")
+    if schema["status"] == pl.Boolean:
+        active = status
+    elif schema["status"] in (pl.String, pl.Categorical) or isinstance(schema["status"], pl.Enum):
+        active = status.cast(pl.String).str.strip_chars().str.to_lowercase().cast(POLLS_SCHEMA["status"]) == "active"
+    else:
+        raise InputError(f"polls.status must be active/inactive, not {schema['status']}", file="polls", column="status")
+    return lf.select(
+        pl.col("store_id").cast(pl.String),
+        ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("timestamp_utc"),
+        active.alias("active"),
+    )
+
+
+def _coerce_hours(hours: Frame) -> pl.DataFrame:
+    lf = _lazy(hours, "hours", HOURS_SCHEMA)
+    frame = lf.select(list(HOURS_SCHEMA)).collect()
+    try:
+        return frame.cast(HOURS_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"hours frame has values of the wrong kind: {exc}", file="hours") from None
+
+
+def _coerce_timezones(tz: Frame) -> pl.DataFrame:
+    lf = _lazy(tz, "timezones", TIMEZONES_SCHEMA)
+    return lf.select(list(TIMEZONES_SCHEMA)).collect().cast(TIMEZONES_SCHEMA)
+
+
+# --- stores ----------------------------------------------------------------------
+
+
+def _store_codes(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> pl.DataFrame:
+    """Every store id in any input, sorted, with a dense UInt32 ``code``."""
+    ids = pl.concat(
+        [
+            polls.select("store_id").unique(),
+            hours.lazy().select("store_id"),
+            tz.lazy().select("store_id"),
+        ]
+    )
+    return (
+        ids.unique()
+        .sort("store_id")
+        .collect()
+        .with_row_index("code")
+    )
+
+
+def _store_zones(stores: pl.DataFrame, tz: pl.DataFrame, default_timezone: str) -> pl.DataFrame:
+    """``store_id`` → ``zone``: the first known zone row of the store, else the default."""
+    known = {name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)}
+    first = (
+        tz.filter(pl.col("timezone_str").is_in(list(known)))
+        .unique("store_id", keep="first", maintain_order=True)
+        .select("store_id", pl.col("timezone_str").alias("zone"))
+    )
+    return stores.select("store_id").join(first, on="store_id", how="left").with_columns(
+        pl.col("zone").fill_null(default_timezone)
+    )
+
+
+def _relevant_polls(polls: pl.LazyFrame, stores: pl.DataFrame, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
+    """Polls that can reach the window: ``t`` in [window start − horizon, now]."""
+    lo, now = window
+    t = pl.col("timestamp_utc").cast(pl.Int64)
+    earliest = (lo - horizon_ticks) // TICKS_PER_US
+    return (
+        polls.filter((t <= now // TICKS_PER_US) & (t >= earliest))
+        .join(stores.lazy(), on="store_id", how="inner")
+        .select("code", t.alias("t"), "active")
+        .collect()
+    )
+
+
+# --- output -----------------------------------------------------------------------
+
+
+def _figures(stores: pl.DataFrame, measured: pl.DataFrame) -> pl.DataFrame:
+    """Ticks → minutes (last hour) and hours (day, week); one row per store."""
+    per_store = stores.join(measured, on="code", how="left").fill_null(0)
+    columns = [pl.col("store_id")]
+    for kind in ("up", "down"):
+        for name in _WINDOWS:
+            ticks = pl.col(f"up_{name}") if kind == "up" else pl.col(f"business_{name}") - pl.col(f"up_{name}")
+            unit = _TICKS_PER_MINUTE if name == "hour" else _TICKS_PER_HOUR
+            columns.append((ticks / unit).cast(pl.Float64).alias(f"{kind}time_last_{name}"))
+    return per_store.sort("store_id").select(columns).cast(REPORT_SCHEMA)

@@ -1,0 +1,65 @@
+"""Status polls → the time each store is known to be *active*, in ticks.
+
+Rule (SPEC.md, "Status timeline"): polls at or before ``now``; polls with the
+same store and instant are one poll, inactive if any of them is; poll *i*
+holds its status over ``[max(tᵢ − h, mᵢ₋₁), min(tᵢ + h, mᵢ))`` with ``mᵢ`` the
+midpoint to the next poll. Midpoints fall on half microseconds, so instants
+here are *ticks* of half a microsecond: ``2·t`` and ``tᵢ + tᵢ₊₁`` are exact.
+
+Only polls in ``[window start − horizon, now]`` can reach the window; the
+caller filters to that range first (dropping an earlier poll can only move a
+boundary that lies before the window).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from storemon.hours import TICKS_PER_US
+
+__all__ = ["active_intervals"]
+
+
+def active_intervals(polls: pl.DataFrame, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
+    """Maximal runs of active time per store, clipped to ``window``.
+
+    ``polls`` has ``code`` (UInt32), ``t`` (Int64 microseconds) and ``active``
+    (Boolean), any order, duplicates allowed. Returns ``code``, ``start``,
+    ``end`` (Int64 ticks): disjoint, non-empty intervals.
+    """
+    lo, hi = window
+    code, t = pl.col("code"), pl.col("t")
+    # Sorting puts inactive (False) first, so the first row of an instant
+    # carries "inactive if any of them is".
+    polls = polls.sort("code", "t", "active").filter(
+        ~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False)
+    )
+    same_prev = (code == code.shift(1)).fill_null(False)
+    same_next = (code == code.shift(-1)).fill_null(False)
+    ticks = t * TICKS_PER_US
+    start = pl.when(same_prev).then(pl.max_horizontal(ticks - horizon_ticks, t.shift(1) + t))
+    end = pl.when(same_next).then(pl.min_horizontal(ticks + horizon_ticks, t + t.shift(-1)))
+    held = polls.select(
+        "code",
+        "active",
+        start.otherwise(ticks - horizon_ticks).clip(lo, hi).alias("start"),
+        end.otherwise(ticks + horizon_ticks).clip(lo, hi).alias("end"),
+    )
+    active = held.filter(pl.col("active") & (pl.col("end") > pl.col("start"))).drop("active")
+    return _merge_touching(active)
+
+
+def _merge_touching(intervals: pl.DataFrame) -> pl.DataFrame:
+    """Join consecutive intervals of a store that touch (end == next start).
+
+    ``intervals`` are sorted by (code, start) and disjoint; the measure of the
+    union is unchanged, only the row count shrinks (runs of active polls
+    become one interval each).
+    """
+    code, start, end = pl.col("code"), pl.col("start"), pl.col("end")
+    opens_run = ~((code == code.shift(1)) & (start == end.shift(1))).fill_null(False)
+    closes_run = ~((code == code.shift(-1)) & (end == start.shift(-1))).fill_null(False)
+    marked = intervals.with_columns(opens_run.alias("opens"), closes_run.alias("closes"))
+    starts = marked.filter("opens").select("code", "start")
+    ends = marked.filter("closes").select("end")
+    return pl.concat([starts, ends], how="horizontal")
