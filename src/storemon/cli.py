@@ -169,7 +169,7 @@ def _print_rejects_summary(rejects, rejects_file: str | None) -> None:
     if rejects.height == 0:
         return
     counts = rejects.group_by("file", "reason").len().sort("file", "reason")
-    for file, reason, count in counts.iter_rows():
+    for file, reason, count in counts.rows():
         print(f"storemon: rejected {count} × {reason} in {file}", file=sys.stderr)
     if rejects_file:
         print(f"storemon: rejected rows written to {rejects_file}", file=sys.stderr)
