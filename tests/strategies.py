@@ -1,0 +1,253 @@
+"""Typed test frames from Python tuples, and Hypothesis strategies for whole cases.
+
+A :class:`Case` is the input of one report as plain Python rows (so tests can
+reorder, duplicate, flip or extend them) and builds the typed Polars frames of
+:mod:`storemon.schema` on demand. :func:`cases` draws small random cases that
+lean on the hard parts: DST transitions of 2024 in zones with 1-hour,
+30-minute and 45-minute offsets and midnight changes, overnight / 24-hour /
+23:59-ending / tiny / overlapping hours, duplicate instants, polls after
+``now``, unknown zone names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from hypothesis import strategies as st
+
+from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_COLUMNS, TIMEZONES_SCHEMA
+
+PollRow = tuple[str, datetime, str]
+HoursRow = tuple[str, int, time, time]
+TzRow = tuple[str, str]
+
+# --- typed frames ------------------------------------------------------------
+
+
+def polls_frame(rows: Iterable[PollRow]) -> pl.DataFrame:
+    """Polls frame from ``(store_id, timestamp (aware or naive = UTC), status)``."""
+    return pl.DataFrame(list(rows), schema=POLLS_SCHEMA, orient="row")
+
+
+def hours_frame(rows: Iterable[HoursRow]) -> pl.DataFrame:
+    """Business-hours frame from ``(store_id, dayOfWeek, start, end)``."""
+    return pl.DataFrame(list(rows), schema=HOURS_SCHEMA, orient="row")
+
+
+def tz_frame(rows: Iterable[TzRow]) -> pl.DataFrame:
+    """Time-zone frame from ``(store_id, timezone_str)``."""
+    return pl.DataFrame(list(rows), schema=TIMEZONES_SCHEMA, orient="row")
+
+
+def report_rows(report: pl.DataFrame) -> dict[str, tuple[float, ...]]:
+    """A report as ``{store_id: six figures in REPORT_COLUMNS order}``."""
+    assert report.columns == ["store_id", *REPORT_COLUMNS], report.columns
+    return {row[0]: tuple(row[1:]) for row in report.rows()}
+
+
+def utc(*args: int) -> datetime:
+    """``datetime(*args)`` in UTC."""
+    return datetime(*args, tzinfo=UTC)
+
+
+# --- a whole case ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """The inputs of one report as plain rows; ``now=None`` means the default."""
+
+    polls: tuple[PollRow, ...]
+    hours: tuple[HoursRow, ...]
+    tz: tuple[TzRow, ...]
+    now: datetime | None
+    horizon: timedelta | None = DEFAULT_HORIZON
+    default_timezone: str = DEFAULT_TIMEZONE
+
+    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The typed (polls, hours, timezones) frames."""
+        return polls_frame(self.polls), hours_frame(self.hours), tz_frame(self.tz)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for ``compute_report`` / ``reference_report``."""
+        return {"now": self.now, "horizon": self.horizon, "default_timezone": self.default_timezone}
+
+    def stores(self) -> set[str]:
+        """Every store id in any row."""
+        return {r[0] for r in self.polls} | {r[0] for r in self.hours} | {r[0] for r in self.tz}
+
+    def replace(self, **changes: Any) -> Case:
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+
+# --- DST material --------------------------------------------------------------
+
+#: Zones whose 2024 transitions cover the awkward kinds: 1 h at 02:00 (New York,
+#: Chicago), at 01:00 UTC (London), 30 min (Lord Howe), at local midnight
+#: (Beirut, Santiago), 45-minute offsets (Chatham), none (UTC, Kolkata).
+DST_ZONES: tuple[str, ...] = (
+    "America/New_York",
+    "America/Chicago",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Beirut",
+    "America/Santiago",
+    "Pacific/Chatham",
+    "UTC",
+    "Asia/Kolkata",
+)
+
+#: Zone strings that are not zones: rows carrying them are invalid.
+UNKNOWN_ZONES: tuple[str, ...] = ("Mars/Olympus_Mons", "america/new_york", "")
+
+
+def _transitions(zone_name: str, year: int = 2024) -> list[datetime]:
+    """UTC instants (to the quarter hour) where the zone's UTC offset changes in ``year``."""
+    zone = ZoneInfo(zone_name)
+    step = timedelta(minutes=15)
+    moment = datetime(year, 1, 1, tzinfo=UTC)
+    found = []
+    previous = moment.astimezone(zone).utcoffset()
+    while moment.year == year:
+        moment += step
+        offset = moment.astimezone(zone).utcoffset()
+        if offset != previous:
+            found.append(moment)
+            previous = offset
+    return found
+
+
+#: Every 2024 transition instant of :data:`DST_ZONES`.
+TRANSITIONS: tuple[datetime, ...] = tuple(sorted(t for z in DST_ZONES for t in _transitions(z)))
+
+STORE_IDS: tuple[str, ...] = ("a", "b", "10", "9", "store-Ä")
+
+#: Clock times that sit on or next to DST changes and the 24:00 rule.
+INTERESTING_TIMES: tuple[time, ...] = (
+    time(0),
+    time(0, 30),
+    time(1),
+    time(1, 30),
+    time(1, 59, 59),
+    time(2),
+    time(2, 15),
+    time(2, 30),
+    time(2, 45),
+    time(3),
+    time(3, 45),
+    time(4),
+    time(9),
+    time(12),
+    time(18),
+    time(22),
+    time(23),
+    time(23, 30),
+    time(23, 58, 59),
+    time(23, 59),
+    time(23, 59, 30),
+    time(23, 59, 59),
+    time(23, 59, 59, 999999),
+)
+
+HORIZONS: tuple[timedelta | None, ...] = (
+    DEFAULT_HORIZON,
+    None,
+    timedelta(hours=1),
+    timedelta(minutes=7, microseconds=3),
+    timedelta(days=2),
+)
+
+US = timedelta(microseconds=1)
+
+
+def clock_times() -> st.SearchStrategy[time]:
+    """Mostly awkward clock times, sometimes any time (to the second or microsecond)."""
+    return st.one_of(
+        st.sampled_from(INTERESTING_TIMES),
+        st.sampled_from(INTERESTING_TIMES),
+        st.times().map(lambda t: t.replace(microsecond=0)),
+        st.times(),
+    )
+
+
+def _add(clock: time, seconds: int) -> time:
+    """``clock + seconds`` on a 24-hour dial."""
+    moment = datetime.combine(datetime(2000, 1, 1), clock) + timedelta(seconds=seconds)
+    return moment.time()
+
+
+def hours_spans() -> st.SearchStrategy[tuple[time, time]]:
+    """A (start, end) pair: arbitrary, tiny, equal, or long."""
+    return st.one_of(
+        st.tuples(clock_times(), clock_times()),
+        st.tuples(clock_times(), st.integers(1, 120)).map(lambda p: (p[0], _add(p[0], p[1]))),
+        clock_times().map(lambda t: (t, t)),
+    )
+
+
+@st.composite
+def cases(draw: st.DrawFn, max_stores: int = 4, max_polls: int = 30, max_hours: int = 6) -> Case:
+    """A random small case around a 2024 DST transition (see module docstring)."""
+    anchor = draw(st.sampled_from(TRANSITIONS))
+    now = anchor + draw(st.integers(-24 * 3600, 7 * 24 * 3600).map(lambda s: timedelta(seconds=s)))
+    now += draw(st.sampled_from([0, 0, 1, 500_000, 999_999])) * US
+    stores = draw(st.lists(st.sampled_from(STORE_IDS), min_size=1, max_size=max_stores, unique=True))
+    zones = st.one_of(st.sampled_from(DST_ZONES), st.sampled_from(DST_ZONES), st.sampled_from(UNKNOWN_ZONES))
+
+    # Offsets (in µs) of poll instants: near now, over the span, near the anchor;
+    # to the minute half the time so that instants collide.
+    second = 10**6
+    offsets = st.one_of(
+        st.integers(-3600 * second, 3 * 3600 * second).map(lambda us: now - us * US),
+        st.integers(-24 * 3600 * second, 9 * 24 * 3600 * second).map(lambda us: now - us * US),
+        st.integers(-3 * 3600 * second, 3 * 3600 * second).map(lambda us: anchor + us * US),
+    )
+    instants = st.one_of(offsets, offsets.map(lambda t: t.replace(second=0, microsecond=0)))
+    statuses = st.sampled_from(["active", "inactive"])
+
+    polls: list[PollRow] = []
+    hours: list[HoursRow] = []
+    tz: list[TzRow] = []
+    for store in stores:
+        for ts, status in draw(st.lists(st.tuples(instants, statuses), max_size=max_polls)):
+            polls.append((store, ts, status))
+        for day, (start, end) in draw(st.lists(st.tuples(st.integers(0, 6), hours_spans()), max_size=max_hours)):
+            hours.append((store, day, start, end))
+        for zone in draw(st.lists(zones, max_size=2)):
+            tz.append((store, zone))
+    # Interleave the stores' rows, keeping each store's own order.
+    polls = draw(st.permutations(polls))
+    hours = draw(st.permutations(hours))
+    tz = draw(interleavings(tz))
+    return Case(
+        polls=tuple(polls),
+        hours=tuple(hours),
+        tz=tuple(tz),
+        now=now if not polls or draw(st.integers(0, 3)) else None,
+        horizon=draw(st.sampled_from(HORIZONS)),
+        default_timezone=draw(st.sampled_from(DST_ZONES)),
+    )
+
+
+def interleavings(rows: Sequence[TzRow]) -> st.SearchStrategy[list[TzRow]]:
+    """``rows`` reordered, keeping the relative order of each store's rows.
+
+    The first known zone in frame order wins (SPEC), so only the order across
+    stores is free.
+    """
+    owners = [row[0] for row in rows]
+
+    def rebuild(order: list[str]) -> list[TzRow]:
+        queues: dict[str, list[TzRow]] = {}
+        for row in rows:
+            queues.setdefault(row[0], []).append(row)
+        return [queues[store].pop(0) for store in order]
+
+    return st.permutations(owners).map(rebuild)

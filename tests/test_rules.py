@@ -1,0 +1,349 @@
+"""One hand-computed case per rule of SPEC.md.
+
+Every expected figure is worked out in the comment above it. Each case is run
+through the fast implementation (``storemon.compute_report``) and the slow
+reference (``tests/reference.py``); both must give the hand-computed numbers.
+
+Figures are written in report order and units::
+
+    (uptime_hour [min], uptime_day [h], uptime_week [h],
+     downtime_hour [min], downtime_day [h], downtime_week [h])
+
+Dates used: 2024-07-08 is a Monday (dayOfWeek 0), 07-10 a Wednesday (2),
+07-12 a Friday (4), 07-13 a Saturday (5); 2024-03-10 and 2024-11-03 are the US
+DST Sundays (6); 2024-04-07 and 2024-10-06 the Lord Howe ones.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+import pytest
+from reference import reference_report
+from strategies import hours_frame, polls_frame, report_rows, tz_frame, utc
+
+from storemon import compute_report
+
+Figures = tuple[float, float, float, float, float, float]
+
+H = timedelta(hours=1)
+MIN = timedelta(minutes=1)
+ALL_UP: Figures = (60, 24, 168, 0, 0, 0)
+ALL_DOWN: Figures = (0, 0, 0, 60, 24, 168)
+
+
+def check(expected: dict[str, Figures], polls=(), hours=(), tz=(), **options) -> None:
+    """Assert that reference and fast reports both equal ``expected`` (every store, in order)."""
+    frames = polls_frame(polls), hours_frame(hours), tz_frame(tz)
+    for name, implementation in (("reference", reference_report), ("fast", compute_report)):
+        report = implementation(*frames, **options)
+        assert report["store_id"].to_list() == sorted(expected), name
+        got = report_rows(report)
+        for store, figures in expected.items():
+            assert got[store] == pytest.approx(figures, abs=1e-9), f"{name}: store {store!r}"
+
+
+def test_example_nine_to_twelve_with_a_status_change_at_the_midpoint():
+    # Open Wednesdays 09:00-12:00 New York (EDT = UTC-4). Polls: 10:14 active,
+    # 11:15 inactive, so the status changes at the midpoint 10:44:30.
+    # now = Wed 11:30 EDT.
+    #   hour [10:30, 11:30): open 60 min; up 10:30-10:44:30 = 14.5; down 45.5.
+    #   day  [Tue 11:30, Wed 11:30): open Wed 09:00-11:30 = 2.5 h;
+    #        up 09:00-10:44:30 = 104.5 min = 104.5/60 h; down 45.5/60 h.
+    #   week [Wed 07-03 11:30, now): also 07-03 11:30-12:00 (0.5 h), active
+    #        (the 10:14 poll reaches back 8 days, to 07-02 10:14):
+    #        up 104.5/60 + 0.5 = 134.5/60 h; down 45.5/60 h.
+    check(
+        {"s": (14.5, 104.5 / 60, 134.5 / 60, 45.5, 45.5 / 60, 45.5 / 60)},
+        polls=[("s", utc(2024, 7, 10, 14, 14), "active"), ("s", utc(2024, 7, 10, 15, 15), "inactive")],
+        hours=[("s", 2, time(9), time(12))],
+        tz=[("s", "America/New_York")],
+        now=utc(2024, 7, 10, 15, 30),
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "open_hours"),
+    [
+        # 2024-03-10 New York: 00:00 EST = 05:00Z .. 04:00 EDT = 08:00Z -> 3 h.
+        ("America/New_York", utc(2024, 3, 10, 20), 3.0),
+        # 2024-11-03 New York: 00:00 EDT = 04:00Z .. 04:00 EST = 09:00Z -> 5 h.
+        ("America/New_York", utc(2024, 11, 3, 20), 5.0),
+        # 2024-04-07 Lord Howe, 02:00 +11 -> 01:30 +10:30:
+        # 00:00 +11 = 04-06 13:00Z .. 04:00 +10:30 = 04-06 17:30Z -> 4.5 h.
+        ("Australia/Lord_Howe", utc(2024, 4, 7, 0), 4.5),
+        # 2024-10-06 Lord Howe, 02:00 +10:30 -> 02:30 +11:
+        # 00:00 +10:30 = 10-05 13:30Z .. 04:00 +11 = 10-05 17:00Z -> 3.5 h.
+        ("Australia/Lord_Howe", utc(2024, 10, 6, 0), 3.5),
+    ],
+)
+def test_business_time_is_elapsed_time_across_dst(zone, now, open_hours):
+    # Open Sundays 00:00-04:00. now is later that Sunday (UTC), so the day and
+    # the week windows hold that Sunday's hours and nothing else (the Sunday
+    # before ended more than 168 h ago). The hour window is closed.
+    # One active poll an hour before now covers everything (8-day horizon).
+    check(
+        {"s": (0, open_hours, open_hours, 0, 0, 0)},
+        polls=[("s", now - H, "active")],
+        hours=[("s", 6, time(0), time(4))],
+        tz=[("s", zone)],
+        now=now,
+    )
+
+
+def test_non_existent_time_uses_the_offset_before_the_change():
+    # 2024-03-10 New York skips 02:00-03:00 EST->EDT. No polls: all downtime.
+    # "gap": 02:30 read with EST (-5) = 07:30Z; 05:00 EDT = 09:00Z -> 1.5 h.
+    #        (read as EDT it would be 06:30Z and 2.5 h; wall clock says 2.5 h.)
+    # "empty": 02:30 -> 07:30Z, 03:15 EDT = 07:15Z: end <= start, so empty.
+    now = utc(2024, 3, 10, 20)
+    check(
+        {"empty": (0, 0, 0, 0, 0, 0), "gap": (0, 0, 0, 0, 1.5, 1.5)},
+        hours=[("gap", 6, time(2, 30), time(5)), ("empty", 6, time(2, 30), time(3, 15))],
+        tz=[("gap", "America/New_York"), ("empty", "America/New_York")],
+        now=now,
+    )
+
+
+def test_ambiguous_time_takes_its_first_occurrence():
+    # 2024-11-03 New York repeats 01:00-02:00 (EDT, then EST). No polls.
+    # "start": 01:30 first = EDT = 05:30Z .. 03:00 EST = 08:00Z -> 2.5 h
+    #          (the second occurrence would give 06:30Z and 1.5 h).
+    # "end":   00:00 EDT = 04:00Z .. 01:30 first = 05:30Z -> 1.5 h (not 2.5 h).
+    check(
+        {"end": (0, 0, 0, 0, 1.5, 1.5), "start": (0, 0, 0, 0, 2.5, 2.5)},
+        hours=[("start", 6, time(1, 30), time(3)), ("end", 6, time(0), time(1, 30))],
+        tz=[("start", "America/New_York"), ("end", "America/New_York")],
+        now=utc(2024, 11, 3, 20),
+    )
+
+
+def test_overnight_hours_run_into_the_next_day():
+    # UTC, open Fridays 22:00 -> Saturday 02:00. now = Sat 07-13 01:00. No polls.
+    #   hour [00:00, 01:00): open 60 min.
+    #   day  [Fri 01:00, Sat 01:00): Fri 22:00-Sat 01:00 = 3 h.
+    #   week [Sat 07-06 01:00, now): the previous Friday's night still open
+    #        07-06 01:00-02:00 = 1 h, plus 3 h = 4 h.
+    check({"s": (0, 0, 0, 60, 3, 4)}, hours=[("s", 4, time(22), time(2))], tz=[("s", "UTC")], now=utc(2024, 7, 13, 1))
+
+
+def test_day_split_overnight_hours_leave_no_hole_at_midnight():
+    # UTC, rows Fri 18:00-23:59:59 (= 24:00) and Sat 00:00-02:00: one stretch
+    # Fri 18:00 - Sat 02:00 = 8 h. now = Sat 02:00; an active poll Fri 20:00.
+    #   hour 60 min up; day [Fri 02:00, Sat 02:00) 8 h up (not 8 h - 1 s);
+    #   week: last Saturday's 00:00-02:00 ends exactly at the window start -> 8 h.
+    check(
+        {"s": (60, 8, 8, 0, 0, 0)},
+        polls=[("s", utc(2024, 7, 12, 20), "active")],
+        hours=[("s", 4, time(18), time(23, 59, 59)), ("s", 5, time(0), time(2))],
+        tz=[("s", "UTC")],
+        now=utc(2024, 7, 13, 2),
+    )
+
+
+def test_end_equal_to_start_means_24_hours():
+    # UTC, Monday 09:00-09:00 = Mon 09:00 -> Tue 09:00. Polls: Mon 06:00
+    # active, Tue 06:00 inactive -> change at Mon 18:00. now = Tue 07-09 12:00.
+    #   hour [11:00, 12:00): closed.
+    #   day  [Mon 12:00, Tue 12:00): open 21 h; up 12:00-18:00 = 6 h; down 15 h.
+    #   week: open 24 h (07-01's 24 h ended 07-02 09:00, before the window);
+    #         up 09:00-18:00 = 9 h; down 15 h.
+    check(
+        {"s": (0, 6, 9, 0, 15, 15)},
+        polls=[("s", utc(2024, 7, 8, 6), "active"), ("s", utc(2024, 7, 9, 6), "inactive")],
+        hours=[("s", 0, time(9), time(9))],
+        tz=[("s", "UTC")],
+        now=utc(2024, 7, 9, 12),
+    )
+
+
+def test_ends_from_23_59_mean_midnight():
+    # UTC, Monday 20:00-<end>, now = Tue 07-09 00:00, no polls (all downtime).
+    # Any end >= 23:59:00 is 24:00: hour 23:00-24:00 = 60 min, day and week 4 h
+    # (07-01's hours end at 07-02 00:00, exactly the week window's start).
+    # 23:58:59 is read literally: hour 58 min 59 s; day/week 4 h - 61 s.
+    ends = {
+        "a-23:59": time(23, 59),
+        "b-23:59:30": time(23, 59, 30),
+        "c-23:59:59": time(23, 59, 59),
+        "d-23:59:59.999999": time(23, 59, 59, 999999),
+        "e-23:58:59": time(23, 58, 59),
+    }
+    midnight: Figures = (0, 0, 0, 60, 4, 4)
+    literal: Figures = (0, 0, 0, 58 + 59 / 60, 4 - 61 / 3600, 4 - 61 / 3600)
+    check(
+        {store: literal if store.startswith("e") else midnight for store in ends},
+        hours=[(store, 0, time(20), end) for store, end in ends.items()],
+        tz=[(store, "UTC") for store in ends],
+        now=utc(2024, 7, 9),
+    )
+
+
+def test_overlapping_rows_count_once():
+    # UTC rows: Mon 09-12, Mon 10-14, Mon 11:00-11:30, Sun 22:00-10:00
+    # (overnight into Monday), Sun 23:00-23:59 (= 24:00). Their union is one
+    # stretch Sun 22:00 - Mon 14:00. now = Mon 07-08 13:00, no polls.
+    #   hour [12:00, 13:00): 60 min.
+    #   day  [Sun 13:00, Mon 13:00): Sun 22:00 - Mon 13:00 = 15 h.
+    #   week [Mon 07-01 13:00, now): 07-01 13:00-14:00 = 1 h, plus 15 h = 16 h.
+    # (Summing the rows instead would give far more.)
+    check(
+        {"s": (0, 0, 0, 60, 15, 16)},
+        hours=[
+            ("s", 0, time(9), time(12)),
+            ("s", 0, time(10), time(14)),
+            ("s", 0, time(11), time(11, 30)),
+            ("s", 6, time(22), time(10)),
+            ("s", 6, time(23), time(23, 59)),
+        ],
+        tz=[("s", "UTC")],
+        now=utc(2024, 7, 8, 13),
+    )
+
+
+def test_no_hours_rows_means_open_around_the_clock():
+    # No hours: 24/7. Polls: now-30 h active, now-6 h inactive -> change at now-18 h.
+    #   hour: inactive, 60 min down.
+    #   day  [now-24 h, now): up 6 h (to now-18 h), down 18 h.
+    #   week: the active poll reaches back 8 days, past the window: up 150 h, down 18 h.
+    now = utc(2024, 7, 10, 12)
+    check(
+        {"s": (0, 6, 150, 60, 18, 18)},
+        polls=[("s", now - 30 * H, "active"), ("s", now - 6 * H, "inactive")],
+        tz=[("s", "UTC")],
+        now=now,
+    )
+
+
+# Hours Monday 09:00-10:00 and now = Mon 07-08 14:00Z tell three zones apart:
+#   America/Chicago (CDT, -5): 14:00-15:00Z -> hour 0, day 0 (not yet),
+#       week 1 h (07-01 14:00-15:00Z, the window starts at 07-01 14:00Z);
+#   America/New_York (EDT, -4): 13:00-14:00Z -> hour 60 min, day 1 h, week 1 h;
+#   UTC: 09:00-10:00Z -> hour 0, day 1 h, week 1 h.
+# No polls, so all of it is downtime.
+MONDAY_NOW = utc(2024, 7, 8, 14)
+CHICAGO: Figures = (0, 0, 0, 0, 0, 1)
+NEW_YORK: Figures = (0, 0, 0, 60, 1, 1)
+IN_UTC: Figures = (0, 0, 0, 0, 1, 1)
+
+
+def test_store_without_zone_uses_the_default_zone():
+    hours = [("nozone", 0, time(9), time(10)), ("utc", 0, time(9), time(10))]
+    tz = [("utc", "UTC")]
+    check({"nozone": CHICAGO, "utc": IN_UTC}, hours=hours, tz=tz, now=MONDAY_NOW)
+    check(
+        {"nozone": NEW_YORK, "utc": IN_UTC},
+        hours=hours,
+        tz=tz,
+        now=MONDAY_NOW,
+        default_timezone="America/New_York",
+    )
+
+
+def test_unknown_zone_rows_are_ignored():
+    # Unknown names never count; the first known zone in frame order wins.
+    tz = [
+        ("bad", "Mars/Olympus_Mons"),
+        ("empty", ""),
+        ("bad-then-ny", "Mars/Olympus_Mons"),
+        ("bad-then-ny", "America/New_York"),
+        ("utc-then-ny", "UTC"),
+        ("utc-then-ny", "America/New_York"),
+    ]
+    stores = ["bad", "empty", "bad-then-ny", "utc-then-ny"]
+    check(
+        {"bad": CHICAGO, "empty": CHICAGO, "bad-then-ny": NEW_YORK, "utc-then-ny": IN_UTC},
+        hours=[(store, 0, time(9), time(10)) for store in stores],
+        tz=tz,
+        now=MONDAY_NOW,
+    )
+
+
+def test_stale_store_is_down_beyond_the_horizon():
+    # 24/7, one active poll 240 h (10 days) before now; default horizon 8 days
+    # = 192 h, so the status is known until now-48 h and unknown after.
+    #   hour: 60 min down; day: 24 h down;
+    #   week [now-168 h, now): up now-168..now-48 = 120 h, down 48 h.
+    now = utc(2024, 7, 10, 12)
+    check({"s": (0, 0, 120, 60, 24, 48)}, polls=[("s", now - 240 * H, "active")], tz=[("s", "UTC")], now=now)
+
+
+def test_polls_after_now_are_ignored_and_a_poll_at_now_counts():
+    # 24/7 UTC, now given.
+    # "later": active now-2 h, inactive now+10 min (ignored) -> all up. Were it
+    #          counted, the hour would have only 5 min up.
+    # "at-now": active now-2 h, inactive exactly at now (kept: t <= now) ->
+    #          change at now-1 h: hour 60 down; day 23 up 1 down; week 167 up 1 down.
+    now = utc(2024, 7, 10, 12)
+    check(
+        {"at-now": (0, 23, 167, 60, 1, 1), "later": ALL_UP},
+        polls=[
+            ("later", now - 2 * H, "active"),
+            ("later", now + 10 * MIN, "inactive"),
+            ("at-now", now - 2 * H, "active"),
+            ("at-now", now, "inactive"),
+        ],
+        tz=[("later", "UTC"), ("at-now", "UTC")],
+        now=now,
+    )
+
+
+def test_conflicting_polls_at_one_instant_are_inactive():
+    # 24/7 UTC. Polls now-90 min active; at now-30 min active, inactive, active
+    # -> one inactive poll. Change at now-60 min.
+    #   hour: 60 min down; day: 23 h up, 1 h down; week: 167 h up, 1 h down.
+    # "agree": the same with the duplicates all active -> all up.
+    now = utc(2024, 7, 10, 12)
+    polls = [("conflict", now - 90 * MIN, "active")]
+    polls += [("conflict", now - 30 * MIN, status) for status in ("active", "inactive", "active")]
+    polls += [("agree", now - 90 * MIN, "active"), ("agree", now - 30 * MIN, "active"), ("agree", now - 30 * MIN, "active")]
+    check(
+        {"agree": ALL_UP, "conflict": (0, 23, 167, 60, 1, 1)},
+        polls=polls,
+        tz=[("conflict", "UTC"), ("agree", "UTC")],
+        now=now,
+    )
+
+
+def test_a_store_in_one_file_only_is_reported():
+    # now = Wed 07-10 12:00Z.
+    # "only-tz": 24/7 and no polls -> all down.
+    # "only-hours": Wed 09:00-10:00 Chicago (CDT) = 14:00-15:00Z: today's is
+    #   still ahead, last Wednesday's (07-03) is inside the week -> 1 h down.
+    # "only-polls": 24/7 in Chicago, active poll an hour ago -> all up.
+    now = utc(2024, 7, 10, 12)
+    check(
+        {"only-hours": (0, 0, 0, 0, 0, 1), "only-polls": ALL_UP, "only-tz": ALL_DOWN},
+        polls=[("only-polls", now - H, "active")],
+        hours=[("only-hours", 2, time(9), time(10))],
+        tz=[("only-tz", "UTC")],
+        now=now,
+    )
+
+
+def test_time_farther_than_the_horizon_from_every_poll_is_down():
+    # 24/7 UTC, horizon 2 h. Active polls at now-10 h and now-30 min; midpoint
+    # now-5 h 15 min. Poll 1 holds [now-12 h, min(now-8 h, now-5.25 h)) = 4 h,
+    # poll 2 holds [max(now-2.5 h, now-5.25 h), now) = 2.5 h; the rest is unknown.
+    #   hour 60 up; day 6.5 up, 17.5 down; week 6.5 up, 161.5 down.
+    # With an infinite horizon everything is up.
+    now = utc(2024, 7, 10, 12)
+    polls = [("s", now - 10 * H, "active"), ("s", now - 30 * MIN, "active")]
+    check({"s": (60, 6.5, 6.5, 0, 17.5, 161.5)}, polls=polls, tz=[("s", "UTC")], now=now, horizon=2 * H)
+    check({"s": ALL_UP}, polls=polls, tz=[("s", "UTC")], now=now, horizon=None)
+
+
+def test_default_now_is_the_latest_poll_of_any_store():
+    # "a": 24/7 UTC, active 10:00, inactive 11:00 (change 10:30). "b": active
+    # 12:00, the latest poll -> now = 12:00 for every store.
+    #   a: hour [11:00, 12:00) 60 down; day [07-09 12:00, 12:00): up 22.5 h to
+    #      10:30, down 1.5 h; week: up 166.5 h, down 1.5 h.
+    #   b: all up.
+    polls = [
+        ("a", utc(2024, 7, 10, 10), "active"),
+        ("a", utc(2024, 7, 10, 11), "inactive"),
+        ("b", utc(2024, 7, 10, 12), "active"),
+    ]
+    expected = {"a": (0, 22.5, 166.5, 60, 1.5, 1.5), "b": ALL_UP}
+    check(expected, polls=polls, tz=[("a", "UTC"), ("b", "UTC")])
+    check(expected, polls=polls, tz=[("a", "UTC"), ("b", "UTC")], now=utc(2024, 7, 10, 12))
