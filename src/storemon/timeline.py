@@ -31,9 +31,7 @@ def active_intervals(polls: pl.DataFrame, window: tuple[int, int], horizon_ticks
     code, t = pl.col("code"), pl.col("t")
     # Sorting puts inactive (False) first, so the first row of an instant
     # carries "inactive if any of them is".
-    polls = polls.sort("code", "t", "active").filter(
-        ~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False)
-    )
+    polls = _sort_polls(polls).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
     same_prev = (code == code.shift(1)).fill_null(False)
     same_next = (code == code.shift(-1)).fill_null(False)
     ticks = t * TICKS_PER_US
@@ -47,6 +45,25 @@ def active_intervals(polls: pl.DataFrame, window: tuple[int, int], horizon_ticks
     )
     active = held.filter(pl.col("active") & (pl.col("end") > pl.col("start"))).drop("active")
     return _merge_touching(active)
+
+
+def _sort_polls(polls: pl.DataFrame) -> pl.DataFrame:
+    """Sort by (code, t, active).
+
+    When the three fit in one Int64 (as they do for any realistic window and
+    store count) the sort runs on that single packed key, which is about twice
+    as fast as a three-column sort.
+    """
+    if polls.is_empty():
+        return polls
+    t_min, t_max, code_max = polls.select(
+        pl.col("t").min().alias("t_min"), pl.col("t").max().alias("t_max"), pl.col("code").max().alias("code_max")
+    ).row(0)
+    span = 2 * (t_max - t_min + 1)
+    if (code_max + 1) * span >= 2**63:
+        return polls.sort("code", "t", "active")
+    key = pl.col("code").cast(pl.Int64) * span + (pl.col("t") - t_min) * 2 + pl.col("active").cast(pl.Int64)
+    return polls.sort(key)
 
 
 def _merge_touching(intervals: pl.DataFrame) -> pl.DataFrame:
