@@ -1,53 +1,565 @@
-"""Loading and validating the three input files (interface; body being written)."""
+"""Loading and validating the three input files.
+
+Each loader reads one CSV or Parquet file, finds its columns by header name,
+reads every value as a string and parses it vectorized into the typed frames
+of :mod:`storemon.schema`. Rows that break a rule of ``SPEC.md`` ("Invalid
+rows") are left out of the frame and returned in ``rejects`` instead; with
+``strict=True`` the first of them raises :class:`InvalidRowError`. A file that
+cannot be used at all raises :class:`FileFormatError`.
+
+Choices worth knowing:
+
+- ``line`` is 1-based with the header as line 1, so the first data row is
+  line 2. It counts CSV *records*: it equals the physical line unless a quoted
+  field spans several lines. For Parquet it is the row number + 2.
+- A row with several bad columns yields one reject row per bad column (so the
+  user sees every problem), but it is one rejected row: it is counted once,
+  under the reason of its first bad column in schema order (see
+  :meth:`Inputs.reject_counts`).
+- A line whose required fields are all empty (a blank line) is one reject
+  with reason ``"blank line"`` rather than one per column.
+- Surrounding blanks are ignored in every value except ``store_id``, which is
+  kept exactly as written (it is only rejected when empty or all blanks).
+- A time-zone row repeating a store's zone is dropped without a reject; a
+  valid row naming a *different* zone than the store's first valid row is
+  rejected as ``"conflicting time zone"``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from storemon.exceptions import FileFormatError, InvalidRowError
+from storemon.schema import (
+    HOURS_SCHEMA,
+    POLLS_SCHEMA,
+    REJECTS_SCHEMA,
+    STATUS,
+    TIMEZONES_SCHEMA,
+    is_known_zone,
+)
+
+__all__ = [
+    "Loaded",
+    "Inputs",
+    "load_polls",
+    "load_hours",
+    "load_timezones",
+    "load_inputs",
+    "load_dir",
+    "FILE_NAMES",
+]
+
+# Reject reasons: short fixed strings, part of the interface (tests, reports).
+BLANK_LINE = "blank line"
+EMPTY_STORE_ID = "empty store id"
+BAD_TIMESTAMP = "unparsable timestamp"
+BAD_STATUS = "unknown status"
+BAD_DAY = "day of week outside 0-6"
+BAD_TIME = "bad time"
+BAD_ZONE = "unknown time zone"
+CONFLICTING_ZONE = "conflicting time zone"
+
+#: File names :func:`load_dir` looks for, per role: the 2024 names (CSV or
+#: Parquet) and the 2023 names. Patterns use :mod:`fnmatch` syntax and are
+#: matched case-insensitively.
+FILE_NAMES: Mapping[str, tuple[str, ...]] = {
+    "polls": ("store_status.csv", "store_status.parquet", "store status.csv"),
+    "hours": ("menu_hours.csv", "menu_hours.parquet", "Menu hours.csv"),
+    "timezones": ("timezones.csv", "timezones.parquet", "bq-results-*.csv"),
+}
+
 
 @dataclass(frozen=True)
 class Loaded:
-    """One loaded file: the valid rows as a typed frame, and the rejected ones."""
+    """One loaded file: the valid rows as a typed frame, and the rejected ones.
+
+    ``frame`` follows the file's schema in :mod:`storemon.schema`, rows in file
+    order; ``rejects`` follows ``REJECTS_SCHEMA`` sorted by line; ``rows_read``
+    counts the file's data rows (header excluded), valid or not.
+    """
 
     frame: pl.DataFrame
     rejects: pl.DataFrame
     file: str
     rows_read: int
 
+    @property
+    def rows_rejected(self) -> int:
+        """Number of rejected rows (a row with several bad columns counts once)."""
+        return self.rejects["line"].n_unique()
+
 
 @dataclass(frozen=True)
 class Inputs:
-    """The three typed frames of a report plus every rejected row."""
+    """The three typed frames of a report plus every rejected row.
+
+    ``rows_read`` maps each file read to its number of data rows; it is
+    filled by :func:`load_inputs` and :func:`load_dir` and may be left empty
+    by callers that build ``Inputs`` themselves.
+    """
 
     polls: pl.DataFrame
     hours: pl.DataFrame
     timezones: pl.DataFrame
     rejects: pl.DataFrame
+    rows_read: Mapping[str, int] = field(default_factory=dict)
+
+    def reject_counts(self) -> pl.DataFrame:
+        """Rejected rows per file and reason: columns ``file``, ``reason``, ``rows``.
+
+        Each rejected row counts once, under the reason of its first bad column
+        (``rejects`` lists every bad column). Files in load order, then reasons
+        by descending count.
+        """
+        firsts = self.rejects.unique(["file", "line"], keep="first", maintain_order=True)
+        file_order = {name: i for i, name in enumerate(firsts["file"].unique(maintain_order=True))}
+        counts = firsts.group_by("file", "reason", maintain_order=True).agg(pl.len().cast(pl.Int64).alias("rows"))
+        return counts.sort(
+            pl.col("file").replace_strict(file_order, return_dtype=pl.Int64),
+            pl.col("rows"),
+            pl.col("reason"),
+            descending=[False, True, False],
+            maintain_order=True,
+        )
+
+    @property
+    def rows_rejected(self) -> int:
+        """Number of rejected rows over all files (each row counted once)."""
+        return self.rejects.select(pl.struct("file", "line").n_unique()).item()
+
+    def summary(self) -> str:
+        """One line for a person: rows read, rows rejected and the reasons."""
+        read = sum(self.rows_read.values())
+        text = f"read {read} rows from {len(self.rows_read)} files" if self.rows_read else "loaded inputs"
+        text += f": {self.polls.height} polls, {self.hours.height} business-hours rows, {self.timezones.height} time zones"
+        if self.rejects.is_empty():
+            return text + "; no rows rejected"
+        details = "; ".join(
+            f"{Path(file).name}: " + ", ".join(f"{rows} {reason}" for reason, rows in zip(group["reason"], group["rows"]))
+            for (file,), group in self.reject_counts().group_by("file", maintain_order=True)
+        )
+        return f"{text}; {self.rows_rejected} rows rejected ({details})"
+
+
+# --------------------------------------------------------------------------
+# Public loaders
 
 
 def load_polls(source: str | Path, *, strict: bool = False) -> Loaded:
-    """Load status polls (CSV or Parquet)."""
-    raise NotImplementedError
+    """Load status polls (CSV or Parquet) into ``POLLS_SCHEMA``.
+
+    Columns ``store_id``, ``timestamp_utc``, ``status`` in any order; see the
+    module docstring and ``SPEC.md`` for the accepted values.
+    """
+    raw, file = _read_table(source, tuple(POLLS_SCHEMA))
+    parsed = _parse(
+        raw,
+        {
+            "store_id": (pl.col("store_id"), None),
+            "timestamp_utc": _timestamp_parser("timestamp_utc"),
+            "status": _status_parser("status"),
+        },
+    )
+    rejects, valid = _validate(
+        raw,
+        file,
+        [
+            ("store_id", EMPTY_STORE_ID, _is_blank(raw["store_id"])),
+            ("timestamp_utc", BAD_TIMESTAMP, parsed["timestamp_utc"].is_null()),
+            ("status", BAD_STATUS, parsed["status"].is_null()),
+        ],
+    )
+    _raise_first_if(strict, rejects)
+    return Loaded(_typed(parsed.filter(valid), POLLS_SCHEMA), rejects, file, raw.height)
 
 
 def load_hours(source: str | Path, *, strict: bool = False) -> Loaded:
-    """Load weekly business hours (CSV or Parquet)."""
-    raise NotImplementedError
+    """Load weekly business hours (CSV or Parquet) into ``HOURS_SCHEMA``.
+
+    Columns ``store_id``, ``dayOfWeek`` (or ``day``), ``start_time_local``,
+    ``end_time_local`` in any order.
+    """
+    raw, file = _read_table(source, tuple(HOURS_SCHEMA), aliases={"day": "dayOfWeek"})
+    parsed = _parse(
+        raw,
+        {
+            "store_id": (pl.col("store_id"), None),
+            "dayOfWeek": _day_parser("dayOfWeek"),
+            "start_time_local": _time_parser("start_time_local"),
+            "end_time_local": _time_parser("end_time_local"),
+        },
+    )
+    rejects, valid = _validate(
+        raw,
+        file,
+        [
+            ("store_id", EMPTY_STORE_ID, _is_blank(raw["store_id"])),
+            ("dayOfWeek", BAD_DAY, parsed["dayOfWeek"].is_null()),
+            ("start_time_local", BAD_TIME, parsed["start_time_local"].is_null()),
+            ("end_time_local", BAD_TIME, parsed["end_time_local"].is_null()),
+        ],
+    )
+    _raise_first_if(strict, rejects)
+    return Loaded(_typed(parsed.filter(valid), HOURS_SCHEMA), rejects, file, raw.height)
 
 
 def load_timezones(source: str | Path, *, strict: bool = False) -> Loaded:
-    """Load store time zones (CSV or Parquet)."""
-    raise NotImplementedError
+    """Load store time zones (CSV or Parquet) into ``TIMEZONES_SCHEMA``.
+
+    Columns ``store_id``, ``timezone_str``. One row per store in the result:
+    the store's first valid row wins, later valid rows naming another zone
+    are rejected as conflicting and exact repeats are dropped.
+    """
+    raw, file = _read_table(source, tuple(TIMEZONES_SCHEMA))
+    store_id = raw["store_id"]
+    zone = raw["timezone_str"].str.strip_chars()
+    known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
+    zone_ok = zone.is_in(known)
+    checks = [
+        ("store_id", EMPTY_STORE_ID, _is_blank(store_id)),
+        ("timezone_str", BAD_ZONE, ~zone_ok),
+    ]
+    _, valid = _validate(raw, file, checks)
+    conflict, repeat = _zone_conflicts(store_id, zone, valid)
+    checks.append(("timezone_str", CONFLICTING_ZONE, conflict))
+    rejects, valid = _validate(raw, file, checks)
+    _raise_first_if(strict, rejects)
+    frame = pl.DataFrame({"store_id": store_id, "timezone_str": zone})
+    return Loaded(_typed(frame.filter(valid & ~repeat), TIMEZONES_SCHEMA), rejects, file, raw.height)
 
 
 def load_inputs(polls: str | Path, hours: str | Path, timezones: str | Path, *, strict: bool = False) -> Inputs:
-    """Load the three files given explicitly."""
-    raise NotImplementedError
+    """Load the three files given explicitly (each CSV or Parquet)."""
+    loaded = [load_polls(polls, strict=strict), load_hours(hours, strict=strict), load_timezones(timezones, strict=strict)]
+    return Inputs(
+        polls=loaded[0].frame,
+        hours=loaded[1].frame,
+        timezones=loaded[2].frame,
+        rejects=pl.concat([one.rejects for one in loaded], how="vertical"),
+        rows_read={one.file: one.rows_read for one in loaded},
+    )
 
 
 def load_dir(path: str | Path, *, strict: bool = False) -> Inputs:
-    """Find the three files in a directory by their 2024 or 2023 names and load them."""
-    raise NotImplementedError
+    """Find the three files in a directory by their 2024 or 2023 names and load them.
+
+    The names looked for are in :data:`FILE_NAMES`. A role with no matching
+    file, or with more than one, raises :class:`FileFormatError`.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileFormatError("not a directory (expected one holding the three input files)", file=str(directory))
+    entries = sorted(entry for entry in directory.iterdir() if entry.is_file())
+    found = {role: _find_one(directory, entries, role, patterns) for role, patterns in FILE_NAMES.items()}
+    return load_inputs(found["polls"], found["hours"], found["timezones"], strict=strict)
+
+
+def _find_one(directory: Path, entries: Sequence[Path], role: str, patterns: Sequence[str]) -> Path:
+    """The one file in ``entries`` whose name matches one of ``patterns``."""
+    matches = [
+        entry for entry in entries if any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns)
+    ]
+    wanted = ", ".join(repr(p) for p in patterns)
+    if not matches:
+        raise FileFormatError(f"no {role} file: looked for {wanted}", file=str(directory))
+    if len(matches) > 1:
+        names = ", ".join(repr(m.name) for m in matches)
+        raise FileFormatError(f"several {role} files ({names}): keep exactly one of {wanted}", file=str(directory))
+    return matches[0]
+
+
+# --------------------------------------------------------------------------
+# Reading a file into string columns
+
+
+_PARQUET_MAGIC = b"PAR1"
+_SNIFF_BYTES = 8192
+
+
+def _read_table(
+    source: str | Path, columns: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> tuple[pl.DataFrame, str]:
+    """Read the file's ``columns`` as non-null strings, renamed and in that order.
+
+    Header names are matched ignoring surrounding blanks and case; ``aliases``
+    maps an alternative header name to its column.
+    """
+    path = Path(source)
+    file = str(path)
+    if not path.exists():
+        raise FileFormatError("no such file", file=file)
+    if not path.is_file():
+        raise FileFormatError("not a regular file", file=file)
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        raise FileFormatError("empty file (no header)", file=file)
+    if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() == ".parquet":
+        return _read_parquet(path, file, columns, aliases or {}), file
+    if b"\x00" in head:
+        raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
+    return _read_csv(path, file, columns, aliases or {}), file
+
+
+def _read_csv(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+    """Read a CSV file's required columns, every value a string ('' when missing)."""
+    options = dict(infer_schema=False, empty_string_is_null=False, glob=False, raise_if_empty=True)
+    try:
+        header = pl.read_csv(path, n_rows=0, **options).columns
+        chosen = _match_columns(header, columns, aliases, file)
+        frame = pl.read_csv(path, columns=[chosen[name] for name in columns], **options)
+    except pl.exceptions.NoDataError:
+        raise FileFormatError("empty file (no header)", file=file) from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        reason = _first_line(exc)
+        if "utf-8" in reason.lower():
+            raise FileFormatError("not a CSV file (not UTF-8 text)", file=file) from None
+        if "more fields" in reason:
+            raise FileFormatError("cannot be read as CSV: a row has more fields than the header", file=file) from None
+        raise FileFormatError(f"cannot be read as CSV: {reason}", file=file) from None
+    frame = frame.rename({chosen[name]: name for name in columns}).select(columns)
+    return frame.with_columns(pl.all().fill_null(""))
+
+
+def _read_parquet(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+    """Read a Parquet file's required columns, each converted to strings ('' for null)."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception as exc:  # Polars raises several types for a damaged or foreign file
+        raise FileFormatError(f"not a Parquet file: {_first_line(exc)}", file=file) from None
+    chosen = _match_columns(list(schema), columns, aliases, file)
+    try:
+        frame = pl.read_parquet(path, columns=[chosen[name] for name in columns])
+    except Exception as exc:
+        raise FileFormatError(f"cannot be read as Parquet: {_first_line(exc)}", file=file) from None
+    frame = frame.rename({chosen[name]: name for name in columns}).select(columns)
+    strings = []
+    for name in columns:
+        try:
+            strings.append(_as_strings(frame[name]))
+        except Exception:
+            raise FileFormatError(
+                f"column {name!r} has type {frame[name].dtype}, which cannot be read as text", file=file
+            ) from None
+    return pl.DataFrame(strings).with_columns(pl.all().fill_null(""))
+
+
+def _as_strings(column: pl.Series) -> pl.Series:
+    """A typed Parquet column as the strings the parsers accept."""
+    dtype = column.dtype
+    if dtype == pl.String:
+        return column
+    if isinstance(dtype, pl.Datetime):
+        utc = column.dt.convert_time_zone("UTC") if dtype.time_zone else column
+        return utc.dt.to_string("%Y-%m-%d %H:%M:%S%.6f UTC")
+    if dtype == pl.Time:
+        return column.dt.to_string("%H:%M:%S%.f")
+    return column.cast(pl.String)
+
+
+def _match_columns(header: Sequence[str], columns: Sequence[str], aliases: Mapping[str, str], file: str) -> dict[str, str]:
+    """Map each required column to the header name that holds it; raise if missing or ambiguous."""
+    wanted = {name.casefold(): name for name in columns}
+    wanted.update({alias.casefold(): target for alias, target in aliases.items()})
+    chosen: dict[str, str] = {}
+    for name in header:
+        target = wanted.get(name.strip().lstrip("\ufeff").strip().casefold())
+        if target is None:
+            continue
+        if target in chosen:
+            raise FileFormatError(
+                f"columns {chosen[target]!r} and {name!r} both give {target!r}; keep one", file=file, column=target
+            )
+        chosen[target] = name
+    missing = [name for name in columns if name not in chosen]
+    if missing:
+        also = {target: alias for alias, target in aliases.items()}
+        described = ", ".join(repr(m) + (f" (or {also[m]!r})" if m in also else "") for m in missing)
+        found = ", ".join(repr(h) for h in header) or "none"
+        noun = "column" if len(missing) == 1 else "columns"
+        raise FileFormatError(f"missing required {noun} {described}; header has {found}", file=file, column=missing[0])
+    return chosen
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Polars adds long hints below it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------
+# Parsing string columns; every parser returns null where a value is invalid
+
+
+_FAST_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f UTC"
+_OFFSET_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f%z"
+_NAIVE_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
+
+#: A column parser: an expression for the common case (run on every row, in
+#: one parallel ``select``) and optionally a function for the rows it leaves
+#: null (run on just those rows).
+_Parser = tuple[pl.Expr, Callable[[pl.Series], pl.Series] | None]
+
+
+def _parse(raw: pl.DataFrame, parsers: Mapping[str, _Parser]) -> pl.DataFrame:
+    """Parse ``raw``'s string columns; a null in the result marks an invalid value.
+
+    The fast expressions of all columns run in one ``select`` (parallel over
+    columns and chunks); each fallback then sees only the non-empty values the
+    fast path could not parse, so clean files pay for the fast path alone.
+    """
+    parsed = raw.select(expr.alias(name) for name, (expr, _) in parsers.items())
+    for name, (_, fallback) in parsers.items():
+        if fallback is None:
+            continue
+        retry = (parsed[name].is_null() & (raw[name] != "")).arg_true()
+        if retry.len():
+            column = parsed[name].scatter(retry, fallback(raw[name].gather(retry)))
+            parsed = parsed.with_columns(column.alias(name))
+    return parsed
+
+
+def _timestamp_parser(name: str) -> _Parser:
+    """``timestamp_utc`` to Datetime[us, UTC]: the real files' format first, then ISO 8601 forms."""
+    fast = pl.col(name).str.to_datetime(_FAST_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC")
+    return fast, _parse_timestamps_slowly
+
+
+def _parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
+    """Parse the other accepted timestamp forms: ISO 8601 with ``T``, ``Z``, offsets, no zone."""
+    text = (
+        raw.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[Tt ]", "${1} ")
+        .str.replace(r"(?i)\s*(?:UTC|Z)$", "")
+        .str.replace(r"\s*([+-]\d{2}):?(\d{2})$", "${1}${2}")
+        .str.replace(r"(:\d{2}(?:\.\d+)?)([+-]\d{2})$", "${1}${2}00")
+    )
+    candidates = [text.str.to_datetime(_OFFSET_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC")]
+    for fmt in _NAIVE_TIMESTAMPS:
+        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        candidates.append(naive.dt.replace_time_zone("UTC"))
+    return pl.select(pl.coalesce(candidates)).to_series()
+
+
+def _status_parser(name: str) -> _Parser:
+    """``status`` to the STATUS enum: active/inactive, any case, surrounding blanks ignored."""
+    return pl.col(name).cast(STATUS, strict=False), _parse_status_slowly
+
+
+def _parse_status_slowly(raw: pl.Series) -> pl.Series:
+    """Status values that are not exactly ``active``/``inactive``: normalise, then retry."""
+    return raw.str.strip_chars().str.to_lowercase().cast(STATUS, strict=False)
+
+
+def _day_parser(name: str) -> _Parser:
+    """``dayOfWeek`` to Int8: an integer 0..6, surrounding blanks allowed."""
+    number = pl.col(name).str.strip_chars().cast(pl.Int64, strict=False)
+    return pl.when(number.is_between(0, 6)).then(number).cast(pl.Int8), None
+
+
+_TIME = r"^\s*([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?\s*$"
+
+
+def _time_parser(name: str) -> _Parser:
+    """``HH:MM``, ``HH:MM:SS`` or ``HH:MM:SS.fffffffff`` (00:00 to 23:59:59.999…) to Time."""
+    text = pl.col(name)
+    nanoseconds = (
+        text.str.extract(_TIME, 1).cast(pl.Int64) * 3_600_000_000_000
+        + text.str.extract(_TIME, 2).cast(pl.Int64) * 60_000_000_000
+        + text.str.extract(_TIME, 3).fill_null("0").cast(pl.Int64) * 1_000_000_000
+        + text.str.extract(_TIME, 4).fill_null("0").str.pad_end(9, "0").cast(pl.Int64)
+    )
+    return nanoseconds.cast(pl.Time), None
+
+
+def _is_blank(raw: pl.Series) -> pl.Series:
+    """Whether each value is empty or only blanks."""
+    return ~raw.str.contains(r"\S")
+
+
+# --------------------------------------------------------------------------
+# Validation: turning failed checks into rejects
+
+
+def _validate(
+    raw: pl.DataFrame, file: str, checks: Sequence[tuple[str, str, pl.Series]]
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Rejects (REJECTS_SCHEMA, by line then column order) and the mask of valid rows.
+
+    ``checks`` are ``(column, reason, invalid mask)`` in schema column order.
+    Blank lines are reported once, as :data:`BLANK_LINE`.
+    """
+    blank = _blank_lines(raw)
+    invalid = blank.clone()
+    pieces = []
+    if blank.any():
+        pieces.append(_rejects_where(raw, file, blank, raw.columns[0], BLANK_LINE, order=-1))
+    for order, (column, reason, mask) in enumerate(checks):
+        mask = mask.fill_null(True) & ~blank
+        if mask.any():
+            pieces.append(_rejects_where(raw, file, mask, column, reason, order))
+            invalid = invalid | mask
+    if not pieces:
+        return pl.DataFrame(schema=REJECTS_SCHEMA), ~invalid
+    rejects = pl.concat(pieces).sort("line", "order", maintain_order=True).drop("order")
+    return rejects, ~invalid
+
+
+def _blank_lines(raw: pl.DataFrame) -> pl.Series:
+    """Mask of rows whose every column is blank (checked only where the first one is)."""
+    candidates = _is_blank(raw[raw.columns[0]]).arg_true()
+    blank = pl.repeat(False, raw.height, eager=True)
+    if candidates.len():
+        subset = raw[candidates]
+        all_blank = pl.select(pl.all_horizontal(_is_blank(subset[name]) for name in raw.columns)).to_series()
+        blank = blank.scatter(candidates, all_blank)
+    return blank
+
+
+def _rejects_where(raw: pl.DataFrame, file: str, mask: pl.Series, column: str, reason: str, order: int) -> pl.DataFrame:
+    """One reject per row of ``raw`` where ``mask`` is true, for ``column``."""
+    lines = mask.arg_true().cast(pl.Int64) + 2
+    return pl.DataFrame(
+        {
+            "file": pl.repeat(file, lines.len(), dtype=pl.String, eager=True),
+            "line": lines,
+            "column": pl.repeat(column, lines.len(), dtype=pl.String, eager=True),
+            "value": raw[column].filter(mask),
+            "reason": pl.repeat(reason, lines.len(), dtype=pl.String, eager=True),
+            "order": pl.repeat(order, lines.len(), dtype=pl.Int64, eager=True),
+        }
+    )
+
+
+def _raise_first_if(strict: bool, rejects: pl.DataFrame) -> None:
+    """In strict mode, raise :class:`InvalidRowError` for the first reject."""
+    if strict and not rejects.is_empty():
+        first = rejects.row(0, named=True)
+        raise InvalidRowError(
+            first["reason"], file=first["file"], line=first["line"], column=first["column"], value=first["value"]
+        )
+
+
+def _zone_conflicts(store_id: pl.Series, zone: pl.Series, valid: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Masks of valid rows that name another zone than the store's first valid row, and exact repeats."""
+    rows = pl.DataFrame({"store_id": store_id, "zone": zone, "index": pl.int_range(store_id.len(), eager=True)})
+    marked = rows.filter(valid).with_columns(
+        conflict=pl.col("zone") != pl.col("zone").first().over("store_id"),
+        first=pl.col("store_id").is_first_distinct(),
+    )
+    conflict = pl.repeat(False, store_id.len(), eager=True).scatter(marked["index"], marked["conflict"])
+    repeat = pl.repeat(False, store_id.len(), eager=True).scatter(
+        marked["index"], ~marked["conflict"] & ~marked["first"]
+    )
+    return conflict, repeat
+
+
+def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` with exactly the columns and dtypes of ``schema``."""
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
