@@ -318,10 +318,6 @@ def test_unwritable_target_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "store_status.csv").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storemon.output.atomic_path keeps its temp file when the final os.replace fails",
-)
 def test_unwritable_target_leaves_no_temp_file(tmp_path: Path) -> None:
     (tmp_path / "menu_hours.csv").mkdir()
     with pytest.raises(ConfigError):

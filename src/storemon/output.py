@@ -17,6 +17,9 @@ from storemon.schema import REPORT_COLUMNS
 
 __all__ = ["atomic_path", "display_report", "write_csv_atomic", "write_report_csv"]
 
+# mkstemp creates 0600 files; finished outputs are ordinary readable files.
+_FILE_MODE = 0o644
+
 
 class atomic_path:
     """Context manager yielding a temp path that is renamed to ``path`` on success.
@@ -40,9 +43,14 @@ class atomic_path:
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
             return
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.path)
+        try:
+            os.chmod(self.tmp, _FILE_MODE)
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.path.parent)
 
 
