@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Every option also reads {ENV_PREFIX}<OPTION> from the environment.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in (_add_report, _add_generate):
+    for add in (_add_report, _add_generate, _add_ingest, _add_compact):
         add(commands)
     return parser
 
@@ -122,6 +122,8 @@ def _add_report(commands) -> None:
     sub.add_argument("--strict", action="store_true", default=_env_flag("strict"), help="stop at the first invalid row")
     sub.add_argument("-o", "--output", default=_env("output", "report.csv"), help="CSV to write ('-' for stdout; default report.csv)")
     sub.add_argument("--rejects", default=_env("rejects"), help="also write every rejected input row to this CSV")
+    sub.add_argument("--store", default=_env("store"), metavar="DIR",
+                     help="report from this data store (see 'storemon ingest') instead of input files")
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -133,6 +135,10 @@ def _run_report(args: argparse.Namespace) -> int:
     horizon = parse_horizon(args.horizon) if args.horizon else DEFAULT_HORIZON
     now = parse_now(args.now) if args.now else None
     explicit = [args.polls, args.hours, args.timezones]
+    if args.store:
+        if args.data_dir or any(explicit):
+            raise ConfigError("give either --store or input files (DATA_DIR, --polls/--hours/--timezones), not both")
+        return _run_report_from_store(args, now, horizon, started)
     if args.data_dir and any(explicit):
         raise ConfigError("give either DATA_DIR or --polls/--hours/--timezones, not both")
     if args.data_dir:
@@ -162,6 +168,30 @@ def _run_report(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _print_rejects_summary(inputs.rejects, args.rejects)
+    return EXIT_OK
+
+
+def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float) -> int:
+    from storemon.output import display_report, write_csv_atomic, write_report_csv
+    from storemon.store import latest_poll, open_store, read_rejects, report_from_store
+
+    store = open_store(args.store)
+    now = now or latest_poll(store)
+    if now is None:
+        raise ConfigError(f"store {args.store} holds no polls yet: pass --now or ingest polls first")
+    report = report_from_store(store, now, horizon=horizon, default_timezone=args.default_timezone)
+    if args.output == "-":
+        display_report(report).write_csv(sys.stdout)
+        where = "stdout"
+    else:
+        where = str(write_report_csv(report, args.output))
+    if args.rejects:
+        write_csv_atomic(read_rejects(store), args.rejects)
+    print(
+        f"storemon: {report.height} stores from store {args.store}, now {now.isoformat().replace('+00:00', 'Z')}, "
+        f"horizon {args.horizon} → {where} ({time.perf_counter() - started:.2f} s)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -197,6 +227,57 @@ def _run_generate(args: argparse.Namespace) -> int:
     end = parse_now(args.end) if args.end else None
     files = generate_dataset(Path(args.out), stores=args.stores, days=args.days, seed=args.seed, fmt=args.format, end=end)
     print(f"storemon: generated {files} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- storemon ingest -------------------------------------------------------------------
+
+
+def _add_ingest(commands) -> None:
+    sub = _command(commands, "ingest", _run_ingest, "Validate input files and add them to a data store (created if missing).")
+    sub.add_argument("paths", nargs="+", metavar="DATA_DIR|FILE",
+                     help="data directories (2024 or 2023 file names) or single polls/hours/time-zone files")
+    sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
+    sub.add_argument("--strict", action="store_true", default=_env_flag("strict"),
+                     help="stop at the first invalid row (nothing is ingested)")
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from storemon.store import ingest_paths
+
+    if not args.store:
+        raise ConfigError("give --store DIR (or set STOREMON_STORE)")
+    started = time.perf_counter()
+    results = ingest_paths(args.store, args.paths, strict=args.strict)
+    for result in results:
+        print(f"storemon: {result.describe()}", file=sys.stderr)
+        if not result.skipped and result.rows_rejected:
+            reasons = result.rejects.unique(["file", "line"], keep="first").group_by("reason").len().sort("reason")
+            for reason, count in reasons.rows():
+                print(f"storemon:   rejected {count} × {reason}", file=sys.stderr)
+    new = sum(not result.skipped for result in results)
+    print(f"storemon: {new} of {len(results)} sources ingested into {args.store} "
+          f"({time.perf_counter() - started:.2f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- storemon compact ------------------------------------------------------------------
+
+
+def _add_compact(commands) -> None:
+    sub = _command(commands, "compact", _run_compact,
+                   "Merge each date's poll part files into one and delete unreferenced files.")
+    sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
+
+
+def _run_compact(args: argparse.Namespace) -> int:
+    from storemon.compact import compact
+
+    if not args.store:
+        raise ConfigError("give --store DIR (or set STOREMON_STORE)")
+    started = time.perf_counter()
+    result = compact(args.store)
+    print(f"storemon: {args.store}: {result.describe()} ({time.perf_counter() - started:.2f} s)", file=sys.stderr)
     return EXIT_OK
 
 
