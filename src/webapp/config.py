@@ -1,0 +1,139 @@
+"""Configuration of the report service, read from the environment in one place.
+
+Every setting has one environment variable, one default and one reason,
+listed in :data:`VARIABLES`. :meth:`Settings.from_env` validates them all and
+returns a frozen :class:`Settings`; a bad value raises
+:class:`storemon.ConfigError` naming the variable and the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from storemon import ConfigError
+
+__all__ = ["Settings", "VARIABLES", "DEFAULT_DATA_DIR", "REPO_ROOT"]
+
+#: The repository root when the package runs from a checkout (``src/webapp/..``).
+REPO_ROOT: Path = Path(__file__).resolve().parents[2]
+
+#: The bundled sample data set; present in a checkout, not in an installed wheel.
+DEFAULT_DATA_DIR: Path = REPO_ROOT / "data" / "sample"
+
+#: Environment variable → (default, what it is): the service's only defaults.
+VARIABLES: dict[str, tuple[str | None, str]] = {
+    "REDIS_URL": (
+        "redis://127.0.0.1:6379/0",
+        "Redis holding the job queue (redis://, rediss:// or unix://). Only queue state "
+        "lives there; finished reports live in the reports directory.",
+    ),
+    "STOREMON_DATA_DIR": (
+        str(DEFAULT_DATA_DIR),
+        "Directory with store_status.csv, menu_hours.csv and timezones.csv (2024 names) "
+        "or the 2023 names. Default: the bundled sample of the repository.",
+    ),
+    "STOREMON_REPORTS_DIR": (
+        "run/reports",
+        "Where each report's CSV and JSON record are written (relative paths are taken "
+        "from the working directory). Web and workers must see the same directory.",
+    ),
+    "STOREMON_QUEUE": ("storemon", "Name of the RQ queue the web app fills and the workers drain."),
+    "STOREMON_JOB_TIMEOUT": (
+        "600",
+        "Seconds one report may take on a worker before RQ stops it (the report ends Failed).",
+    ),
+    "STOREMON_WORKER_HEARTBEAT": (
+        "10",
+        "Seconds between a worker's heartbeats while it runs a job. A job whose worker "
+        "stays silent for 3 heartbeats + 2 s (worker killed, machine lost) is abandoned: "
+        "its report ends Failed.",
+    ),
+    "STOREMON_TEST_HOLD_FILE": (
+        None,
+        "TEST ONLY. While this file exists, jobs pause just before writing their CSV, so "
+        "that tests can kill a worker mid-job deterministically. Never set it in production.",
+    ),
+}
+
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's validated configuration (see :data:`VARIABLES` for each field)."""
+
+    redis_url: str
+    data_dir: Path
+    reports_dir: Path
+    queue: str
+    job_timeout: int
+    worker_heartbeat: int
+    hold_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting from ``environ`` (default: ``os.environ``).
+
+        Unset or empty variables take their defaults; relative paths are made
+        absolute against the current directory, so a job carries paths that
+        mean the same thing on the worker.
+        """
+        env = os.environ if environ is None else environ
+
+        def raw(name: str) -> str | None:
+            value = env.get(name, "")
+            return value if value.strip() else VARIABLES[name][0]
+
+        hold = raw("STOREMON_TEST_HOLD_FILE")
+        return cls(
+            redis_url=_redis_url(raw("REDIS_URL") or ""),
+            data_dir=_path("STOREMON_DATA_DIR", raw("STOREMON_DATA_DIR") or ""),
+            reports_dir=_path("STOREMON_REPORTS_DIR", raw("STOREMON_REPORTS_DIR") or ""),
+            queue=_queue_name(raw("STOREMON_QUEUE") or ""),
+            job_timeout=_positive_int("STOREMON_JOB_TIMEOUT", raw("STOREMON_JOB_TIMEOUT") or ""),
+            worker_heartbeat=_positive_int("STOREMON_WORKER_HEARTBEAT", raw("STOREMON_WORKER_HEARTBEAT") or ""),
+            hold_file=_path("STOREMON_TEST_HOLD_FILE", hold) if hold else None,
+        )
+
+    @property
+    def abandon_after(self) -> int:
+        """Seconds of worker silence after which its running job counts as abandoned."""
+        return 3 * self.worker_heartbeat + 2
+
+
+def _redis_url(value: str) -> str:
+    scheme = urlsplit(value.strip()).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ConfigError(
+            f"REDIS_URL={value!r} is not a Redis URL (expected e.g. redis://127.0.0.1:6379/0; "
+            f"schemes: {', '.join(_REDIS_SCHEMES)})"
+        )
+    return value.strip()
+
+
+def _path(name: str, value: str) -> Path:
+    if "\0" in value:
+        raise ConfigError(f"{name}={value!r} is not a usable path")
+    return Path(value).expanduser().resolve()
+
+
+def _queue_name(value: str) -> str:
+    if not _QUEUE_NAME.fullmatch(value):
+        raise ConfigError(f"STOREMON_QUEUE={value!r}: use 1-100 letters, digits, '_', '.' or '-'")
+    return value
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number of seconds") from None
+    if number <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive number of seconds")
+    return number

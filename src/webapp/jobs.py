@@ -1,0 +1,190 @@
+"""The report job: what an RQ worker runs for each triggered report.
+
+The web app enqueues :func:`build_report` with plain, JSON-like arguments (the
+job carries everything it needs, so any worker sharing the data and reports
+directories can run it). The job loads the inputs, calls
+:func:`storemon.compute_report`, writes ``<id>.csv`` and then ``<id>.json``
+(the record, see :mod:`webapp.records`). Every failure it can see becomes a
+``Failed`` record with a message for a person, and is re-raised so that RQ
+records it too. A worker killed outright writes nothing; the web app turns the
+abandoned job into a ``Failed`` record (:mod:`webapp.status`).
+
+The only place that knows where inputs come from is :func:`produce_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from redis.exceptions import RedisError
+from rq import Queue, get_current_job
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+import storemon
+from storemon.output import write_report_csv
+from storemon.report import resolve_now
+from webapp.config import Settings
+from webapp.params import ReportParams
+from webapp.records import COMPLETE, FAILED, csv_path, utc_now_iso, write_record
+
+__all__ = ["Produced", "produce_report", "build_report", "enqueue_report", "failed_record", "describe_error"]
+
+log = logging.getLogger(__name__)
+
+#: How long RQ keeps a finished job; the record in the reports directory is what lasts.
+RESULT_TTL_SECONDS = 3600
+
+#: Progress reported while a job runs (``GET /api/get_report/<id>/`` shows it).
+PROGRESS_STARTED, PROGRESS_LOADED, PROGRESS_COMPUTED = 0.05, 0.4, 0.9
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A computed report, the instant it is for, and how many input rows were rejected."""
+
+    report: pl.DataFrame
+    now: datetime
+    rejects: int
+
+
+def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
+    """Compute the report ``params`` ask for, from ``source``.
+
+    ``source`` is ``{"data_dir": PATH}`` (the three input files). This is the
+    single place that knows where a job's inputs come from: the data store
+    will plug in here as another kind of source.
+    """
+    inputs = storemon.load_dir(source["data_dir"])
+    _set_progress(PROGRESS_LOADED)
+    now = resolve_now(inputs.polls, params.now)
+    report = storemon.compute_report(inputs.polls, inputs.hours, inputs.timezones, now, horizon=params.horizon)
+    return Produced(report=report, now=now, rejects=inputs.rejects.height)
+
+
+def build_report(
+    report_id: str,
+    params: dict[str, Any],
+    source: dict[str, str],
+    reports_dir: str,
+    created: str,
+    hold_file: str | None = None,
+) -> dict[str, Any]:
+    """Run one report (on an RQ worker): write its CSV and record; return the record.
+
+    ``params`` is :meth:`ReportParams.to_json`; ``created`` the trigger time
+    (ISO). ``hold_file`` is TEST ONLY (``STOREMON_TEST_HOLD_FILE``): while that
+    file exists the job waits just before writing its CSV.
+    """
+    reports = Path(reports_dir)
+    started, clock = utc_now_iso(), time.monotonic()
+    _set_progress(PROGRESS_STARTED)
+    try:
+        produced = produce_report(ReportParams.from_json(params), source)
+        _set_progress(PROGRESS_COMPUTED)
+        _wait_while_held(hold_file)
+        write_report_csv(produced.report, csv_path(reports, report_id))
+        record = {
+            "report_id": report_id,
+            "status": COMPLETE,
+            "parameters": params,
+            "source": source,
+            "now": produced.now.isoformat(),
+            "created": created,
+            "started": started,
+            "finished": utc_now_iso(),
+            "duration_seconds": round(time.monotonic() - clock, 6),
+            "rows": produced.report.height,
+            "rejects": produced.rejects,
+        }
+        write_record(reports, record)
+        return record
+    except Exception as exc:
+        log.exception("report %s failed", report_id)
+        record = failed_record(
+            report_id, params=params, source=source, created=created, started=started, error=describe_error(exc)
+        )
+        record["duration_seconds"] = round(time.monotonic() - clock, 6)
+        csv_path(reports, report_id).unlink(missing_ok=True)
+        write_record(reports, record)
+        raise
+
+
+def enqueue_report(queue: Queue, settings: Settings, report_id: str, params: ReportParams) -> Job:
+    """Put a report job for ``report_id`` on ``queue``, configured by ``settings``."""
+    return queue.enqueue_call(
+        build_report,
+        kwargs={
+            "report_id": report_id,
+            "params": params.to_json(),
+            "source": {"data_dir": str(settings.data_dir)},
+            "reports_dir": str(settings.reports_dir),
+            "created": utc_now_iso(),
+            "hold_file": str(settings.hold_file) if settings.hold_file else None,
+        },
+        job_id=report_id,
+        timeout=settings.job_timeout,
+        result_ttl=RESULT_TTL_SECONDS,
+        description=f"storemon report {report_id}",
+    )
+
+
+def failed_record(
+    report_id: str,
+    *,
+    params: dict[str, Any] | None,
+    source: dict[str, str] | None,
+    created: str | None,
+    started: str | None,
+    error: str,
+) -> dict[str, Any]:
+    """The record of a report that ended without a CSV."""
+    return {
+        "report_id": report_id,
+        "status": FAILED,
+        "parameters": params,
+        "source": source,
+        "now": None,
+        "created": created,
+        "started": started,
+        "finished": utc_now_iso(),
+        "duration_seconds": None,
+        "rows": None,
+        "rejects": None,
+        "error": error,
+    }
+
+
+def describe_error(exc: BaseException) -> str:
+    """What went wrong, for a person (storemon's own messages are already that)."""
+    if isinstance(exc, storemon.StoremonError):
+        return str(exc)
+    if isinstance(exc, JobTimeoutException):
+        return "the report took longer than the job timeout (STOREMON_JOB_TIMEOUT) and was stopped"
+    if isinstance(exc, OSError):
+        return f"could not read or write a file: {exc}"
+    return f"unexpected error ({type(exc).__name__}: {exc}); the worker log has the details"
+
+
+def _set_progress(value: float) -> None:
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = value
+    try:
+        job.save_meta()
+    except RedisError as exc:  # progress is a courtesy; the report matters more
+        log.warning("could not save progress of job %s: %s", job.id, exc)
+
+
+def _wait_while_held(hold_file: str | None) -> None:
+    """TEST ONLY: pause while ``hold_file`` exists (see ``STOREMON_TEST_HOLD_FILE``)."""
+    while hold_file and os.path.exists(hold_file):
+        time.sleep(0.05)

@@ -1,0 +1,95 @@
+"""The reports directory: each report's CSV and its JSON record.
+
+For a report id ``ID`` the directory holds ``ID.csv`` (only once complete) and
+``ID.json``, the record, written last: its presence is what makes a report
+finished, whatever Redis says or has forgotten. Both files are written through
+:func:`storemon.output.atomic_path`, so a reader never sees half of either.
+
+A record is a JSON object::
+
+    {"report_id": "…", "status": "Complete" | "Failed",
+     "parameters": {"now": "<ISO>" | null, "horizon_hours": 192.0},
+     "source": {"data_dir": "…"},
+     "now": "<ISO instant the figures are for>" | null,
+     "created": "<ISO>", "started": "<ISO>" | null, "finished": "<ISO>",
+     "duration_seconds": 0.42 | null, "rows": 50 | null, "rejects": 3 | null,
+     "error": "<for a person>" (Failed only)}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from storemon.output import atomic_path
+
+__all__ = [
+    "COMPLETE",
+    "FAILED",
+    "RUNNING",
+    "new_report_id",
+    "is_report_id",
+    "csv_path",
+    "record_path",
+    "read_record",
+    "write_record",
+    "utc_now_iso",
+]
+
+COMPLETE = "Complete"
+FAILED = "Failed"
+RUNNING = "Running"
+
+_REPORT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_report_id() -> str:
+    """A fresh, unguessable report id: 32 lowercase hex digits (uuid4)."""
+    return uuid.uuid4().hex
+
+
+def is_report_id(text: str) -> bool:
+    """Whether ``text`` has the exact shape of a report id (so it is safe in a path)."""
+    return bool(_REPORT_ID.fullmatch(text))
+
+
+def csv_path(reports_dir: Path, report_id: str) -> Path:
+    """Where the report's CSV lives."""
+    return Path(reports_dir) / f"{_checked(report_id)}.csv"
+
+
+def record_path(reports_dir: Path, report_id: str) -> Path:
+    """Where the report's JSON record lives."""
+    return Path(reports_dir) / f"{_checked(report_id)}.json"
+
+
+def read_record(reports_dir: Path, report_id: str) -> dict[str, Any] | None:
+    """The report's record, or ``None`` when it has not finished (or never existed)."""
+    try:
+        text = record_path(reports_dir, report_id).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return json.loads(text)
+
+
+def write_record(reports_dir: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as ``<report_id>.json`` atomically; return its path."""
+    path = record_path(reports_dir, record["report_id"])
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def utc_now_iso() -> str:
+    """The wall-clock time as an ISO 8601 UTC string (for created/finished stamps)."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _checked(report_id: str) -> str:
+    if not is_report_id(report_id):
+        raise ValueError(f"not a report id: {report_id!r}")
+    return report_id

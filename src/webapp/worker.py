@@ -1,0 +1,90 @@
+"""``python -m webapp.worker``: an RQ worker on the service's queue.
+
+A thin wrapper around :class:`rq.Worker` that reads the same environment as
+the web app (``REDIS_URL``, ``STOREMON_QUEUE``, ``STOREMON_WORKER_HEARTBEAT``)
+and notices a dead worker sooner than RQ's fixed 60-second grace: while a job
+runs the worker heart-beats every ``STOREMON_WORKER_HEARTBEAT`` seconds, and
+a job whose worker has been silent for :attr:`Settings.abandon_after` seconds
+is abandoned (RQ's ``StartedJobRegistry.cleanup`` marks it failed; the web app
+runs that cleanup whenever it is asked about a running report).
+
+Run as many as you like, on any machine that reaches the same Redis and sees
+the data and reports directories at the same paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from redis.client import Pipeline
+from rq import Worker, worker_registration
+from rq.job import Job
+
+from storemon import ConfigError
+from webapp.config import Settings
+from webapp.resources import connect_redis
+
+__all__ = ["StoremonWorker", "main"]
+
+
+class StoremonWorker(Worker):
+    """:class:`rq.Worker` whose running jobs expire after a configurable silence."""
+
+    #: Seconds of silence (beyond one heartbeat) before a running job counts as abandoned.
+    grace_seconds: int = 60
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """TTL of the job's entry in the started registry: next heartbeat + grace."""
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(interval, max(1, int(job.timeout - working_time)))
+        return int(interval) + self.grace_seconds
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, plus registering again if Redis lost the registration.
+
+        After a Redis restart or flush RQ's worker keeps working but no longer
+        appears among the queue's workers (so ``/api/health`` would say there
+        are none); the first heartbeat after that puts it back.
+        """
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            self.log.warning("Worker %s: registration lost (Redis restarted or flushed?); registering again", self.name)
+            with self.connection.pipeline() as again:
+                again.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, again)
+                again.expire(self.key, timeout or self.worker_ttl + 60)
+                again.execute()
+
+
+def make_worker(settings: Settings, name: str | None = None) -> StoremonWorker:
+    """A worker on ``settings.queue`` with the service's heartbeat settings."""
+    worker = StoremonWorker(
+        [settings.queue],
+        name=name,
+        connection=connect_redis(settings.redis_url),
+        job_monitoring_interval=settings.worker_heartbeat,
+    )
+    worker.grace_seconds = settings.abandon_after - settings.worker_heartbeat
+    return worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one worker until it is stopped (SIGINT/SIGTERM finish the current job first)."""
+    parser = argparse.ArgumentParser(prog="python -m webapp.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--name", help="worker name (default: RQ's unique name)")
+    parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    parser.add_argument("--log-level", default="INFO", help="INFO (default), DEBUG, WARNING …")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"storemon worker: {exc}", file=sys.stderr)
+        return 2
+    make_worker(settings, args.name).work(burst=args.burst, logging_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
