@@ -1,0 +1,467 @@
+"""The data store: ingest → report equals compute_report, idempotency, tables, rejects, compaction.
+
+Concurrency and crash safety are in ``test_store_concurrency.py``, the CLI in
+``test_store_cli.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from storemon import compute_report
+from storemon.compact import collect_garbage, compact
+from storemon.exceptions import ConfigError, FileFormatError, InputError, InvalidRowError, StoreError
+from storemon.generate import generate_dataset
+from storemon.load import load_dir, load_hours, load_polls, load_timezones
+from storemon.manifest import read_manifest
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.store import (
+    append_polls,
+    check_store,
+    ingest_paths,
+    latest_poll,
+    open_store,
+    read_polls,
+    read_rejects,
+    replace_hours,
+    replace_timezones,
+    report_from_store,
+)
+
+END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
+POLLS_HEADER = ["store_id", "timestamp_utc", "status"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    """A small CSV written by hand."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def store_files(root: Path) -> set[str]:
+    """Every data file under the store (lock files and the manifest left out)."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
+
+
+def expected(data: Path, now: datetime | None = None, **options) -> pl.DataFrame:
+    inputs = load_dir(data)
+    return compute_report(inputs.polls, inputs.hours, inputs.timezones, now, **options)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated data set: 40 stores × 12 days (every generator quirk occurs)."""
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(out, stores=40, days=12, seed=7, end=END)
+    return out
+
+
+@pytest.fixture
+def polls_chunks(dataset: Path, tmp_path: Path) -> list[Path]:
+    """The data set's polls dealt into three CSVs (every third row; rows kept verbatim).
+
+    Each chunk spans the whole period, so every date gets a part per chunk.
+    """
+    raw = pl.read_csv(dataset / "store_status.csv", infer_schema=False)
+    (tmp_path / "chunks").mkdir()
+    paths = []
+    for index in range(3):
+        path = tmp_path / "chunks" / f"polls-{index}.csv"
+        raw.gather_every(3, offset=index).write_csv(path)
+        paths.append(path)
+    return paths
+
+
+# --- ingest → report ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "options"),
+    [
+        (None, {}),
+        (END - timedelta(days=3, minutes=17), {}),  # inside the history: later polls are ignored
+        (END + timedelta(days=2), {"horizon": timedelta(hours=36)}),
+        (END - timedelta(days=6), {"horizon": None, "default_timezone": "Asia/Kolkata"}),
+        (END - timedelta(days=30), {}),  # before every poll: stores listed, all downtime
+    ],
+)
+def test_report_from_store_equals_compute_report(dataset: Path, tmp_path: Path, now, options) -> None:
+    store = tmp_path / "store"
+    results = ingest_paths(store, [dataset])
+    assert [r.kind for r in results] == ["polls", "hours", "timezones"]
+    want = expected(dataset, now, **options)
+    got = report_from_store(store, now, **options)
+    assert got.equals(want)
+    assert got.height == 40
+
+
+def test_polls_ingested_in_chunks_equal_one_file(dataset: Path, polls_chunks: list[Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for chunk in polls_chunks:
+        ingest_paths(store, [chunk])
+    ingest_paths(store, [dataset / "menu_hours.csv", dataset / "timezones.csv"])
+    assert len(read_manifest(store).ingests) == 5
+    assert report_from_store(store).equals(expected(dataset))
+    everything = load_polls(dataset / "store_status.csv").frame.sort(POLLS_HEADER)
+    assert read_polls(store).equals(everything)
+
+
+def test_stores_with_only_old_or_future_polls_are_listed(tmp_path: Path) -> None:
+    """SPEC: every store with any valid row is in the report, even when no part is read for it."""
+    data = tmp_path / "data"
+    write_csv(
+        data / "store_status.csv",
+        POLLS_HEADER,
+        [
+            ["recent", stamp(END - timedelta(hours=2)), "active"],
+            ["recent", stamp(END), "inactive"],
+            ["ancient", stamp(END - timedelta(days=90)), "active"],  # far outside the partitions read
+            ["future", stamp(END + timedelta(days=40)), "active"],  # after the report's now
+        ],
+    )
+    write_csv(data / "menu_hours.csv", ["store_id", "dayOfWeek", "start_time_local", "end_time_local"], [])
+    write_csv(data / "timezones.csv", ["store_id", "timezone_str"], [])
+    store = tmp_path / "store"
+    ingest_paths(store, [data])
+    got = report_from_store(store, END)
+    assert got["store_id"].to_list() == ["ancient", "future", "recent"]
+    assert got.equals(expected(data, END))
+    assert report_from_store(store).equals(expected(data))  # now = the future poll
+
+
+def test_latest_poll_comes_from_the_manifest(dataset: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert ingest_paths(store, [dataset / "menu_hours.csv"])
+    assert latest_poll(store) is None
+    with pytest.raises(ConfigError, match="no polls"):
+        report_from_store(store)
+    ingest_paths(store, [dataset])
+    polls = load_polls(dataset / "store_status.csv").frame
+    assert latest_poll(store) == polls["timestamp_utc"].max()
+
+
+# --- idempotency and duplicates -------------------------------------------------------------
+
+
+def test_reingesting_the_same_files_is_a_noop(dataset: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = ingest_paths(store, [dataset])
+    manifest, files = read_manifest(store), store_files(store)
+    again = ingest_paths(store, [dataset])
+    assert all(result.skipped for result in again)
+    assert [r.duplicate_of for r in again] == [r.ingest_id for r in first]
+    assert [r.rows_accepted for r in again] == [r.rows_accepted for r in first]
+    assert "already ingested" in again[0].describe()
+    assert read_manifest(store) == manifest
+    assert store_files(store) == files
+
+
+def test_same_polls_file_twice_in_one_call_counts_once(polls_chunks: list[Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    results = ingest_paths(store, [polls_chunks[0], polls_chunks[0]])
+    assert not results[0].skipped
+    assert results[1].skipped
+    assert len(read_manifest(store).ingests) == 1
+    check_store(store)
+
+
+def test_overlapping_and_duplicated_uploads_change_no_figure(dataset: Path, tmp_path: Path) -> None:
+    raw = pl.read_csv(dataset / "store_status.csv", infer_schema=False)
+    half = raw.height // 2
+    uploads = {
+        "first-60pc.csv": raw.slice(0, int(raw.height * 0.6)),
+        "last-60pc.csv": raw.slice(int(raw.height * 0.4)),  # overlaps the first by 20 %
+        "middle-again.csv": raw.slice(half - 500, 1000),
+        "everything-reversed.csv": raw.reverse(),  # all rows again, other bytes
+    }
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset / "menu_hours.csv", dataset / "timezones.csv"])
+    for name, frame in uploads.items():
+        frame.write_csv(tmp_path / name)
+        assert not ingest_paths(store, [tmp_path / name])[0].skipped
+    assert read_polls(store).height == sum(frame.height for frame in uploads.values())
+    for now in (None, END - timedelta(days=4, hours=5)):
+        assert report_from_store(store, now).equals(expected(dataset, now))
+
+
+# --- hours, time zones, rejects ----------------------------------------------------------------
+
+
+def test_hours_and_timezones_are_replaced_by_new_versions(tmp_path: Path) -> None:
+    polls = [["s1", stamp(END - timedelta(hours=h)), "active"] for h in range(0, 30)]
+    hours_v1 = write_csv(tmp_path / "v1" / "menu_hours.csv", ["store_id", "dayOfWeek", "start_time_local", "end_time_local"],
+                         [["s1", str(day), "09:00", "17:00"] for day in range(7)])
+    hours_v2 = write_csv(tmp_path / "v2" / "menu_hours.csv", ["store_id", "dayOfWeek", "start_time_local", "end_time_local"],
+                         [["s1", str(day), "00:00", "12:00"] for day in range(7)])
+    zones = write_csv(tmp_path / "v1" / "timezones.csv", ["store_id", "timezone_str"], [["s1", "Asia/Tokyo"]])
+    store = tmp_path / "store"
+    ingest_paths(store, [write_csv(tmp_path / "polls.csv", POLLS_HEADER, polls), hours_v1, zones])
+
+    def report_with(hours: Path) -> pl.DataFrame:
+        return compute_report(load_polls(tmp_path / "polls.csv").frame, load_hours(hours).frame,
+                              load_timezones(zones).frame)
+
+    assert report_from_store(store).equals(report_with(hours_v1))
+    assert not ingest_paths(store, [hours_v2])[0].skipped
+    assert report_from_store(store).equals(report_with(hours_v2))
+    assert not report_with(hours_v1).equals(report_with(hours_v2))
+    # Going back to an older version is a change, not a no-op …
+    assert not ingest_paths(store, [hours_v1])[0].skipped
+    assert report_from_store(store).equals(report_with(hours_v1))
+    # … but the current version again is.
+    assert ingest_paths(store, [hours_v1])[0].skipped
+    # The superseded versions are garbage, collected by compact.
+    assert len(list((store / "tables").glob("hours-*.parquet"))) == 3
+    compact(store)
+    assert len(list((store / "tables").glob("hours-*.parquet"))) == 1
+
+
+def test_rejected_rows_are_kept_per_ingest(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "polls.csv",
+        POLLS_HEADER,
+        [
+            ["s1", stamp(END), "active"],
+            ["s1", "yesterday", "active"],
+            ["", stamp(END), "inactive"],
+            ["s2", stamp(END), "sleeping"],
+        ],
+    )
+    store = tmp_path / "store"
+    (result,) = ingest_paths(store, [path])
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (4, 1, 3)
+    rejects = read_rejects(store)
+    assert rejects.schema == pl.Schema(REJECTS_SCHEMA)
+    assert rejects.select("file", "line", "column", "value", "reason").rows() == [
+        (str(path), 3, "timestamp_utc", "yesterday", "unparsable timestamp"),
+        (str(path), 4, "store_id", "", "empty store id"),
+        (str(path), 5, "status", "sleeping", "unknown status"),
+    ]
+    entry = read_manifest(store).ingests[0]
+    assert (entry.source, entry.rows_accepted, entry.rows_rejected) == (str(path), 1, 3)
+    assert entry.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # A no-op re-ingest still shows the rejects of the ingest it repeats.
+    assert ingest_paths(store, [path])[0].rejects.equals(result.rejects)
+
+
+def test_strict_ingest_commits_nothing(dataset: Path, tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "polls.csv", POLLS_HEADER, [["s1", stamp(END), "active"], ["s1", "never", "active"]])
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset / "timezones.csv"])
+    before = read_manifest(store)
+    with pytest.raises(InvalidRowError) as caught:
+        ingest_paths(store, [dataset / "store_status.csv", bad], strict=True)
+    assert (caught.value.file, caught.value.line, caught.value.value) == (str(bad), 3, "never")
+    assert read_manifest(store) == before
+    assert store_files(store) == before.files() | {"manifest.json"}
+
+
+def test_files_are_recognised_by_header_when_not_by_name(dataset: Path, tmp_path: Path) -> None:
+    renamed = tmp_path / "in"
+    renamed.mkdir()
+    for source, target in [("store_status.csv", "a.csv"), ("menu_hours.csv", "b.csv"), ("timezones.csv", "c.csv")]:
+        (renamed / target).write_bytes((dataset / source).read_bytes())
+    pl.read_csv(renamed / "a.csv", infer_schema=False).write_parquet(renamed / "a.parquet")
+    store = tmp_path / "store"
+    results = ingest_paths(store, [renamed / "c.csv", renamed / "a.parquet", renamed / "b.csv"])
+    assert [r.kind for r in results] == ["timezones", "polls", "hours"]
+    assert report_from_store(store).equals(expected(dataset))
+
+
+def test_bad_sources_are_clear_errors(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(FileFormatError, match="no such file"):
+        ingest_paths(store, [tmp_path / "missing.csv"])
+    odd = write_csv(tmp_path / "odd.csv", ["store_id", "colour"], [["s1", "blue"]])
+    with pytest.raises(FileFormatError, match="cannot tell which table") as caught:
+        ingest_paths(store, [odd])
+    assert caught.value.file == str(odd)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileFormatError, match="no input files"):
+        ingest_paths(store, [tmp_path / "empty"])
+    with pytest.raises(ConfigError):
+        ingest_paths(store, [])
+
+
+# --- the frame API (what the HTTP endpoints call) ---------------------------------------------
+
+
+def polls_frame(rows: list[tuple[str, datetime, str]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=list(POLLS_SCHEMA), orient="row").cast(POLLS_SCHEMA)
+
+
+def test_append_polls_is_durable_and_idempotent_by_hash(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    frame = polls_frame([("s1", END - timedelta(minutes=m), "active") for m in range(0, 120, 20)])
+    result = append_polls(store, frame, source="POST /api/polls", sha256="abc")
+    assert (result.rows_accepted, result.rows_rejected, result.skipped) == (6, 0, False)
+    # Another handle (as after a restart) sees the rows.
+    assert read_polls(open_store(store)).equals(frame.sort(POLLS_HEADER))
+    assert append_polls(store, frame, source="POST /api/polls", sha256="abc").skipped
+    # Without a hash the frame's own content is hashed.
+    assert not append_polls(store, frame, source="POST /api/polls").skipped
+    assert append_polls(store, frame.clone(), source="POST /api/polls").skipped
+    assert read_polls(store).height == 12
+    check_store(store)
+
+
+def test_frame_api_records_rejects_and_counts(tmp_path: Path) -> None:
+    rejects = pl.DataFrame(
+        [("POST /api/polls", 3, "status", "up", "unknown status"), ("POST /api/polls", 3, "store_id", "", "empty store id")],
+        schema=REJECTS_SCHEMA, orient="row",
+    )
+    store = tmp_path / "store"
+    result = append_polls(store, polls_frame([("s1", END, "active")]), source="POST /api/polls", rejects=rejects)
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (2, 1, 1)
+    assert read_rejects(store).equals(rejects)
+
+
+def test_replace_tables_from_frames(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    polls = polls_frame([("s1", END - timedelta(hours=h), "active") for h in range(48)])
+    hours = pl.DataFrame([("s1", 0, "10:00:00", "14:00:00")], schema=list(HOURS_SCHEMA), orient="row").with_columns(
+        pl.col("dayOfWeek").cast(pl.Int8), pl.col("start_time_local", "end_time_local").str.to_time("%H:%M:%S"))
+    zones = pl.DataFrame([("s1", "Europe/Paris")], schema=TIMEZONES_SCHEMA, orient="row")
+    append_polls(store, polls, source="api")
+    replace_hours(store, hours, source="PUT /api/hours")
+    replace_timezones(store, zones, source="PUT /api/timezones")
+    assert report_from_store(store).equals(compute_report(polls, hours, zones))
+    assert replace_hours(store, hours, source="PUT /api/hours").skipped
+
+
+def test_frame_api_refuses_unvalidated_frames(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(InputError, match="lacks column"):
+        append_polls(store, pl.DataFrame({"store_id": ["s1"]}), source="api")
+    with pytest.raises(InputError, match="missing values"):
+        append_polls(store, polls_frame([("s1", END, "active")]).with_columns(store_id=pl.lit(None, pl.String)), source="api")
+    with pytest.raises(InputError, match="wrong kind"):
+        bad = pl.DataFrame({"store_id": ["s1"], "timestamp_utc": [END], "status": ["asleep"]})
+        append_polls(store, bad, source="api")
+    assert not store.exists()  # validation comes before anything is written
+
+
+# --- reading only what is needed, and damage --------------------------------------------------------
+
+
+def test_report_reads_only_partitions_that_can_matter(dataset: Path, tmp_path: Path) -> None:
+    """A part outside [now − 7 d − horizon, now] may even be unreadable: it is never opened."""
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    now = END - timedelta(hours=1)
+    horizon = timedelta(days=2)
+    manifest = read_manifest(store)
+    lowest = now - timedelta(days=7) - horizon
+    outside = [p for p in manifest.parts if datetime.fromisoformat(p.date).date() < (lowest - timedelta(days=1)).date()]
+    assert outside, "the data set must reach back beyond the window"
+    want = report_from_store(store, now, horizon=horizon)
+    for part in outside:
+        (store / part.path).write_bytes(b"not parquet at all")
+    assert report_from_store(store, now, horizon=horizon).equals(want)
+    with pytest.raises(Exception):
+        report_from_store(store, now, horizon=None)  # now every part is needed
+
+
+def test_report_restarts_when_a_compaction_removed_its_files(dataset: Path, polls_chunks: list[Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import storemon.store as store_module
+
+    store = tmp_path / "store"
+    ingest_paths(store, [*polls_chunks, dataset / "menu_hours.csv", dataset / "timezones.csv"])
+    stale = read_manifest(store)
+    compact(store)  # deletes every part file the stale manifest names
+    assert not any((store / part.path).exists() for part in stale.parts)
+    reads = []
+
+    def first_stale(root: Path):
+        reads.append(root)
+        return stale if len(reads) == 1 else read_manifest(root)
+
+    monkeypatch.setattr(store_module, "read_manifest", first_stale)
+    assert report_from_store(store).equals(expected(dataset))
+    assert len(reads) == 2
+
+
+def test_missing_or_damaged_store_is_a_store_error(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a storemon store"):
+        report_from_store(tmp_path)
+    with pytest.raises(StoreError, match="only local directories"):
+        open_store("s3://bucket/store")
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    part = read_manifest(store).parts[-1]
+    (store / part.path).unlink()
+    with pytest.raises(StoreError, match="missing"):
+        report_from_store(store)
+    with pytest.raises(StoreError, match="unreadable"):
+        check_store(store)
+    (store / "manifest.json").write_text('{"format": 1, "parts": [')
+    with pytest.raises(StoreError, match="damaged manifest"):
+        report_from_store(store)
+    document = {"format": 1, "generation": 1, "committed_at": None, "max_timestamp_us": None, "parts": [],
+                "hours": {"path": "../../etc/passwd", "rows": 1}, "timezones": None, "poll_stores": None, "ingests": []}
+    (store / "manifest.json").write_text(json.dumps(document))
+    with pytest.raises(StoreError, match="not inside the store"):
+        report_from_store(store)
+
+
+# --- compaction and garbage ------------------------------------------------------------------------
+
+
+def test_compact_merges_parts_per_date_and_changes_no_report(dataset: Path, polls_chunks: list[Path],
+                                                             tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset / "menu_hours.csv", dataset / "timezones.csv", *polls_chunks])
+    nows = [None, END - timedelta(days=2, hours=3), END - timedelta(days=9)]
+    before = [report_from_store(store, now) for now in nows]
+    polls_before = read_polls(store)
+    manifest = read_manifest(store)
+    dates = {part.date for part in manifest.parts}
+    assert len(manifest.parts) > len(dates)
+
+    result = compact(store)
+    after = read_manifest(store)
+    assert sorted(part.date for part in after.parts) == sorted(dates)  # one part per date
+    assert (result.parts_before, result.parts_after) == (len(manifest.parts), len(dates))
+    merged = [p for p in manifest.parts if sum(q.date == p.date for q in manifest.parts) > 1]
+    assert result.files_removed == len(merged)
+    for now, want in zip(nows, before, strict=True):
+        assert report_from_store(store, now).equals(want)
+    assert read_polls(store).equals(polls_before)
+    assert store_files(store) == after.files() | {"manifest.json"}
+    check_store(store)
+    for part in after.parts:  # each merged file is sorted by store and time
+        frame = pl.read_parquet(store / part.path)
+        assert frame.equals(frame.sort("store_id", "timestamp_utc", "status"))
+    assert compact(store).dates_merged == 0
+
+
+def test_garbage_from_a_crashed_ingest_is_invisible_and_collected(dataset: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    want = report_from_store(store)
+    manifest = read_manifest(store)
+    # What a crash leaves: a finished part and a temp file not in the manifest.
+    orphan = store / "polls" / "date=2024-10-13" / "part-crashed.parquet"
+    polls_frame([("intruder", END - timedelta(hours=1), "inactive")]).write_parquet(orphan)
+    (store / "polls" / "date=2024-10-13" / ".part-x.parquet.abc.tmp").write_bytes(b"half")
+    (store / ".manifest.json.xyz.tmp").write_text("{")
+    assert report_from_store(store).equals(want)
+    assert collect_garbage(store) == 3
+    assert store_files(store) == manifest.files() | {"manifest.json"}
+    assert report_from_store(store).equals(want)
