@@ -28,6 +28,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,14 +138,17 @@ class Inputs:
         """One line for a person: rows read, rows rejected and the reasons."""
         read = sum(self.rows_read.values())
         text = f"read {read} rows from {len(self.rows_read)} files" if self.rows_read else "loaded inputs"
-        text += f": {self.polls.height} polls, {self.hours.height} business-hours rows, {self.timezones.height} time zones"
+        text += (
+            f": {self.polls.height} polls, {self.hours.height} business-hours rows,"
+            f" {self.timezones.height} time zones"
+        )
         if self.rejects.is_empty():
             return text + "; no rows rejected"
-        details = "; ".join(
-            f"{Path(file).name}: " + ", ".join(f"{rows} {reason}" for reason, rows in zip(group["reason"], group["rows"]))
-            for (file,), group in self.reject_counts().group_by("file", maintain_order=True)
-        )
-        return f"{text}; {self.rows_rejected} rows rejected ({details})"
+        per_file = []
+        for (file,), group in self.reject_counts().group_by("file", maintain_order=True):
+            reasons = ", ".join(f"{rows} {reason}" for reason, rows in group.select("reason", "rows").iter_rows())
+            per_file.append(f"{Path(file).name}: {reasons}")
+        return f"{text}; {self.rows_rejected} rows rejected ({'; '.join(per_file)})"
 
 
 # --------------------------------------------------------------------------
@@ -220,12 +224,12 @@ def load_timezones(source: str | Path, *, strict: bool = False) -> Loaded:
     store_id = raw["store_id"]
     zone = raw["timezone_str"].str.strip_chars()
     known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
-    zone_ok = zone.is_in(known)
+    zone_ok = zone.is_in(known.implode())
     checks = [
         ("store_id", EMPTY_STORE_ID, _is_blank(store_id)),
         ("timezone_str", BAD_ZONE, ~zone_ok),
     ]
-    _, valid = _validate(raw, file, checks)
+    _, valid = _validate(raw, file, checks)  # conflicts are judged among valid rows only
     conflict, repeat = _zone_conflicts(store_id, zone, valid)
     checks.append(("timezone_str", CONFLICTING_ZONE, conflict))
     rejects, valid = _validate(raw, file, checks)
@@ -236,11 +240,14 @@ def load_timezones(source: str | Path, *, strict: bool = False) -> Loaded:
 
 def load_inputs(polls: str | Path, hours: str | Path, timezones: str | Path, *, strict: bool = False) -> Inputs:
     """Load the three files given explicitly (each CSV or Parquet)."""
-    loaded = [load_polls(polls, strict=strict), load_hours(hours, strict=strict), load_timezones(timezones, strict=strict)]
+    loaded_polls = load_polls(polls, strict=strict)
+    loaded_hours = load_hours(hours, strict=strict)
+    loaded_zones = load_timezones(timezones, strict=strict)
+    loaded = (loaded_polls, loaded_hours, loaded_zones)
     return Inputs(
-        polls=loaded[0].frame,
-        hours=loaded[1].frame,
-        timezones=loaded[2].frame,
+        polls=loaded_polls.frame,
+        hours=loaded_hours.frame,
+        timezones=loaded_zones.frame,
         rejects=pl.concat([one.rejects for one in loaded], how="vertical"),
         rows_read={one.file: one.rows_read for one in loaded},
     )
@@ -298,9 +305,12 @@ def _read_table(
         raise FileFormatError("not a regular file", file=file)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+        fh.seek(max(0, path.stat().st_size - len(_PARQUET_MAGIC)))
+        tail = fh.read()
     if not head:
         raise FileFormatError("empty file (no header)", file=file)
-    if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() == ".parquet":
+    looks_parquet = head.startswith(_PARQUET_MAGIC) and tail == _PARQUET_MAGIC
+    if looks_parquet or path.suffix.lower() == ".parquet":
         return _read_parquet(path, file, columns, aliases or {}), file
     if b"\x00" in head:
         raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
@@ -363,7 +373,9 @@ def _as_strings(column: pl.Series) -> pl.Series:
     return column.cast(pl.String)
 
 
-def _match_columns(header: Sequence[str], columns: Sequence[str], aliases: Mapping[str, str], file: str) -> dict[str, str]:
+def _match_columns(
+    header: Sequence[str], columns: Sequence[str], aliases: Mapping[str, str], file: str
+) -> dict[str, str]:
     """Map each required column to the header name that holds it; raise if missing or ambiguous."""
     wanted = {name.casefold(): name for name in columns}
     wanted.update({alias.casefold(): target for alias, target in aliases.items()})
@@ -398,8 +410,23 @@ def _first_line(exc: BaseException) -> str:
 
 
 _FAST_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f UTC"
-_OFFSET_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f%z"
-_NAIVE_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
+#: Tried in order on the rows the fast format left null; a format without
+#: ``%z`` reads the time as UTC.
+_OTHER_TIMESTAMPS = (
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+)
+#: Last resort, after normalising blanks, ``t``/``z``/``UTC`` and offsets.
+_NORMALISED_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
+
+
+def _to_utc(raw: pl.Series | pl.Expr, fmt: str) -> pl.Series | pl.Expr:
+    """``raw`` parsed with ``fmt`` to Datetime[us, UTC]; null where it does not match."""
+    return raw.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
+
 
 #: A column parser: an expression for the common case (run on every row, in
 #: one parallel ``select``) and optionally a function for the rows it leaves
@@ -427,12 +454,22 @@ def _parse(raw: pl.DataFrame, parsers: Mapping[str, _Parser]) -> pl.DataFrame:
 
 def _timestamp_parser(name: str) -> _Parser:
     """``timestamp_utc`` to Datetime[us, UTC]: the real files' format first, then ISO 8601 forms."""
-    fast = pl.col(name).str.to_datetime(_FAST_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC")
-    return fast, _parse_timestamps_slowly
+    return _to_utc(pl.col(name), _FAST_TIMESTAMP), _parse_timestamps_slowly
 
 
 def _parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
-    """Parse the other accepted timestamp forms: ISO 8601 with ``T``, ``Z``, offsets, no zone."""
+    """Parse the other accepted timestamp forms: ISO 8601 with ``T``, ``Z``, offsets, no zone.
+
+    Each format only sees the rows the ones before it left null, so a file
+    written in one of them pays for about two parses; the regex normalisation
+    runs only on what is left after all of them.
+    """
+    attempts = [functools.partial(_to_utc, fmt=fmt) for fmt in _OTHER_TIMESTAMPS]
+    return _first_success(raw, [*attempts, _to_utc_normalised])
+
+
+def _to_utc_normalised(raw: pl.Series) -> pl.Series:
+    """Timestamps in looser spellings (blanks, ``t``, ``z``, ``+hh``, ``+hh:mm`` after a blank)."""
     text = (
         raw.str.strip_chars()
         .str.replace(r"^(\d{4}-\d{2}-\d{2})[Tt ]", "${1} ")
@@ -440,11 +477,24 @@ def _parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
         .str.replace(r"\s*([+-]\d{2}):?(\d{2})$", "${1}${2}")
         .str.replace(r"(:\d{2}(?:\.\d+)?)([+-]\d{2})$", "${1}${2}00")
     )
-    candidates = [text.str.to_datetime(_OFFSET_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC")]
-    for fmt in _NAIVE_TIMESTAMPS:
-        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        candidates.append(naive.dt.replace_time_zone("UTC"))
-    return pl.select(pl.coalesce(candidates)).to_series()
+    return _first_success(text, [functools.partial(_to_utc, fmt=fmt) for fmt in _NORMALISED_TIMESTAMPS])
+
+
+def _first_success(raw: pl.Series, attempts: Sequence[Callable[[pl.Series], pl.Series]]) -> pl.Series:
+    """The first non-null result of ``attempts`` per value, each attempt run only on the values still null."""
+    result: pl.Series | None = None
+    pending = pl.int_range(raw.len(), dtype=pl.UInt32, eager=True)
+    for attempt in attempts:
+        parsed = attempt(raw.gather(pending))
+        if result is None:
+            result = pl.repeat(None, raw.len(), dtype=parsed.dtype, eager=True).rename(raw.name)
+        hit = parsed.is_not_null()
+        result = result.scatter(pending.filter(hit), parsed.filter(hit))
+        pending = pending.filter(~hit)
+        if pending.is_empty():
+            break
+    assert result is not None
+    return result
 
 
 def _status_parser(name: str) -> _Parser:
