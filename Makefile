@@ -19,9 +19,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The report service on the bundled sample: private Redis + Procfile (web, worker)
+# via honcho; prints the curl commands to try. Ctrl-C stops everything.
 run: $(STAMP)
-	$(BIN)/storemon report data/sample -o out/report.csv
-	@echo "report written to out/report.csv"
+	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -1,0 +1,176 @@
+"""``make run``: serve the bundled sample — private Redis, web and worker, until Ctrl-C.
+
+Steps: start a private ``redis-server`` on a free loopback port (data
+directory ``run/redis``) unless ``REDIS_URL`` is set; run the Procfile with
+honcho (web on ``$PORT``, default 8000 or the next free port); wait for
+``/api/health``; print the curl commands to try. Ctrl-C (or SIGTERM) stops
+honcho's processes, then Redis.
+
+Environment: ``REDIS_URL``, ``PORT`` and every ``STOREMON_*`` variable of the
+service are honoured; ``STOREMON_DATA_DIR`` defaults to ``data/sample`` and
+``STOREMON_REPORTS_DIR`` to ``<run dir>/reports``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+INSTALL_HINT = (
+    "redis-server not found on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; "
+    "macOS: brew install redis), or set REDIS_URL to a Redis you already run."
+)
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+class Stop(Exception):
+    """Raised by the SIGTERM/SIGHUP handler so that clean-up runs as for Ctrl-C."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service in the foreground; return the exit status."""
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "run", help="state directory (default: run/)")
+    parser.add_argument("--workers", type=int, default=1, help="number of RQ workers (default 1)")
+    args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
+
+    run_dir = args.run_dir.resolve()
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("STOREMON_DATA_DIR", str(ROOT / "data" / "sample"))
+    env.setdefault("STOREMON_REPORTS_DIR", str(run_dir / "reports"))
+    redis: subprocess.Popen[bytes] | None = None
+    honcho: subprocess.Popen[bytes] | None = None
+    try:
+        if not env.get("REDIS_URL"):
+            redis, env["REDIS_URL"] = _start_redis(run_dir / "redis")
+        port = int(env.get("PORT") or 0) or _port(8000)
+        honcho = subprocess.Popen(
+            [str(VENV_BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "-p", str(port),
+             "-c", f"web=1,worker={args.workers}"],
+            env=env, start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, honcho)
+        _banner(base, env)
+        return honcho.wait()
+    except (KeyboardInterrupt, Stop):
+        return 0
+    except RuntimeError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(honcho, signal.SIGINT)
+        _stop(redis, signal.SIGTERM)
+
+
+def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(INSTALL_HINT)
+    directory.mkdir(parents=True, exist_ok=True)
+    port = _port(0)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
+         "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with status {process.returncode}; see {directory / 'redis.log'}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    _stop(process, signal.SIGTERM)
+    raise RuntimeError(f"redis-server did not answer on port {port}; see {directory / 'redis.log'}")
+
+
+def _port(preferred: int) -> int:
+    """``preferred`` if it is free on 127.0.0.1 (0: any), else a free port."""
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free TCP port on 127.0.0.1")
+
+
+def _wait_healthy(base: str, honcho: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if honcho.poll() is not None:
+            raise RuntimeError("the service stopped while starting; its log is above")
+        try:
+            with urllib.request.urlopen(f"{base}/api/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{base}/api/health did not answer 200 within {START_TIMEOUT:.0f} s; the log is above")
+
+
+def _banner(base: str, env: dict[str, str]) -> None:
+    extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"report_id\"])'"
+    print(
+        f"""
+storemon report service: {base}
+  data:    {env['STOREMON_DATA_DIR']}
+  reports: {env['STOREMON_REPORTS_DIR']}
+  redis:   {env['REDIS_URL']}
+
+Try it from another terminal — trigger a report, then fetch it with the id it returned:
+
+  curl -s -X POST {base}/api/trigger_report/
+  curl -s {base}/api/get_report/REPORT_ID/
+
+or both at once:
+
+  id=$(curl -s -X POST {base}/api/trigger_report/ | {extract}); sleep 2; curl -s {base}/api/get_report/$id/
+
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        process.send_signal(sig)
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(STOP_TIMEOUT)
+    except (KeyboardInterrupt, Stop):  # a second Ctrl-C: stop waiting politely
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(STOP_TIMEOUT)
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
