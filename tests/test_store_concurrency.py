@@ -1,0 +1,225 @@
+"""The data store under concurrency and crashes, with real processes.
+
+* Reports running while another process ingests and compacts each see one
+  committed state: before or after, never a mix.
+* Writers in several processes (ingests and compactions at once) lose no row.
+* An ingest killed with SIGKILL at a random point (the N-th fsync, rename or
+  unlink, or after a random delay) leaves a store that opens, whose manifest
+  entries are complete, that shows nothing uncommitted, and that the next
+  ingest continues without trouble.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from storemon import compute_report
+from storemon.compact import collect_garbage
+from storemon.generate import generate_dataset
+from storemon.load import load_hours, load_polls, load_timezones
+from storemon.manifest import read_manifest
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.store import check_store, ingest_paths, read_polls, report_from_store
+
+END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
+
+# Runs ingest/compact steps given as JSON. With a positive kill_at it SIGKILLs
+# itself just before its kill_at-th call of os.fsync, os.replace or os.unlink
+# (the calls that make up every write and commit); it prints how many it made.
+CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys
+
+    store, kill_at, steps = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    calls = 0
+
+    def counted(function):
+        def wrapper(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return function(*args, **kwargs)
+        return wrapper
+
+    os.fsync, os.replace, os.unlink = counted(os.fsync), counted(os.replace), counted(os.unlink)
+
+    from storemon.compact import compact
+    from storemon.store import ingest_paths
+
+    for step in steps:
+        if step[0] == "ingest":
+            ingest_paths(store, step[1:])
+        else:
+            compact(store)
+    print(f"calls={calls}")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Hours, time zones and three interleaved polls chunks of a small generated data set."""
+    out = tmp_path_factory.mktemp("data")
+    files = generate_dataset(out, stores=30, days=10, seed=11, end=END)
+    raw = pl.read_csv(files.polls, infer_schema=False)
+    paths = {"hours": files.hours, "timezones": files.timezones, "child": out / "child.py"}
+    for index in range(3):
+        paths[f"polls{index}"] = out / f"polls-{index}.csv"
+        raw.gather_every(3, offset=index).write_csv(paths[f"polls{index}"])
+    paths["child"].write_text(CHILD)
+    return paths
+
+
+def start_child(data: dict[str, Path], store: Path, steps: list[list[str]], kill_at: int = 0) -> subprocess.Popen:
+    command = [sys.executable, str(data["child"]), str(store), str(kill_at), json.dumps(steps)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(child: subprocess.Popen) -> str:
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    return out
+
+
+def expected_report(polls: list[Path], hours: Path | None, timezones: Path | None, now=None) -> pl.DataFrame:
+    frames = [load_polls(path).frame for path in polls]
+    polls_frame = pl.concat(frames) if frames else pl.DataFrame(schema=POLLS_SCHEMA)
+    hours_frame = load_hours(hours).frame if hours else pl.DataFrame(schema=HOURS_SCHEMA)
+    zones_frame = load_timezones(timezones).frame if timezones else pl.DataFrame(schema=TIMEZONES_SCHEMA)
+    return compute_report(polls_frame, hours_frame, zones_frame, now)
+
+
+def ingest(path: Path) -> list[str]:
+    return ["ingest", str(path)]
+
+
+# --- readers during writes ------------------------------------------------------------------------
+
+
+def test_reports_during_ingest_and_compaction_see_before_or_after(data: dict[str, Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [data["hours"], data["timezones"], data["polls0"], data["polls1"]])
+    before = expected_report([data["polls0"], data["polls1"]], data["hours"], data["timezones"])
+    after = expected_report([data["polls0"], data["polls1"], data["polls2"]], data["hours"], data["timezones"])
+    assert not before.equals(after)
+
+    child = start_child(data, store, [ingest(data["polls2"]), ["compact"]])
+    seen = {"before": 0, "after": 0}
+    while child.poll() is None:
+        report = report_from_store(store)
+        if report.equals(before):
+            seen["before"] += 1
+        else:
+            assert report.equals(after), "a report saw a state that was never committed"
+            seen["after"] += 1
+    finish(child)
+    assert report_from_store(store).equals(after)
+    assert sum(seen.values()) >= 1
+    assert len(read_manifest(store).parts) == len({part.date for part in read_manifest(store).parts})
+
+
+def test_concurrent_writers_lose_nothing(data: dict[str, Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [data["hours"]])  # create it first, so that all children race on commits
+    children = [
+        start_child(data, store, [ingest(data["polls0"]), ["compact"]]),
+        start_child(data, store, [ingest(data["polls1"]), ingest(data["timezones"])]),
+        start_child(data, store, [ingest(data["polls2"]), ["compact"]]),
+        start_child(data, store, [["compact"], ingest(data["polls1"]), ["compact"]]),
+    ]
+    for child in children:
+        finish(child)
+    manifest = check_store(store)
+    polls_ingests = sorted(entry.source for entry in manifest.ingests if entry.kind == "polls")
+    assert polls_ingests == sorted(str(data[f"polls{i}"]) for i in range(3))  # polls1 once
+    everything = pl.concat([load_polls(data[f"polls{i}"]).frame for i in range(3)])
+    assert read_polls(store).equals(everything.sort("store_id", "timestamp_utc", "status"))
+    polls = [data[f"polls{i}"] for i in range(3)]
+    assert report_from_store(store).equals(expected_report(polls, data["hours"], data["timezones"]))
+
+
+# --- crashes ---------------------------------------------------------------------------------------
+
+
+def crash_steps(data: dict[str, Path]) -> list[list[str]]:
+    return [
+        ingest(data["hours"]),
+        ingest(data["polls0"]),
+        ingest(data["polls1"]),
+        ["compact"],
+        ingest(data["timezones"]),
+        ingest(data["polls2"]),
+        ingest(data["polls1"]),  # a no-op
+        ["compact"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[int, float]:
+    """How many fsync/rename/unlink calls the crash steps make, and how long they take."""
+    started = time.monotonic()
+    out = finish(start_child(data, tmp_path_factory.mktemp("count") / "store", crash_steps(data)))
+    return int(out.strip().removeprefix("calls=")), time.monotonic() - started
+
+
+def assert_consistent_after_crash(data: dict[str, Path], store: Path) -> None:
+    """The store opens; every committed ingest is complete; nothing uncommitted shows."""
+    if not (store / "manifest.json").exists():
+        return  # killed before the store's first manifest: not a store yet, nothing committed
+    manifest = check_store(store)  # every file there, with its recorded rows
+    committed = {entry.source: entry for entry in manifest.ingests}
+    polls = [data[f"polls{i}"] for i in range(3) if str(data[f"polls{i}"]) in committed]
+    frames = [load_polls(path).frame for path in polls]
+    expected_polls = pl.concat(frames) if frames else pl.DataFrame(schema=POLLS_SCHEMA)
+    assert read_polls(store).equals(expected_polls.sort("store_id", "timestamp_utc", "status"))
+    hours = data["hours"] if str(data["hours"]) in committed else None
+    zones = data["timezones"] if str(data["timezones"]) in committed else None
+    assert report_from_store(store, END).equals(expected_report(polls, hours, zones, END))
+    collect_garbage(store)
+    on_disk = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert on_disk == manifest.files() | {"manifest.json"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ingest_killed_at_a_random_write_leaves_a_consistent_store(
+    data: dict[str, Path], tmp_path: Path, uninterrupted: tuple[int, float], seed: int
+) -> None:
+    calls, _ = uninterrupted
+    kill_at = random.Random(seed).randint(1, calls)
+    store = tmp_path / "store"
+    child = start_child(data, store, crash_steps(data), kill_at=kill_at)
+    child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    assert_consistent_after_crash(data, store)
+    # The next run finishes the job (no stale lock, garbage ignored).
+    finish(start_child(data, store, crash_steps(data)))
+    polls = [data[f"polls{i}"] for i in range(3)]
+    assert report_from_store(store).equals(expected_report(polls, data["hours"], data["timezones"]))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_ingest_killed_after_a_random_delay_leaves_a_consistent_store(
+    data: dict[str, Path], tmp_path: Path, uninterrupted: tuple[int, float], seed: int
+) -> None:
+    _, duration = uninterrupted
+    store = tmp_path / "store"
+    child = start_child(data, store, crash_steps(data))
+    time.sleep(random.Random(seed).uniform(0.2, duration))
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate(timeout=120)
+    assert_consistent_after_crash(data, store)
+    finish(start_child(data, store, crash_steps(data)))
+    check_store(store)
