@@ -1,0 +1,101 @@
+"""``storemon ingest``, ``storemon compact`` and ``storemon report --store``."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from storemon.cli import main
+from storemon.generate import generate_dataset
+from storemon.manifest import read_manifest
+
+END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(out, stores=25, days=9, seed=3, end=END)
+    with open(out / "store_status.csv", "a", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerow(["s-bad", "not a time", "active"])
+    return out
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    status = main(list(argv))
+    return status, capsys.readouterr().err
+
+
+def test_ingest_then_report_from_store_writes_the_same_csv(dataset: Path, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    status, err = run(capsys, "ingest", str(dataset), "--store", str(store))
+    assert status == 0
+    assert "polls appended" in err and "1 rejected" in err and "3 of 3 sources ingested" in err
+    assert "rejected 1 × unparsable timestamp" in err
+
+    for extra in ([], ["--now", "2024-10-11T08:30:00Z", "--horizon", "inf"]):
+        status, err = run(capsys, "report", "--store", str(store), "-o", str(tmp_path / "from-store.csv"), *extra)
+        assert status == 0, err
+        status, err = run(capsys, "report", str(dataset), "-o", str(tmp_path / "from-files.csv"), *extra)
+        assert status == 0, err
+        assert (tmp_path / "from-store.csv").read_bytes() == (tmp_path / "from-files.csv").read_bytes()
+
+
+def test_ingest_twice_says_nothing_to_do(dataset: Path, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    assert run(capsys, "ingest", str(dataset / "store_status.csv"), "--store", str(store))[0] == 0
+    status, err = run(capsys, "ingest", str(dataset / "store_status.csv"), "--store", str(store))
+    assert status == 0
+    assert "already ingested" in err and "0 of 1 sources ingested" in err
+    assert len(read_manifest(store).ingests) == 1
+
+
+def test_store_comes_from_the_environment(dataset: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    store = tmp_path / "store"
+    monkeypatch.setenv("STOREMON_STORE", str(store))
+    assert run(capsys, "ingest", str(dataset))[0] == 0
+    status, err = run(capsys, "report", "-o", str(tmp_path / "r.csv"), "--rejects", str(tmp_path / "rejects.csv"))
+    assert status == 0, err
+    assert pl.read_csv(tmp_path / "r.csv").height == 25
+    rejects = pl.read_csv(tmp_path / "rejects.csv")
+    assert rejects["value"].to_list() == ["not a time"]
+
+
+def test_compact_keeps_the_report(dataset: Path, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    raw = pl.read_csv(dataset / "store_status.csv", infer_schema=False)
+    halves = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    raw.gather_every(2).write_csv(halves[0])
+    raw.gather_every(2, offset=1).write_csv(halves[1])
+    for path in [dataset / "menu_hours.csv", dataset / "timezones.csv", *halves]:
+        assert run(capsys, "ingest", str(path), "--store", str(store))[0] == 0
+    assert run(capsys, "report", "--store", str(store), "-o", str(tmp_path / "before.csv"))[0] == 0
+    parts = len(read_manifest(store).parts)
+    status, err = run(capsys, "compact", "--store", str(store))
+    assert status == 0 and "part files" in err
+    assert len(read_manifest(store).parts) < parts
+    assert run(capsys, "report", "--store", str(store), "-o", str(tmp_path / "after.csv"))[0] == 0
+    assert (tmp_path / "before.csv").read_bytes() == (tmp_path / "after.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest", "DATA"], "give --store"),
+        (["compact"], "give --store"),
+        (["report", "--store", "STORE", "DATA"], "not both"),
+        (["report", "--store", "MISSING"], "not a storemon store"),
+        (["compact", "--store", "MISSING"], "not a storemon store"),
+        (["ingest", "MISSING", "--store", "STORE"], "no such file"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(dataset: Path, tmp_path: Path, capsys, monkeypatch, argv, message) -> None:
+    monkeypatch.delenv("STOREMON_STORE", raising=False)
+    names = {"DATA": str(dataset), "STORE": str(tmp_path / "store"), "MISSING": str(tmp_path / "missing")}
+    status, err = run(capsys, *(names.get(arg, arg) for arg in argv))
+    assert status == 2
+    assert message in err and "Traceback" not in err
