@@ -165,28 +165,32 @@ def test_invalid_polls_are_rejected_with_line_column_value_reason(tmp_path: Path
 
 def test_reject_counts_count_each_row_once_under_its_first_reason(tmp_path: Path) -> None:
     t = "2024-01-01 00:00:00 UTC"
-    lines = ["1,never,active", "2,never,nope", f"3,{t},nope", f",{t},active", f"4,{t},active"]
+    lines = ["1,never,active", "2,never,nope", f"3,{t},nope", f",{t},active", ",,", f"4,{t},active"]
     polls = write(tmp_path / "p.csv", POLLS_HEADER, *lines)
-    hours = write(tmp_path / "h.csv", HOURS_HEADER, "1,9,24:00,25:00", "1,0,09:00,17:00")
-    zones = write(tmp_path / "z.csv", ZONES_HEADER, "1,Mars/Olympus", "2,UTC")
+    hours = write(tmp_path / "h.csv", HOURS_HEADER, "1,9,24:00,25:00", "1,0,09:00,17:00", "1,0,08:00,7pm")
+    zones = write(tmp_path / "z.csv", ZONES_HEADER, "1,Mars/Olympus", "2,UTC", "2,Etc/GMT+1")
     inputs = load_inputs(polls, hours, zones)
 
-    assert inputs.rejects.height == (1 + 2 + 1 + 1) + 3 + 1  # one reject per bad column
-    assert inputs.rows_rejected == 4 + 1 + 1
+    assert inputs.rejects.height == (1 + 2 + 1 + 1 + 1) + (3 + 1) + (1 + 1)  # one reject per bad column
+    assert inputs.rows_rejected == 5 + 2 + 2
     counts = inputs.reject_counts()
     assert counts.schema == pl.Schema({"file": pl.String, "reason": pl.String, "rows": pl.Int64})
     assert counts.rows() == [
         (str(polls), "unparsable timestamp", 2),
+        (str(polls), "blank line", 1),
         (str(polls), "empty store id", 1),
         (str(polls), "unknown status", 1),
+        (str(hours), "bad time", 1),
         (str(hours), "day of week outside 0-6", 1),
+        (str(zones), "conflicting time zone", 1),
         (str(zones), "unknown time zone", 1),
     ]
-    assert inputs.rows_read == {str(polls): 5, str(hours): 2, str(zones): 2}
+    assert counts["rows"].sum() == inputs.rows_rejected
+    assert inputs.rows_read == {str(polls): 6, str(hours): 3, str(zones): 3}
     summary = inputs.summary()
-    assert "read 9 rows from 3 files" in summary
-    assert "6 rows rejected" in summary
-    assert "p.csv: 2 unparsable timestamp, 1 empty store id, 1 unknown status" in summary
+    assert "read 12 rows from 3 files" in summary
+    assert "9 rows rejected" in summary
+    assert "p.csv: 2 unparsable timestamp, 1 blank line, 1 empty store id, 1 unknown status" in summary
 
 
 def test_summary_without_rejects(tmp_path: Path) -> None:
