@@ -379,7 +379,7 @@ def test_report_reads_only_partitions_that_can_matter(dataset: Path, tmp_path: P
 
 def test_report_restarts_when_a_compaction_removed_its_files(dataset: Path, polls_chunks: list[Path], tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import storemon.store as store_module
+    from storemon.store import Store
 
     store = tmp_path / "store"
     ingest_paths(store, [*polls_chunks, dataset / "menu_hours.csv", dataset / "timezones.csv"])
@@ -388,11 +388,11 @@ def test_report_restarts_when_a_compaction_removed_its_files(dataset: Path, poll
     assert not any((store / part.path).exists() for part in stale.parts)
     reads = []
 
-    def first_stale(root: Path):
-        reads.append(root)
-        return stale if len(reads) == 1 else read_manifest(root)
+    def first_stale(self: Store):
+        reads.append(self.root)
+        return stale if len(reads) == 1 else read_manifest(self.root)
 
-    monkeypatch.setattr(store_module, "read_manifest", first_stale)
+    monkeypatch.setattr(Store, "manifest", first_stale)
     assert report_from_store(store).equals(expected(dataset))
     assert len(reads) == 2
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from storemon.manifest import MANIFEST_NAME, PartEntry, commit_lock, read_manifest, write_manifest, writers_lock
 from storemon.schema import POLLS_SCHEMA
-from storemon.store import StoreLike, new_id, open_store, write_parts
+from storemon.store_files import StoreLike, new_id, open_store, write_parts
 
 __all__ = ["CompactResult", "compact", "collect_garbage"]
 
