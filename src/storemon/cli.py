@@ -3,8 +3,8 @@
 Thin by design: it parses options, calls the library and prints. Every option
 also reads an environment variable, ``STOREMON_`` + the option name in upper
 case with dashes as underscores (``--now`` ← ``STOREMON_NOW``); a flag given on
-the command line wins. Exit status: 0 success, 2 bad input or usage (with a
-message, never a traceback).
+the command line wins. Exit status: 0 success, 1 a file could not be read
+or written, 2 bad input or usage (with a message, never a traceback).
 
 Subcommands are registered by one ``_add_<name>`` function each, and run by
 one ``_run_<name>`` function.
@@ -27,6 +27,7 @@ from storemon.exceptions import ConfigError, StoremonError
 __all__ = ["main", "parse_horizon", "parse_now"]
 
 EXIT_OK = 0
+EXIT_OS = 1
 EXIT_INPUT = 2
 
 _HORIZON_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms]?)\s*$")
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoremonError as exc:
         print(f"storemon: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except OSError as exc:
+        print(f"storemon: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_OS
     except KeyboardInterrupt:
         return 130
 
@@ -164,47 +168,22 @@ def _run_report(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(
         f"storemon: {report.height} stores, now {now.isoformat().replace('+00:00', 'Z')}, "
-        f"horizon {args.horizon}, {inputs.rejects.height} rejected rows → {where} ({elapsed:.2f} s)",
+        f"horizon {args.horizon}, {inputs.rows_rejected} rejected rows → {where} ({elapsed:.2f} s)",
         file=sys.stderr,
     )
-    _print_rejects_summary(inputs.rejects, args.rejects)
+    _print_rejects_summary(inputs, args.rejects)
     return EXIT_OK
 
 
-def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float) -> int:
-    from storemon.output import display_report, write_csv_atomic, write_report_csv
-    from storemon.store import latest_poll, open_store, read_rejects, report_from_store
-
-    store = open_store(args.store)
-    now = now or latest_poll(store)
-    if now is None:
-        raise ConfigError(f"store {args.store} holds no polls yet: pass --now or ingest polls first")
-    report = report_from_store(store, now, horizon=horizon, default_timezone=args.default_timezone)
-    if args.output == "-":
-        display_report(report).write_csv(sys.stdout)
-        where = "stdout"
-    else:
-        where = str(write_report_csv(report, args.output))
-    if args.rejects:
-        write_csv_atomic(read_rejects(store), args.rejects)
-    print(
-        f"storemon: {report.height} stores from store {args.store}, now {now.isoformat().replace('+00:00', 'Z')}, "
-        f"horizon {args.horizon} → {where} ({time.perf_counter() - started:.2f} s)",
-        file=sys.stderr,
-    )
-    return EXIT_OK
-
-
-def _print_rejects_summary(rejects, rejects_file: str | None) -> None:
-    if rejects.height == 0:
+def _print_rejects_summary(inputs, rejects_file: str | None) -> None:
+    if inputs.rejects.is_empty():
         return
-    counts = rejects.group_by("file", "reason").len().sort("file", "reason")
-    for file, reason, count in counts.rows():
-        print(f"storemon: rejected {count} × {reason} in {file}", file=sys.stderr)
+    for file, reason, rows in inputs.reject_counts().select("file", "reason", "rows").rows():
+        print(f"storemon: rejected {rows} rows in {file}: {reason}", file=sys.stderr)
     if rejects_file:
-        print(f"storemon: rejected rows written to {rejects_file}", file=sys.stderr)
+        print(f"storemon: every rejected row written to {rejects_file}", file=sys.stderr)
     else:
-        print("storemon: use --rejects FILE to see each rejected row", file=sys.stderr)
+        print("storemon: use --rejects FILE to list each rejected row", file=sys.stderr)
 
 
 # --- storemon generate --------------------------------------------------------------

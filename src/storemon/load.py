@@ -76,7 +76,7 @@ FILE_NAMES: Mapping[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Loaded:
     """One loaded file: the valid rows as a typed frame, and the rejected ones.
 
@@ -96,7 +96,7 @@ class Loaded:
         return self.rejects["line"].n_unique()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Inputs:
     """The three typed frames of a report plus every rejected row.
 
@@ -146,7 +146,7 @@ class Inputs:
             return text + "; no rows rejected"
         per_file = []
         for (file,), group in self.reject_counts().group_by("file", maintain_order=True):
-            reasons = ", ".join(f"{rows} {reason}" for reason, rows in group.select("reason", "rows").iter_rows())
+            reasons = ", ".join(f"{rows} {reason}" for reason, rows in group.select("reason", "rows").rows())
             per_file.append(f"{Path(file).name}: {reasons}")
         return f"{text}; {self.rows_rejected} rows rejected ({'; '.join(per_file)})"
 
