@@ -175,6 +175,30 @@ def _run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float) -> int:
+    from storemon.output import display_report, write_csv_atomic, write_report_csv
+    from storemon.store import latest_poll, open_store, read_rejects, report_from_store
+
+    store = open_store(args.store)
+    now = now or latest_poll(store)
+    if now is None:
+        raise ConfigError(f"store {args.store} holds no polls yet: pass --now or ingest polls first")
+    report = report_from_store(store, now, horizon=horizon, default_timezone=args.default_timezone)
+    if args.output == "-":
+        display_report(report).write_csv(sys.stdout)
+        where = "stdout"
+    else:
+        where = str(write_report_csv(report, args.output))
+    if args.rejects:
+        write_csv_atomic(read_rejects(store), args.rejects)
+    print(
+        f"storemon: {report.height} stores from store {args.store}, now {now.isoformat().replace('+00:00', 'Z')}, "
+        f"horizon {args.horizon} → {where} ({time.perf_counter() - started:.2f} s)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def _print_rejects_summary(inputs, rejects_file: str | None) -> None:
     if inputs.rejects.is_empty():
         return
