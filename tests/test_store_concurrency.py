@@ -117,17 +117,13 @@ def test_reports_during_ingest_and_compaction_see_before_or_after(data: dict[str
     assert not before.equals(after)
 
     child = start_child(data, store, [ingest(data["polls2"]), ["compact"]])
-    seen = {"before": 0, "after": 0}
-    while child.poll() is None:
+    while True:  # at least one report, then as many as fit while the child runs
         report = report_from_store(store)
-        if report.equals(before):
-            seen["before"] += 1
-        else:
-            assert report.equals(after), "a report saw a state that was never committed"
-            seen["after"] += 1
+        assert report.equals(before) or report.equals(after), "a report saw a state that was never committed"
+        if child.poll() is not None:
+            break
     finish(child)
     assert report_from_store(store).equals(after)
-    assert sum(seen.values()) >= 1
     assert len(read_manifest(store).parts) == len({part.date for part in read_manifest(store).parts})
 
 
