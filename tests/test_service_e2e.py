@@ -131,13 +131,21 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             response = self.get(f"/api/get_report/{report_id}/")
-            if response.status == 200 and not (
-                response.headers.get("Content-Type", "").startswith("application/json")
-                and response.json()["status"] == "Running"
-            ):
+            if response.status not in (0, 503) and self._status(response) != "Running":
                 return response
             time.sleep(0.1)
         raise AssertionError(f"report {report_id} still not finished after {timeout} s")
+
+    def progress(self, report_id: str) -> float | None:
+        """The report's progress while it runs (``None`` otherwise or when unreachable)."""
+        response = self.get(f"/api/get_report/{report_id}/")
+        return response.json().get("progress") if self._status(response) == "Running" else None
+
+    @staticmethod
+    def _status(response: Response) -> str | None:
+        if response.status != 200 or not response.headers.get("Content-Type", "").startswith("application/json"):
+            return None
+        return response.json()["status"]
 
     def _wait_for(self, condition, what: str, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -248,7 +256,7 @@ def test_a_worker_killed_mid_job_leaves_a_failed_report_and_no_csv(service_facto
     service.wait_healthy()
     report_id = service.trigger()
     service._wait_for(
-        lambda: service.get(f"/api/get_report/{report_id}/").json().get("progress") == PROGRESS_COMPUTED,
+        lambda: service.progress(report_id) == PROGRESS_COMPUTED,
         "the job to reach the hold point",
     )
 
@@ -279,7 +287,7 @@ def test_a_work_horse_killed_mid_job_leaves_a_failed_report(service_factory, red
     service.wait_healthy()
     report_id = service.trigger()
     service._wait_for(
-        lambda: service.get(f"/api/get_report/{report_id}/").json().get("progress") == PROGRESS_COMPUTED,
+        lambda: service.progress(report_id) == PROGRESS_COMPUTED,
         "the job to reach the hold point",
     )
 
@@ -313,3 +321,26 @@ def test_redis_restart_under_a_running_service(service_factory, private_redis: R
 
     assert after.headers["X-Report-Status"] == "Complete"
     assert after.body == before.body
+
+
+def test_redis_lost_while_a_job_runs_the_report_completes_and_the_worker_carries_on(
+    service_factory, private_redis: RedisServer, service_data_dir
+):
+    hold = service_data_dir.parent / "hold"
+    hold.touch()
+    service = service_factory(private_redis.url, STOREMON_DATA_DIR=str(service_data_dir), STOREMON_TEST_HOLD_FILE=str(hold))
+    service.start_web()
+    worker = service.start_worker()
+    service.wait_healthy()
+    report_id = service.trigger()
+    service._wait_for(lambda: service.progress(report_id) == PROGRESS_COMPUTED, "the job to reach the hold point")
+
+    private_redis.stop()
+    hold.unlink()  # the job finishes while Redis is away: its files need no Redis
+    done = service.wait_report(report_id)
+
+    assert done.status == 200 and done.headers["X-Report-Status"] == "Complete"
+    private_redis.start()
+    service.wait_healthy()
+    assert worker.poll() is None, "the worker process should have survived"
+    assert service.wait_report(service.trigger()).headers["X-Report-Status"] == "Complete"

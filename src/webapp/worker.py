@@ -8,16 +8,23 @@ a job whose worker has been silent for :attr:`Settings.abandon_after` seconds
 is abandoned (RQ's ``StartedJobRegistry.cleanup`` marks it failed; the web app
 runs that cleanup whenever it is asked about a running report).
 
-Run as many as you like, on any machine that reaches the same Redis and sees
-the data and reports directories at the same paths.
+RQ's worker quits when Redis vanishes at the wrong moment (between jobs, or
+while a job finishes) and then dies on its own clean-up; this wrapper starts
+a fresh worker instead, until it is asked to stop. Run as many as you like, on
+any machine that reaches the same Redis and sees the data and reports
+directories at the same paths.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+import time
 
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import Worker, worker_registration
 from rq.job import Job
 
@@ -25,7 +32,12 @@ from storemon import ConfigError
 from webapp.config import Settings
 from webapp.resources import connect_redis
 
-__all__ = ["StoremonWorker", "main"]
+__all__ = ["StoremonWorker", "make_worker", "main"]
+
+log = logging.getLogger("rq.worker")  # RQ sets up its handler; our lines join its log
+
+#: Seconds to wait before replacing a worker whose loop ended on its own.
+RESTART_DELAY_SECONDS = 2.0
 
 
 class StoremonWorker(Worker):
@@ -33,6 +45,14 @@ class StoremonWorker(Worker):
 
     #: Seconds of silence (beyond one heartbeat) before a running job counts as abandoned.
     grace_seconds: int = 60
+
+    #: Whether SIGINT/SIGTERM asked this worker to stop (RQ keeps its own flag private).
+    stop_requested: bool = False
+
+    def request_stop(self, signum, frame) -> None:
+        """Remember the request, then let RQ stop warmly (after the current job)."""
+        self.stop_requested = True
+        super().request_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """TTL of the job's entry in the started registry: next heartbeat + grace."""
@@ -58,11 +78,10 @@ class StoremonWorker(Worker):
                 again.execute()
 
 
-def make_worker(settings: Settings, name: str | None = None) -> StoremonWorker:
+def make_worker(settings: Settings) -> StoremonWorker:
     """A worker on ``settings.queue`` with the service's heartbeat settings."""
     worker = StoremonWorker(
         [settings.queue],
-        name=name,
         connection=connect_redis(settings.redis_url),
         job_monitoring_interval=settings.worker_heartbeat,
     )
@@ -71,9 +90,8 @@ def make_worker(settings: Settings, name: str | None = None) -> StoremonWorker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one worker until it is stopped (SIGINT/SIGTERM finish the current job first)."""
+    """Run workers until stopped (SIGINT/SIGTERM: after the current job; twice: at once)."""
     parser = argparse.ArgumentParser(prog="python -m webapp.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--name", help="worker name (default: RQ's unique name)")
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     parser.add_argument("--log-level", default="INFO", help="INFO (default), DEBUG, WARNING …")
     args = parser.parse_args(argv)
@@ -82,8 +100,27 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"storemon worker: {exc}", file=sys.stderr)
         return 2
-    make_worker(settings, args.name).work(burst=args.burst, logging_level=args.log_level)
-    return 0
+    while True:
+        worker = make_worker(settings)
+        try:
+            worker.work(burst=args.burst, logging_level=args.log_level)
+        except RedisError as exc:  # RQ's clean-up after its loop gave up on Redis
+            log.warning("worker %s ended with Redis unreachable: %s", worker.name, exc)
+        if args.burst or worker.stop_requested:
+            return 0
+        log.warning("worker %s stopped by itself; starting a new one in %.0f s", worker.name, RESTART_DELAY_SECONDS)
+        _pause(RESTART_DELAY_SECONDS)
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, with SIGINT/SIGTERM simply ending the process (no worker is running)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_now)
+    time.sleep(seconds)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
