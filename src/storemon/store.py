@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MIN_US = (datetime(1, 1, 2, tzinfo=UTC) - _EPOCH) // _US
@@ -125,7 +125,7 @@ def report_from_store(
     return _on_snapshot(store, report)
 
 
-def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], T]) -> T:
+def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
     """``read(root, manifest)`` on the committed manifest, read once.
 
     When a file of that snapshot vanished (a compaction committed and removed
