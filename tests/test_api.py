@@ -13,6 +13,14 @@ def test_public_names_are_pinned():
     assert sorted(storemon.__all__) == sorted(
         [
             "compute_report",
+            "report_from_store",
+            "open_store",
+            "ingest_paths",
+            "append_polls",
+            "replace_hours",
+            "replace_timezones",
+            "compact",
+            "latest_poll",
             "load_dir",
             "load_inputs",
             "load_polls",

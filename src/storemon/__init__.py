@@ -21,6 +21,16 @@ from storemon.exceptions import (
 )
 from storemon.load import Inputs, Loaded, load_dir, load_hours, load_inputs, load_polls, load_timezones
 from storemon.report import compute_report
+from storemon.store import (
+    append_polls,
+    compact,
+    ingest_paths,
+    latest_poll,
+    open_store,
+    replace_hours,
+    replace_timezones,
+    report_from_store,
+)
 from storemon.schema import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
@@ -34,6 +44,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compute_report",
+    "report_from_store",
+    "open_store",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "compact",
+    "latest_poll",
     "load_dir",
     "load_inputs",
     "load_polls",
