@@ -109,7 +109,10 @@ UNKNOWN_ZONES: tuple[str, ...] = ("Mars/Olympus_Mons", "america/new_york", "")
 
 
 def _transitions(zone_name: str, year: int = 2024) -> list[datetime]:
-    """UTC instants (to the quarter hour) where the zone's UTC offset changes in ``year``."""
+    """UTC instants where the zone's UTC offset changes in ``year``.
+
+    Exact for changes on a quarter hour, which covers every zone used here.
+    """
     zone = ZoneInfo(zone_name)
     step = timedelta(minutes=15)
     moment = datetime(year, 1, 1, tzinfo=UTC)
@@ -124,8 +127,11 @@ def _transitions(zone_name: str, year: int = 2024) -> list[datetime]:
     return found
 
 
-#: Every 2024 transition instant of :data:`DST_ZONES`.
-TRANSITIONS: tuple[datetime, ...] = tuple(sorted(t for z in DST_ZONES for t in _transitions(z)))
+#: Every 2024 transition of :data:`DST_ZONES` as (zone, UTC instant).
+TRANSITIONS: tuple[tuple[str, datetime], ...] = tuple(
+    (zone, moment) for zone in DST_ZONES for moment in _transitions(zone)
+)
+
 
 STORE_IDS: tuple[str, ...] = ("a", "b", "10", "9", "store-Ä")
 
@@ -167,14 +173,21 @@ HORIZONS: tuple[timedelta | None, ...] = (
 US = timedelta(microseconds=1)
 
 
-def clock_times() -> st.SearchStrategy[time]:
-    """Mostly awkward clock times, sometimes any time (to the second or microsecond)."""
-    return st.one_of(
-        st.sampled_from(INTERESTING_TIMES),
+def clock_times(near: Sequence[time] = ()) -> st.SearchStrategy[time]:
+    """Mostly awkward clock times: fixed ones, ones ``near`` (a transition), any."""
+    options = [
         st.sampled_from(INTERESTING_TIMES),
         st.times().map(lambda t: t.replace(microsecond=0)),
         st.times(),
-    )
+    ]
+    if near:
+        # Quarter hours up to 2 h either side (the gap or fold itself and
+        # its edges), or any second within 40 minutes.
+        options += [
+            st.tuples(st.sampled_from(near), st.integers(-8, 8)).map(lambda p: _add(p[0], p[1] * 900)),
+            st.tuples(st.sampled_from(near), st.integers(-2400, 2400)).map(lambda p: _add(p[0], p[1])),
+        ]
+    return st.one_of(options)
 
 
 def _add(clock: time, seconds: int) -> time:
@@ -183,27 +196,45 @@ def _add(clock: time, seconds: int) -> time:
     return moment.time()
 
 
-def hours_spans() -> st.SearchStrategy[tuple[time, time]]:
-    """A (start, end) pair: arbitrary, tiny, equal, or long."""
+def hours_spans(near: Sequence[time] = ()) -> st.SearchStrategy[tuple[time, time]]:
+    """A (start, end) pair: arbitrary, tiny, equal, or 1-3 h long."""
+    clocks = clock_times(near)
     return st.one_of(
-        st.tuples(clock_times(), clock_times()),
-        st.tuples(clock_times(), st.integers(1, 120)).map(lambda p: (p[0], _add(p[0], p[1]))),
-        clock_times().map(lambda t: (t, t)),
+        st.tuples(clocks, clocks),
+        st.tuples(clocks, st.integers(1, 120)).map(lambda p: (p[0], _add(p[0], p[1]))),
+        st.tuples(clocks, st.integers(1, 12)).map(lambda p: (p[0], _add(p[0], p[1] * 900))),
+        clocks.map(lambda t: (t, t)),
     )
 
 
 @st.composite
 def cases(draw: st.DrawFn, max_stores: int = 4, max_polls: int = 30, max_hours: int = 6) -> Case:
-    """A random small case around a 2024 DST transition (see module docstring)."""
-    anchor = draw(st.sampled_from(TRANSITIONS))
-    now = anchor + draw(st.integers(-24 * 3600, 7 * 24 * 3600).map(lambda s: timedelta(seconds=s)))
-    now += draw(st.sampled_from([0, 0, 1, 500_000, 999_999])) * US
-    stores = draw(st.lists(st.sampled_from(STORE_IDS), min_size=1, max_size=max_stores, unique=True))
-    zones = st.one_of(st.sampled_from(DST_ZONES), st.sampled_from(DST_ZONES), st.sampled_from(UNKNOWN_ZONES))
+    """A random small case around a 2024 DST transition (see module docstring).
 
-    # Offsets (in µs) of poll instants: near now, over the span, near the anchor;
-    # to the minute half the time so that instants collide.
+    One transition (zone, instant) is drawn; most stores are in that zone, their
+    hours often fall on the local weekday(s) of the change and near its wall
+    time, and ``now`` is a little after it (so even the hour window can
+    contain it) or up to a week after it.
+    """
+    zone_name, anchor = draw(st.sampled_from(TRANSITIONS))
+    zone = ZoneInfo(zone_name)
+    before, after = (anchor - US).astimezone(zone), anchor.astimezone(zone)
+    near = (before.time().replace(microsecond=0), after.time())
+    weekdays = sorted({before.weekday(), after.weekday(), (before.weekday() - 1) % 7})
+
     second = 10**6
+    now = anchor + draw(
+        st.one_of(
+            st.integers(0, 26 * 3600 * second),
+            st.integers(-24 * 3600 * second, 7 * 24 * 3600 * second),
+        ).map(lambda us: us * US)
+    )
+    stores = draw(st.lists(st.sampled_from(STORE_IDS), min_size=1, max_size=max_stores, unique=True))
+    zones = st.one_of(st.just(zone_name), st.sampled_from(DST_ZONES), st.sampled_from(UNKNOWN_ZONES))
+    days = st.one_of(st.sampled_from(weekdays), st.integers(0, 6))
+
+    # Poll instants: near now, over the span, near the change; to the minute
+    # half the time so that instants collide.
     offsets = st.one_of(
         st.integers(-3600 * second, 3 * 3600 * second).map(lambda us: now - us * US),
         st.integers(-24 * 3600 * second, 9 * 24 * 3600 * second).map(lambda us: now - us * US),
@@ -218,11 +249,11 @@ def cases(draw: st.DrawFn, max_stores: int = 4, max_polls: int = 30, max_hours: 
     for store in stores:
         for ts, status in draw(st.lists(st.tuples(instants, statuses), max_size=max_polls)):
             polls.append((store, ts, status))
-        for day, (start, end) in draw(st.lists(st.tuples(st.integers(0, 6), hours_spans()), max_size=max_hours)):
+        for day, (start, end) in draw(st.lists(st.tuples(days, hours_spans(near)), max_size=max_hours)):
             hours.append((store, day, start, end))
-        for zone in draw(st.lists(zones, max_size=2)):
-            tz.append((store, zone))
-    # Interleave the stores' rows, keeping each store's own order.
+        for tz_name in draw(st.lists(zones, max_size=2)):
+            tz.append((store, tz_name))
+    # Interleave the stores' rows (each store keeps its own order of zones).
     polls = draw(st.permutations(polls))
     hours = draw(st.permutations(hours))
     tz = draw(interleavings(tz))
@@ -232,7 +263,7 @@ def cases(draw: st.DrawFn, max_stores: int = 4, max_polls: int = 30, max_hours: 
         tz=tuple(tz),
         now=now if not polls or draw(st.integers(0, 3)) else None,
         horizon=draw(st.sampled_from(HORIZONS)),
-        default_timezone=draw(st.sampled_from(DST_ZONES)),
+        default_timezone=draw(st.one_of(st.just(zone_name), st.sampled_from(DST_ZONES))),
     )
 
 

@@ -124,7 +124,12 @@ def test_overnight_hours_run_into_the_next_day():
     #   day  [Fri 01:00, Sat 01:00): Fri 22:00-Sat 01:00 = 3 h.
     #   week [Sat 07-06 01:00, now): the previous Friday's night still open
     #        07-06 01:00-02:00 = 1 h, plus 3 h = 4 h.
-    check({"s": (0, 0, 0, 60, 3, 4)}, hours=[("s", 4, time(22), time(2))], tz=[("s", "UTC")], now=utc(2024, 7, 13, 1))
+    check(
+        {"s": (0, 0, 0, 60, 3, 4)},
+        hours=[("s", 4, time(22), time(2))],
+        tz=[("s", "UTC")],
+        now=utc(2024, 7, 13, 1),
+    )
 
 
 def test_day_split_overnight_hours_leave_no_hole_at_midnight():
@@ -296,7 +301,8 @@ def test_conflicting_polls_at_one_instant_are_inactive():
     now = utc(2024, 7, 10, 12)
     polls = [("conflict", now - 90 * MIN, "active")]
     polls += [("conflict", now - 30 * MIN, status) for status in ("active", "inactive", "active")]
-    polls += [("agree", now - 90 * MIN, "active"), ("agree", now - 30 * MIN, "active"), ("agree", now - 30 * MIN, "active")]
+    polls += [("agree", now - 90 * MIN, "active")]
+    polls += [("agree", now - 30 * MIN, "active")] * 2
     check(
         {"agree": ALL_UP, "conflict": (0, 23, 167, 60, 1, 1)},
         polls=polls,
