@@ -247,7 +247,7 @@ def reference_figures(
     horizon_us: Instant = math.inf if horizon is None else horizon // MICROSECOND
     week_start = now_us - WINDOWS[-1][1]
 
-    stores = {row[0] for row in poll_rows} | {row[0] for row in hours_rows} | {row[0] for row in tz_rows}
+    stores = {row[0] for row in poll_rows} | {row[0] for row in hours_rows} | {row[0] for row in tz_rows if is_known_zone(row[1])}
     result = {}
     for store in sorted(stores):
         zone = store_zone(tz_rows, store, default_timezone)

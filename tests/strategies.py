@@ -21,7 +21,7 @@ import polars as pl
 from hypothesis import strategies as st
 
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_COLUMNS, TIMEZONES_SCHEMA
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_COLUMNS, TIMEZONES_SCHEMA, is_known_zone
 
 PollRow = tuple[str, datetime, str]
 HoursRow = tuple[str, int, time, time]
@@ -79,8 +79,8 @@ class Case:
         return {"now": self.now, "horizon": self.horizon, "default_timezone": self.default_timezone}
 
     def stores(self) -> set[str]:
-        """Every store id in any row."""
-        return {r[0] for r in self.polls} | {r[0] for r in self.hours} | {r[0] for r in self.tz}
+        """Every store id in any valid row (a zone row naming an unknown zone is invalid)."""
+        return {r[0] for r in self.polls} | {r[0] for r in self.hours} | {r[0] for r in self.tz if is_known_zone(r[1])}
 
     def replace(self, **changes: Any) -> Case:
         """A copy with some fields replaced."""

@@ -264,6 +264,14 @@ def test_unknown_zone_rows_are_ignored():
     )
 
 
+def test_a_store_known_only_from_an_invalid_zone_row_is_not_listed():
+    # SPEC.md: the report lists stores from *valid* rows; an unknown zone makes the row invalid.
+    polls, hours = polls_frame([]), hours_frame([])
+    tz = tz_frame([("ghost", "Mars/Olympus_Mons"), ("real", "UTC")])
+    for report in (compute_report(polls, hours, tz, MONDAY_NOW), reference_report(polls, hours, tz, MONDAY_NOW)):
+        assert report["store_id"].to_list() == ["real"]
+
+
 def test_stale_store_is_down_beyond_the_horizon():
     # 24/7, one active poll 240 h (10 days) before now; default horizon 8 days
     # = 192 h, so the status is known until now-48 h and unknown after.

@@ -53,8 +53,8 @@ def compute_report(
     a String ``status`` of active/inactive is accepted too), eager or lazy.
     ``now`` defaults to the latest poll; a naive ``now`` is UTC. ``horizon`` is
     how far one poll's status reaches (``None``: without limit). Time-zone rows
-    naming an unknown zone are ignored, and the first remaining row of a store
-    wins. Returns ``store_id`` and :data:`~storemon.schema.REPORT_COLUMNS` as
+    naming an unknown zone are invalid rows and ignored (they list no store);
+    the first remaining row of a store wins. Returns ``store_id`` and :data:`~storemon.schema.REPORT_COLUMNS` as
     unrounded Float64 (minutes for ``_hour``, hours otherwise), one row per
     store that appears in any input, sorted by ``store_id``.
 
@@ -69,6 +69,7 @@ def compute_report(
     now_ticks = now_us * TICKS_PER_US
     window = (now_ticks - _ticks(WEEK), now_ticks)
 
+    tz_df = _known_zone_rows(tz_df)
     stores = _store_codes(polls_lf, hours_df, tz_df)
     business = business_intervals(hours_df, _store_zones(stores, tz_df, default_timezone), stores, window)
     active = active_intervals(_relevant_polls(polls_lf, stores, window, horizon_ticks), window, horizon_ticks)
@@ -185,12 +186,16 @@ def _store_codes(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> 
     )
 
 
+def _known_zone_rows(tz: pl.DataFrame) -> pl.DataFrame:
+    """Time-zone rows naming a zone we know; others are invalid rows (SPEC.md)."""
+    known = [name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)]
+    return tz.filter(pl.col("timezone_str").is_in(pl.lit(pl.Series(known, dtype=pl.String)).implode()))
+
+
 def _store_zones(stores: pl.DataFrame, tz: pl.DataFrame, default_timezone: str) -> pl.DataFrame:
-    """``store_id`` → ``zone``: the first known zone row of the store, else the default."""
-    known = {name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)}
+    """``store_id`` → ``zone``: the store's first (known) zone row, else the default."""
     first = (
-        tz.filter(pl.col("timezone_str").is_in(list(known)))
-        .unique("store_id", keep="first", maintain_order=True)
+        tz.unique("store_id", keep="first", maintain_order=True)
         .select("store_id", pl.col("timezone_str").alias("zone"))
     )
     return stores.select("store_id").join(first, on="store_id", how="left").with_columns(
