@@ -12,6 +12,12 @@ Choices worth knowing:
 - ``line`` is 1-based with the header as line 1, so the first data row is
   line 2. It counts CSV *records*: it equals the physical line unless a quoted
   field spans several lines. For Parquet it is the row number + 2.
+- The loaders take a path, the bytes of a file, or a binary file-like object
+  (an HTTP body, say); ``name=`` is what messages and rejects call it.
+- :func:`parse_polls`, :func:`parse_hours` and :func:`parse_timezones`
+  apply exactly the same rules to a frame of string columns that did not
+  come from a file (e.g. decoded JSON). There ``line`` is the 1-based row
+  index: the first row is line 1 (for a JSON array, the item's position).
 - A row with several bad columns yields one reject row per bad column (so the
   user sees every problem), but it is one rejected row: it is counted once,
   under the reason of its first bad column in schema order (see
@@ -29,9 +35,11 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import polars as pl
 
@@ -53,6 +61,10 @@ __all__ = [
     "load_timezones",
     "load_inputs",
     "load_dir",
+    "parse_polls",
+    "parse_hours",
+    "parse_timezones",
+    "Source",
     "FILE_NAMES",
 ]
 
@@ -65,6 +77,17 @@ BAD_DAY = "day of week outside 0-6"
 BAD_TIME = "bad time"
 BAD_ZONE = "unknown time zone"
 CONFLICTING_ZONE = "conflicting time zone"
+
+#: What a loader reads: a path, a file's bytes, or a file-like object opened for reading.
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | TextIO
+
+#: ``line`` of the first data row: after the header of a file, first of a frame.
+_FILE_FIRST_LINE = 2
+_FRAME_FIRST_LINE = 1
+
+_POLLS_ALIASES: Mapping[str, str] = {}
+_HOURS_ALIASES: Mapping[str, str] = {"day": "dayOfWeek"}
+_TIMEZONES_ALIASES: Mapping[str, str] = {}
 
 #: File names :func:`load_dir` looks for, per role: the 2024 names (CSV or
 #: Parquet) and the 2023 names. Patterns use :mod:`fnmatch` syntax and are
@@ -155,13 +178,29 @@ class Inputs:
 # Public loaders
 
 
-def load_polls(source: str | Path, *, strict: bool = False) -> Loaded:
+def load_polls(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
     """Load status polls (CSV or Parquet) into ``POLLS_SCHEMA``.
 
     Columns ``store_id``, ``timestamp_utc``, ``status`` in any order; see the
-    module docstring and ``SPEC.md`` for the accepted values.
+    module docstring and ``SPEC.md`` for the accepted values. ``source`` is a
+    path, bytes or a file-like object; ``name`` replaces its name in messages.
     """
-    raw, file = _read_table(source, tuple(POLLS_SCHEMA))
+    raw, file = _read_table(source, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
+    return _polls(raw, file, strict, _FILE_FIRST_LINE)
+
+
+def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
+    """Validate polls given as a frame of string columns, with the rules of :func:`load_polls`.
+
+    Columns are found by name as in a file's header; null values count as
+    empty. ``name`` is what messages and rejects call the frame; a reject's
+    ``line`` is the 1-based row index.
+    """
+    raw = _frame_of_strings(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
+    return _polls(raw, name, strict, _FRAME_FIRST_LINE)
+
+
+def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loaded:
     parsed = _parse(
         raw,
         {
@@ -178,18 +217,30 @@ def load_polls(source: str | Path, *, strict: bool = False) -> Loaded:
             ("timestamp_utc", BAD_TIMESTAMP, parsed["timestamp_utc"].is_null()),
             ("status", BAD_STATUS, parsed["status"].is_null()),
         ],
+        first_line,
     )
     _raise_first_if(strict, rejects)
     return Loaded(_typed(parsed.filter(valid), POLLS_SCHEMA), rejects, file, raw.height)
 
 
-def load_hours(source: str | Path, *, strict: bool = False) -> Loaded:
+def load_hours(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
     """Load weekly business hours (CSV or Parquet) into ``HOURS_SCHEMA``.
 
     Columns ``store_id``, ``dayOfWeek`` (or ``day``), ``start_time_local``,
-    ``end_time_local`` in any order.
+    ``end_time_local`` in any order. ``source`` and ``name`` as for
+    :func:`load_polls`.
     """
-    raw, file = _read_table(source, tuple(HOURS_SCHEMA), aliases={"day": "dayOfWeek"})
+    raw, file = _read_table(source, tuple(HOURS_SCHEMA), _HOURS_ALIASES, name)
+    return _hours(raw, file, strict, _FILE_FIRST_LINE)
+
+
+def parse_hours(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
+    """Validate business hours given as a frame of string columns (see :func:`parse_polls`)."""
+    raw = _frame_of_strings(frame, tuple(HOURS_SCHEMA), _HOURS_ALIASES, name)
+    return _hours(raw, name, strict, _FRAME_FIRST_LINE)
+
+
+def _hours(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loaded:
     parsed = _parse(
         raw,
         {
@@ -208,19 +259,31 @@ def load_hours(source: str | Path, *, strict: bool = False) -> Loaded:
             ("start_time_local", BAD_TIME, parsed["start_time_local"].is_null()),
             ("end_time_local", BAD_TIME, parsed["end_time_local"].is_null()),
         ],
+        first_line,
     )
     _raise_first_if(strict, rejects)
     return Loaded(_typed(parsed.filter(valid), HOURS_SCHEMA), rejects, file, raw.height)
 
 
-def load_timezones(source: str | Path, *, strict: bool = False) -> Loaded:
+def load_timezones(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
     """Load store time zones (CSV or Parquet) into ``TIMEZONES_SCHEMA``.
 
     Columns ``store_id``, ``timezone_str``. One row per store in the result:
     the store's first valid row wins, later valid rows naming another zone
-    are rejected as conflicting and exact repeats are dropped.
+    are rejected as conflicting and exact repeats are dropped. ``source``
+    and ``name`` as for :func:`load_polls`.
     """
-    raw, file = _read_table(source, tuple(TIMEZONES_SCHEMA))
+    raw, file = _read_table(source, tuple(TIMEZONES_SCHEMA), _TIMEZONES_ALIASES, name)
+    return _timezones(raw, file, strict, _FILE_FIRST_LINE)
+
+
+def parse_timezones(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
+    """Validate time zones given as a frame of string columns (see :func:`parse_polls`)."""
+    raw = _frame_of_strings(frame, tuple(TIMEZONES_SCHEMA), _TIMEZONES_ALIASES, name)
+    return _timezones(raw, name, strict, _FRAME_FIRST_LINE)
+
+
+def _timezones(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loaded:
     store_id = raw["store_id"]
     zone = raw["timezone_str"].str.strip_chars()
     known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
@@ -229,10 +292,10 @@ def load_timezones(source: str | Path, *, strict: bool = False) -> Loaded:
         ("store_id", EMPTY_STORE_ID, _is_blank(store_id)),
         ("timezone_str", BAD_ZONE, ~zone_ok),
     ]
-    _, valid = _validate(raw, file, checks)  # conflicts are judged among valid rows only
+    _, valid = _validate(raw, file, checks, first_line)  # conflicts are judged among valid rows only
     conflict, repeat = _zone_conflicts(store_id, zone, valid)
     checks.append(("timezone_str", CONFLICTING_ZONE, conflict))
-    rejects, valid = _validate(raw, file, checks)
+    rejects, valid = _validate(raw, file, checks, first_line)
     _raise_first_if(strict, rejects)
     frame = pl.DataFrame({"store_id": store_id, "timezone_str": zone})
     return Loaded(_typed(frame.filter(valid & ~repeat), TIMEZONES_SCHEMA), rejects, file, raw.height)
@@ -290,15 +353,20 @@ _SNIFF_BYTES = 8192
 
 
 def _read_table(
-    source: str | Path, columns: Sequence[str], aliases: Mapping[str, str] | None = None
+    source: Source, columns: Sequence[str], aliases: Mapping[str, str], name: str | None
 ) -> tuple[pl.DataFrame, str]:
-    """Read the file's ``columns`` as non-null strings, renamed and in that order.
+    """Read the file's ``columns`` as non-null strings, renamed and in that order; and its name.
 
     Header names are matched ignoring surrounding blanks and case; ``aliases``
     maps an alternative header name to its column.
     """
-    path = Path(source)
-    file = str(path)
+    if isinstance(source, (str, os.PathLike)):
+        return _read_path(Path(source), name or str(Path(source)), columns, aliases)
+    return _read_bytes(source, name, columns, aliases)
+
+
+def _read_path(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> tuple[pl.DataFrame, str]:
+    """Read a file on disk, CSV or Parquet (by its magic bytes or its suffix)."""
     if not path.exists():
         raise FileFormatError("no such file", file=file)
     if not path.is_file():
@@ -311,13 +379,40 @@ def _read_table(
         raise FileFormatError("empty file (no header)", file=file)
     looks_parquet = head.startswith(_PARQUET_MAGIC) and tail == _PARQUET_MAGIC
     if looks_parquet or path.suffix.lower() == ".parquet":
-        return _read_parquet(path, file, columns, aliases or {}), file
+        return _read_parquet(path, file, columns, aliases), file
     if b"\x00" in head:
         raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
-    return _read_csv(path, file, columns, aliases or {}), file
+    return _read_csv(path, file, columns, aliases), file
 
 
-def _read_csv(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+def _read_bytes(
+    source: bytes | bytearray | memoryview | BinaryIO | TextIO,
+    name: str | None,
+    columns: Sequence[str],
+    aliases: Mapping[str, str],
+) -> tuple[pl.DataFrame, str]:
+    """Like :func:`_read_path` for a file's content in memory or a file-like object."""
+    file = name or str(getattr(source, "name", "") or "<bytes>")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif callable(getattr(source, "read", None)):
+        try:
+            content = source.read()
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"cannot be read: {exc}", file=file) from None
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    else:
+        raise FileFormatError(f"cannot read a {type(source).__name__}: give a path, bytes or a file object", file=file)
+    if not data:
+        raise FileFormatError("empty file (no header)", file=file)
+    if len(data) >= 2 * len(_PARQUET_MAGIC) and data.startswith(_PARQUET_MAGIC) and data.endswith(_PARQUET_MAGIC):
+        return _read_parquet(data, file, columns, aliases), file
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
+    return _read_csv(data, file, columns, aliases), file
+
+
+def _read_csv(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
     """Read a CSV file's required columns, every value a string ('' when missing)."""
     options = dict(infer_schema=False, empty_string_is_null=False, glob=False, raise_if_empty=True)
     try:
@@ -337,7 +432,7 @@ def _read_csv(path: Path, file: str, columns: Sequence[str], aliases: Mapping[st
     return frame.with_columns(pl.all().fill_null(""))
 
 
-def _read_parquet(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+def _read_parquet(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
     """Read a Parquet file's required columns, each converted to strings ('' for null)."""
     try:
         schema = pl.read_parquet_schema(path)
@@ -348,9 +443,23 @@ def _read_parquet(path: Path, file: str, columns: Sequence[str], aliases: Mappin
         frame = pl.read_parquet(path, columns=[chosen[name] for name in columns])
     except Exception as exc:
         raise FileFormatError(f"cannot be read as Parquet: {_first_line(exc)}", file=file) from None
-    frame = frame.rename({chosen[name]: name for name in columns}).select(columns)
+    return _strings(frame.rename({chosen[name]: name for name in columns}).select(columns), file)
+
+
+def _frame_of_strings(
+    frame: pl.DataFrame, columns: Sequence[str], aliases: Mapping[str, str], name: str
+) -> pl.DataFrame:
+    """A caller's frame as the loaders' raw table: ``columns`` found by name, as non-null strings."""
+    if not isinstance(frame, pl.DataFrame):
+        raise FileFormatError(f"expected a Polars DataFrame, not {type(frame).__name__}", file=name)
+    chosen = _match_columns(frame.columns, columns, aliases, name)
+    return _strings(frame.select(pl.col(chosen[column]).alias(column) for column in columns), name)
+
+
+def _strings(frame: pl.DataFrame, file: str) -> pl.DataFrame:
+    """Every column of ``frame`` as strings the parsers accept ('' for null)."""
     strings = []
-    for name in columns:
+    for name in frame.columns:
         try:
             strings.append(_as_strings(frame[name]))
         except Exception:
@@ -538,22 +647,23 @@ def _is_blank(raw: pl.Series) -> pl.Series:
 
 
 def _validate(
-    raw: pl.DataFrame, file: str, checks: Sequence[tuple[str, str, pl.Series]]
+    raw: pl.DataFrame, file: str, checks: Sequence[tuple[str, str, pl.Series]], first_line: int
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Rejects (REJECTS_SCHEMA, by line then column order) and the mask of valid rows.
 
-    ``checks`` are ``(column, reason, invalid mask)`` in schema column order.
-    Blank lines are reported once, as :data:`BLANK_LINE`.
+    ``checks`` are ``(column, reason, invalid mask)`` in schema column order;
+    row 0 of ``raw`` is line ``first_line``. Blank lines are reported once,
+    as :data:`BLANK_LINE`.
     """
     blank = _blank_lines(raw)
     invalid = blank.clone()
     pieces = []
     if blank.any():
-        pieces.append(_rejects_where(raw, file, blank, raw.columns[0], BLANK_LINE, order=-1))
+        pieces.append(_rejects_where(raw, file, blank, raw.columns[0], BLANK_LINE, -1, first_line))
     for order, (column, reason, mask) in enumerate(checks):
         mask = mask.fill_null(True) & ~blank
         if mask.any():
-            pieces.append(_rejects_where(raw, file, mask, column, reason, order))
+            pieces.append(_rejects_where(raw, file, mask, column, reason, order, first_line))
             invalid = invalid | mask
     if not pieces:
         return pl.DataFrame(schema=REJECTS_SCHEMA), ~invalid
@@ -572,9 +682,11 @@ def _blank_lines(raw: pl.DataFrame) -> pl.Series:
     return blank
 
 
-def _rejects_where(raw: pl.DataFrame, file: str, mask: pl.Series, column: str, reason: str, order: int) -> pl.DataFrame:
+def _rejects_where(
+    raw: pl.DataFrame, file: str, mask: pl.Series, column: str, reason: str, order: int, first_line: int
+) -> pl.DataFrame:
     """One reject per row of ``raw`` where ``mask`` is true, for ``column``."""
-    lines = mask.arg_true().cast(pl.Int64) + 2
+    lines = mask.arg_true().cast(pl.Int64) + first_line
     return pl.DataFrame(
         {
             "file": pl.repeat(file, lines.len(), dtype=pl.String, eager=True),
