@@ -1,0 +1,123 @@
+"""Where ``compute_report``'s time goes: its pipeline timed step by step.
+
+:func:`profile_compute` calls the private steps of :mod:`storemon.report` in
+the order :func:`storemon.compute_report` calls them (read it side by side
+with ``compute_report``), with a clock around each. Time-zone conversion
+happens inside :func:`storemon.hours.business_intervals`; it is timed by
+wrapping :func:`storemon.zones.local_to_utc_us` where ``hours`` looks it up,
+in this process only, and subtracted from the business-hours step.
+
+Polls stay lazy after coercion, so their parsing cost lands in the first step
+that collects them (``latest poll``, ``store codes``, ``relevant polls``).
+
+If ``report.py`` is restructured, this module may fall behind: each profile
+therefore checks that its result equals ``compute_report``'s and says so
+(``matches_compute_report``); an error in a step is reported, not raised.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["profile_compute", "STEPS"]
+
+#: Step names in pipeline order, with what each covers.
+STEPS: dict[str, str] = {
+    "coerce": "check and cast the three input frames (polls stay lazy)",
+    "latest poll": "default now = latest poll (collects polls once)",
+    "store codes": "every store id in any input, sorted, integer codes",
+    "store zones": "each store's zone (first known row, else the default)",
+    "hours expansion": "weekly rows x local dates, clipping, always-open stores",
+    "tz conversion": "local wall clock -> UTC per zone (fold=0)",
+    "relevant polls": "polls in [window - horizon, now], joined to codes",
+    "timeline": "sort, dedupe, midpoints, active runs",
+    "sweep": "events, running sums, per-window shares",
+    "figures": "ticks -> minutes/hours, one row per store, sorted",
+}
+
+
+def profile_compute(polls: Any, hours: Any, tz: Any, *, runs: int, warmup: int) -> dict[str, Any]:
+    """Median seconds per step of ``compute_report`` over ``runs`` runs after ``warmup``.
+
+    Returns ``steps`` (name → median seconds, pipeline order), ``total_s``
+    (median of the runs' summed steps), ``runs``, ``warmup`` and
+    ``matches_compute_report`` (the last profiled report equals one
+    ``compute_report`` call's); or ``error`` when a step no longer exists.
+    """
+    from storemon import compute_report
+
+    per_step: dict[str, list[float]] = defaultdict(list)
+    totals = []
+    try:
+        for index in range(warmup + max(runs, 1)):
+            clock = _StepClock()
+            profiled = _profiled_report(polls, hours, tz, clock)
+            if index < warmup:
+                continue
+            totals.append(sum(clock.seconds.values()))
+            for name in STEPS:
+                per_step[name].append(clock.seconds.get(name, 0.0))
+    except (AttributeError, TypeError, ImportError) as exc:
+        return {"error": f"profile is out of date with storemon.report: {type(exc).__name__}: {exc}"}
+    return {
+        "steps": {name: statistics.median(per_step[name]) for name in STEPS},
+        "total_s": statistics.median(totals),
+        "runs": len(totals),
+        "warmup": warmup,
+        "matches_compute_report": profiled.equals(compute_report(polls, hours, tz)),
+    }
+
+
+class _StepClock:
+    """Accumulates seconds per step name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def run(self, name: str, call: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+
+def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
+    """``compute_report(polls, hours, tz)`` with default parameters, one clock per step."""
+    import storemon.hours as hours_module
+    from storemon import report as r
+    from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
+    from storemon.hours import TICKS_PER_US, business_intervals
+    from storemon.schema import check_zone
+    from storemon.sweep import measure_windows
+    from storemon.timeline import active_intervals
+
+    def coerce() -> tuple[Any, Any, Any, int]:
+        check_zone(DEFAULT_TIMEZONE, "default time zone")
+        return r._coerce_polls(polls), r._coerce_hours(hours), r._coerce_timezones(tz), r._horizon_ticks(DEFAULT_HORIZON)
+
+    polls_lf, hours_df, tz_df, horizon_ticks = clock.run("coerce", coerce)
+    now_ticks = clock.run("latest poll", lambda: r._latest_poll_us(polls_lf)) * TICKS_PER_US
+    window = (now_ticks - r._ticks(WEEK), now_ticks)
+    stores = clock.run("store codes", lambda: r._store_codes(polls_lf, hours_df, tz_df))
+    zones = clock.run("store zones", lambda: r._store_zones(stores, tz_df, DEFAULT_TIMEZONE))
+
+    convert = hours_module.local_to_utc_us
+    tz_clock = _StepClock()
+    hours_module.local_to_utc_us = lambda *a, **k: tz_clock.run("tz conversion", lambda: convert(*a, **k))
+    try:
+        business = clock.run("hours expansion", lambda: business_intervals(hours_df, zones, stores, window))
+    finally:
+        hours_module.local_to_utc_us = convert
+    clock.seconds["hours expansion"] -= tz_clock.seconds["tz conversion"]
+    clock.seconds["tz conversion"] = tz_clock.seconds["tz conversion"]
+
+    relevant = clock.run("relevant polls", lambda: r._relevant_polls(polls_lf, stores, window, horizon_ticks))
+    active = clock.run("timeline", lambda: active_intervals(relevant, window, horizon_ticks))
+    lengths = {name: r._ticks(length) for name, length in r._WINDOWS.items()}
+    measured = clock.run("sweep", lambda: measure_windows(business, active, now_ticks, lengths))
+    return clock.run("figures", lambda: r._figures(stores, measured))

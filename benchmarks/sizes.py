@@ -1,0 +1,161 @@
+"""Benchmark sizes and their cached data sets.
+
+Each size is a synthetic, 2024-shaped data set written by
+:func:`storemon.generate.generate_dataset` with a fixed seed, so every run of
+the benchmark measures the same files. Data sets are cached under
+``benchmarks/cache/<size>/`` (ignored by git)::
+
+    <size>/data/      store_status.csv, menu_hours.csv, timezones.csv
+    <size>/frames/    the typed frames of the last ``load`` stage (Arrow IPC)
+    <size>/store/     a data store with ``data/`` ingested (``storemon ingest``)
+
+(the store's stamp lives next to it, in ``<size>/store-stamp/``, so that the
+store directory holds nothing but the store).
+
+A cache entry is reused only when its stamp matches the size's parameters and
+the source of the generator, so an edited generator regenerates the data (and
+a regenerated data set re-creates the store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["Size", "SIZES", "DEFAULT_SIZES", "Prepared", "parse_sizes", "prepare_data", "prepare_store"]
+
+_STAMP = ".stamp.json"
+_SEED = 5  # issue 5; the same seed for every size
+
+
+@dataclass(frozen=True)
+class Size:
+    """One benchmark size: ``stores`` stores polled for ``days`` days.
+
+    ``csv_runs`` caps the measured runs of the stages that parse the whole
+    polls CSV (``load`` and ``limit``) for sizes where five of them would not
+    fit the time budget of ``make bench``; ``None`` means no cap.
+    """
+
+    name: str
+    stores: int
+    days: int = 11
+    seed: int = _SEED
+    csv_runs: int | None = None
+
+
+#: The sizes of issue 5 (S1 is the real data set's size), plus XS for smoke tests.
+SIZES: dict[str, Size] = {
+    "XS": Size("XS", 100),
+    "S1": Size("S1", 3_700),
+    "S3": Size("S3", 11_100),
+    "S10": Size("S10", 37_000, csv_runs=3),
+}
+
+#: What ``make bench`` measures when no ``--sizes`` is given.
+DEFAULT_SIZES: tuple[str, ...] = ("S1", "S3", "S10")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A size's cache directory, its data set and what preparing it cost."""
+
+    size: Size
+    root: Path
+    generated_s: float | None  # None when the cached data set was reused
+
+    @property
+    def data(self) -> Path:
+        """Directory with the three CSV files."""
+        return self.root / "data"
+
+    @property
+    def frames(self) -> Path:
+        """Directory where the ``load`` stage leaves the typed frames for later stages."""
+        return self.root / "frames"
+
+    @property
+    def store(self) -> Path:
+        """The data store holding ``data`` (see :func:`prepare_store`)."""
+        return self.root / "store"
+
+
+def parse_sizes(text: str) -> list[Size]:
+    """``"S1,S3"`` → the sizes, in the order given; raises ValueError on an unknown name."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SIZES]
+    if unknown or not names:
+        raise ValueError(f"unknown size(s) {', '.join(unknown) or text!r}: choose from {', '.join(SIZES)}")
+    return [SIZES[name] for name in dict.fromkeys(names)]
+
+
+def prepare_data(size: Size, cache: Path) -> Prepared:
+    """Generate the size's data set unless an up-to-date copy is cached."""
+    root = cache / size.name
+    stamp = _data_stamp(size)
+    if _read_stamp(root / "data") == stamp:
+        return Prepared(size, root, None)
+    from storemon.generate import generate_dataset
+
+    shutil.rmtree(root, ignore_errors=True)  # frames and store belong to the old data
+    staging = cache / f".{size.name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.perf_counter()
+    generate_dataset(staging, stores=size.stores, days=size.days, seed=size.seed, fmt="2024")
+    elapsed = time.perf_counter() - started
+    _write_stamp(staging, stamp)
+    root.mkdir(parents=True, exist_ok=True)
+    staging.rename(root / "data")
+    return Prepared(size, root, elapsed)
+
+
+def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
+    """Ingest the data set into ``prepared.store`` unless done already.
+
+    Runs ``storemon ingest DATA --store DIR`` in a subprocess (as a user
+    would). Returns the ingest's wall time, or ``None`` when the cached store
+    was reused. Raises RuntimeError when the ingest fails.
+    """
+    stamp = _read_stamp(prepared.data)
+    stamp_dir = prepared.root / "store-stamp"
+    if not rebuild and prepared.store.is_dir() and _read_stamp(stamp_dir) == stamp:
+        return None
+    shutil.rmtree(prepared.store, ignore_errors=True)
+    storemon = Path(sys.executable).with_name("storemon")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(storemon), "ingest", str(prepared.data), "--store", str(prepared.store)],
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        shutil.rmtree(prepared.store, ignore_errors=True)
+        raise RuntimeError(f"storemon ingest failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    stamp_dir.mkdir(exist_ok=True)
+    _write_stamp(stamp_dir, stamp)
+    return elapsed
+
+
+def _data_stamp(size: Size) -> dict:
+    import storemon.generate
+
+    source = Path(storemon.generate.__file__).read_bytes()
+    return {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
+
+
+def _read_stamp(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / _STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_stamp(directory: Path, stamp: dict) -> None:
+    (directory / _STAMP).write_text(json.dumps(stamp, sort_keys=True))

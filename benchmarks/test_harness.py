@@ -1,0 +1,109 @@
+"""Tests of the benchmark harness itself (not run by ``make test``).
+
+Run with ``.venv/bin/pytest benchmarks/test_harness.py``. The end-to-end test
+runs the whole harness on the tiny XS size (100 stores) in a temporary cache,
+so it also catches :mod:`compute_profile` falling behind ``report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402
+import stages  # noqa: E402
+from sizes import SIZES, parse_sizes  # noqa: E402
+from summary import consistency, ratios, scaling, targets  # noqa: E402
+from workers import run_stage  # noqa: E402
+
+
+def _stage(median_s: float, **extra: object) -> dict:
+    return {"median_s": median_s, **extra}
+
+
+def test_ratios_divide_by_limit_and_leave_missing_stages_out() -> None:
+    found = ratios({"limit": _stage(2.0), "load": _stage(1.0), "compute": _stage(0.5), "from_store": {"error": "x"}})
+    assert found == {"load+compute/limit": 0.75, "compute/limit": 0.25, "from_store/limit": None}
+
+
+def test_scaling_is_relative_to_s1() -> None:
+    sizes = {
+        "S1": {"stages": {"compute": _stage(0.5)}},
+        "S10": {"stages": {"compute": _stage(6.0), "load": {"error": "boom"}}},
+    }
+    found = scaling(sizes)
+    assert found["compute"] == {"S10/S1": 12.0}
+    assert found["load"] == {"S10/S1": None}
+
+
+def test_targets_report_met_missed_and_unmeasured() -> None:
+    sizes = {
+        "S1": {"ratios": {"compute/limit": 0.5, "load+compute/limit": 2.5, "from_store/limit": None}, "stages": {"compute": _stage(1.0)}},
+        "S10": {"stages": {"compute": _stage(10.0, peak_rss_mib=5000.0), "load": _stage(20.0, peak_rss_mib=3000.0)}},
+    }
+    found = {target["target"].split(" (")[0]: target["met"] for target in targets(sizes, {"speedup": 49.0})}
+    assert found == {
+        "compute <= 0.6 x limit at S1": True,
+        "load + compute <= 2 x limit at S1": False,
+        "from_store <= 1 x limit at S1": None,
+        "compute S10 / S1 <= 11": True,
+        "peak RSS at S10 <= 4 GiB": False,
+        "compute_report >= 50 x faster than the reference": False,
+    }
+    rss = next(target for target in targets(sizes, None) if target["target"].startswith("peak RSS"))
+    assert "compute" in rss["target"] and rss["value"] == pytest.approx(5000 / 1024)
+
+
+def test_consistency_flags_a_report_that_differs() -> None:
+    same = {"rows": 2, "sums": {"uptime_last_hour": 1.5}}
+    other = {"rows": 2, "sums": {"uptime_last_hour": 1.6}}
+    sizes = {
+        "A": {"stages": {"compute": {"digest": same}, "from_store": {"digest": same}}},
+        "B": {"stages": {"compute": {"digest": same}, "from_store": {"digest": other}}},
+        "C": {"stages": {"compute": {"digest": same}, "from_store": {"error": "n/a"}}},
+    }
+    assert consistency(sizes) == {"A": True, "B": False, "C": None}
+
+
+def test_parse_sizes_keeps_order_and_rejects_unknown_names() -> None:
+    assert [size.name for size in parse_sizes("S3, S1,S3")] == ["S3", "S1"]
+    with pytest.raises(ValueError, match="S2"):
+        parse_sizes("S1,S2")
+    assert SIZES["S10"].stores == 10 * SIZES["S1"].stores
+
+
+def test_measure_discards_warmup_runs() -> None:
+    calls = []
+    result, times = stages.measure(lambda: calls.append(1) or len(calls), runs=3, warmup=2)
+    assert len(calls) == 5 and len(times) == 3 and result == 5
+
+
+def test_a_failing_stage_is_reported_not_raised(tmp_path: Path) -> None:
+    result = run_stage("compute", frames=tmp_path / "missing", runs=1, warmup=0)
+    assert result["stage"] == "compute"
+    assert "missing" in result["error"]
+
+
+def test_whole_harness_on_the_smallest_size(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    argv = ["--sizes", "XS", "--runs", "1", "--warmup", "0", "--profile", "--reference-size", "XS",
+            "--cache", str(tmp_path / "cache"), "--output", str(output)]
+    assert run.main(argv) == 0
+    results = json.loads(output.read_text())
+    xs = results["sizes"]["XS"]
+    for name in ("limit", "load", "compute", "from_store"):
+        assert xs["stages"][name]["median_s"] > 0, xs["stages"][name]
+        assert xs["stages"][name]["peak_rss_mib"] > 0
+    assert xs["polls"] > 0 and xs["stages"]["compute"]["digest"]["rows"] == SIZES["XS"].stores
+    assert results["consistency"] == {"XS": True}
+    assert xs["profile"]["matches_compute_report"] is True
+    assert set(xs["profile"]["steps"]) >= {"tz conversion", "timeline", "sweep"}
+    reference = results["reference"]
+    assert reference["same_stores"] and reference["max_abs_diff"] <= 1e-6
+    assert reference["stores"] == SIZES["XS"].stores
+    assert results["machine"]["cores"] >= 1 and results["machine"]["polars"]
