@@ -157,6 +157,13 @@ def format_table(results: dict[str, Any]) -> str:
         "peak RSS, MiB (each stage in its own process)",
         _rows(["size", *TIMED_STAGES], rss_rows),
     ]
+    cold = [
+        f"{name} import {stage['import_s']:.2f} s, whole process {stage['process_wall_s']:.2f} s"
+        for name, entry in sizes.items()
+        if "import_s" in (stage := entry["stages"].get("from_store") or {})
+    ]
+    if cold:
+        parts += ["", "from_store in a fresh process also pays the import of storemon and Polars: " + "; ".join(cold)]
     scale = results.get("scaling") or {}
     if scale and any(scale.values()):
         columns = list(next(iter(scale.values())))
