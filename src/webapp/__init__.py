@@ -2,9 +2,10 @@
 
 Build the app with :func:`create_app` (gunicorn: ``'webapp:create_app()'``);
 run workers with ``python -m webapp.worker``. Configuration comes from the
-environment (:mod:`webapp.config`); the API is in :mod:`webapp.api`; the job
-the workers run is :func:`webapp.jobs.build_report`. Nothing here computes a
-report: the job calls :func:`storemon.compute_report`.
+environment (:mod:`webapp.config`); the API is in :mod:`webapp.api`, live
+intake into the data store in :mod:`webapp.intake`; the job the workers run
+is :func:`webapp.jobs.build_report`. Nothing here computes a report: the job
+calls :func:`storemon.compute_report` or :func:`storemon.report_from_store`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 
 from flask import Flask
 
-from webapp import errors, resources
+from webapp import errors, intake, resources
 from webapp.api import bp
 from webapp.config import VARIABLES, Settings
 
 __all__ = ["create_app", "MAX_BODY_BYTES"]
 
-#: Largest accepted request body; a trigger body is a few dozen bytes.
+#: Largest accepted request body; a trigger body is a few dozen bytes. The
+#: intake endpoints have their own limit (``STOREMON_MAX_INTAKE_BYTES``).
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -32,7 +34,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     (``REDIS_URL``, ``STOREMON_REPORTS_DIR`` …, see
     :data:`webapp.config.VARIABLES`) replace those variables; every key also
     goes into ``app.config`` (so ``TESTING`` etc. work as usual). Raises
-    :class:`storemon.ConfigError` for a bad setting.
+    :class:`storemon.ConfigError` for a bad setting. Creates the data store
+    (``STOREMON_STORE``) when one is configured and missing.
     """
     overrides = dict(test_config or {})
     environ = {**os.environ, **{name: str(value) for name, value in overrides.items() if name in VARIABLES}}
@@ -44,4 +47,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     resources.init_app(app, settings)
     errors.init_app(app)
     app.register_blueprint(bp)
+    intake.init_app(app, settings)
     return app

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from webapp.errors import json_error
-from webapp.jobs import enqueue_report
+from webapp.jobs import data_present, enqueue_report
 from webapp.params import BadParameter, parse_trigger_body
 from webapp.records import COMPLETE, FAILED, csv_path, is_report_id, new_report_id
 from webapp.resources import get_queue, get_redis, get_settings
@@ -61,9 +61,9 @@ def get_report_by_query() -> Response:
 
 @bp.get("/api/health")
 def health() -> tuple[Response, int]:
-    """Whether Redis answers, workers listen on the queue and the data is there."""
+    """Whether Redis answers, workers listen on the queue and the data (store or directory) is there."""
     settings = get_settings()
-    checks: dict[str, object] = {"redis": False, "workers": 0, "data": settings.data_dir.is_dir()}
+    checks: dict[str, object] = {"redis": False, "workers": 0, "data": data_present(settings)}
     try:
         get_redis().ping()
         checks["redis"] = True

@@ -37,6 +37,18 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
         "Directory with store_status.csv, menu_hours.csv and timezones.csv (2024 names) "
         "or the 2023 names. Default: the bundled sample of the repository.",
     ),
+    "STOREMON_STORE": (
+        None,
+        "A storemon data store (directory). When set, reports read it instead of "
+        "STOREMON_DATA_DIR, and the intake endpoints (POST /api/polls, PUT /api/hours, "
+        "PUT /api/timezones) write to it; the web app creates it if missing. Unset: "
+        "reports read STOREMON_DATA_DIR and intake answers 503.",
+    ),
+    "STOREMON_MAX_INTAKE_BYTES": (
+        str(16 * 1024 * 1024),
+        "Largest body the intake endpoints accept, in bytes (larger: 413). The trigger "
+        "endpoint has its own, small limit.",
+    ),
     "STOREMON_REPORTS_DIR": (
         "run/reports",
         "Where each report's CSV and JSON record are written (relative paths are taken "
@@ -75,6 +87,8 @@ class Settings:
     job_timeout: int
     worker_heartbeat: int
     hold_file: Path | None = None
+    store: Path | None = None
+    max_intake_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +105,7 @@ class Settings:
             return value if value.strip() else VARIABLES[name][0]
 
         hold = raw("STOREMON_TEST_HOLD_FILE")
+        store = raw("STOREMON_STORE")
         return cls(
             redis_url=_redis_url(raw("REDIS_URL") or ""),
             data_dir=_path("STOREMON_DATA_DIR", raw("STOREMON_DATA_DIR") or ""),
@@ -99,6 +114,10 @@ class Settings:
             job_timeout=_positive_int("STOREMON_JOB_TIMEOUT", raw("STOREMON_JOB_TIMEOUT") or ""),
             worker_heartbeat=_positive_int("STOREMON_WORKER_HEARTBEAT", raw("STOREMON_WORKER_HEARTBEAT") or ""),
             hold_file=_path("STOREMON_TEST_HOLD_FILE", hold) if hold else None,
+            store=_store("STOREMON_STORE", store) if store else None,
+            max_intake_bytes=_positive_int(
+                "STOREMON_MAX_INTAKE_BYTES", raw("STOREMON_MAX_INTAKE_BYTES") or "", unit="bytes"
+            ),
         )
 
     @property
@@ -123,17 +142,26 @@ def _path(name: str, value: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def _store(name: str, value: str) -> Path:
+    if "://" in value:
+        raise ConfigError(f"{name}={value!r}: the data store must be a local directory, not a URL")
+    path = _path(name, value)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={value!r} is not a directory")
+    return path
+
+
 def _queue_name(value: str) -> str:
     if not _QUEUE_NAME.fullmatch(value):
         raise ConfigError(f"STOREMON_QUEUE={value!r}: use 1-100 letters, digits, '_', '.' or '-'")
     return value
 
 
-def _positive_int(name: str, value: str) -> int:
+def _positive_int(name: str, value: str, unit: str = "seconds") -> int:
     try:
         number = int(value.strip())
     except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number of seconds") from None
+        raise ConfigError(f"{name}={value!r} is not a whole number of {unit}") from None
     if number <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive number of seconds")
+        raise ConfigError(f"{name}={value!r} must be a positive number of {unit}")
     return number

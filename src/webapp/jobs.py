@@ -2,14 +2,18 @@
 
 The web app enqueues :func:`build_report` with plain, JSON-like arguments (the
 job carries everything it needs, so any worker sharing the data and reports
-directories can run it). The job loads the inputs, calls
-:func:`storemon.compute_report`, writes ``<id>.csv`` and then ``<id>.json``
+directories can run it). The job reads its inputs — the data store
+(``STOREMON_STORE``) through :func:`storemon.report_from_store`, or else the
+data directory through :func:`storemon.load_dir` and
+:func:`storemon.compute_report` — writes ``<id>.csv`` and then ``<id>.json``
 (the record, see :mod:`webapp.records`). Every failure it can see becomes a
 ``Failed`` record with a message for a person, and is re-raised so that RQ
 records it too. A worker killed outright writes nothing; the web app turns the
 abandoned job into a ``Failed`` record (:mod:`webapp.status`).
 
-The only place that knows where inputs come from is :func:`produce_report`.
+The only place that knows where inputs come from is this module:
+:func:`job_source` (what a job is told), :func:`data_present` (for the health
+check) and :func:`produce_report` (what the job reads).
 """
 
 from __future__ import annotations
@@ -29,13 +33,23 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import storemon
+from storemon.manifest import Manifest
 from storemon.output import write_report_csv
 from storemon.report import resolve_now
 from webapp.config import Settings
 from webapp.params import ReportParams
 from webapp.records import COMPLETE, FAILED, csv_path, utc_now_iso, write_record
 
-__all__ = ["Produced", "produce_report", "build_report", "enqueue_report", "failed_record", "describe_error"]
+__all__ = [
+    "Produced",
+    "job_source",
+    "data_present",
+    "produce_report",
+    "build_report",
+    "enqueue_report",
+    "failed_record",
+    "describe_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +69,59 @@ class Produced:
     rejects: int
 
 
-def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
-    """Compute the report ``params`` ask for, from ``source``.
+def job_source(settings: Settings) -> dict[str, str]:
+    """Where a job reads its inputs: ``{"store": PATH}`` when a store is configured, else ``{"data_dir": PATH}``."""
+    if settings.store is not None:
+        return {"store": str(settings.store)}
+    return {"data_dir": str(settings.data_dir)}
 
-    ``source`` is ``{"data_dir": PATH}`` (the three input files). This is the
-    single place that knows where a job's inputs come from: the data store
-    will plug in here as another kind of source.
+
+def data_present(settings: Settings) -> bool:
+    """Whether the inputs a job would read are there: an openable store, or the data directory."""
+    if settings.store is None:
+        return settings.data_dir.is_dir()
+    try:
+        storemon.open_store(settings.store)
+    except storemon.StoreError:
+        return False
+    return True
+
+
+def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
+    """Compute the report ``params`` ask for, from ``source`` (see :func:`job_source`).
+
+    ``rejects`` counts the rejected input rows behind the report: for a
+    store, those of every polls ingest and of the current hours and time-zone
+    versions.
     """
+    if "store" in source:
+        return _produce_from_store(params, source["store"])
     inputs = storemon.load_dir(source["data_dir"])
     _set_progress(PROGRESS_LOADED)
     now = resolve_now(inputs.polls, params.now)
     report = storemon.compute_report(inputs.polls, inputs.hours, inputs.timezones, now, horizon=params.horizon)
-    return Produced(report=report, now=now, rejects=inputs.rejects.height)
+    return Produced(report=report, now=now, rejects=inputs.rows_rejected)
+
+
+def _produce_from_store(params: ReportParams, location: str) -> Produced:
+    store = storemon.open_store(location)
+    now = params.now or storemon.latest_poll(store)
+    if now is None:
+        raise storemon.ConfigError(
+            f"the data store {location} holds no polls yet: send some to POST /api/polls, "
+            "or trigger with an explicit \"now\""
+        )
+    now = resolve_now(pl.DataFrame(schema=storemon.POLLS_SCHEMA), now)  # aware UTC, whole microseconds
+    rejects = _rows_rejected(store.manifest())
+    _set_progress(PROGRESS_LOADED)
+    report = storemon.report_from_store(store, now, horizon=params.horizon)
+    return Produced(report=report, now=now, rejects=rejects)
+
+
+def _rows_rejected(manifest: Manifest) -> int:
+    """Rejected rows of the ingests a report reads: every polls ingest, the current hours and time zones."""
+    current = {table.ingest for table in (manifest.hours, manifest.timezones) if table is not None}
+    return sum(entry.rows_rejected for entry in manifest.ingests if entry.kind == "polls" or entry.id in current)
 
 
 def build_report(
@@ -124,7 +179,7 @@ def enqueue_report(queue: Queue, settings: Settings, report_id: str, params: Rep
         kwargs={
             "report_id": report_id,
             "params": params.to_json(),
-            "source": {"data_dir": str(settings.data_dir)},
+            "source": job_source(settings),
             "reports_dir": str(settings.reports_dir),
             "created": utc_now_iso(),
             "hold_file": str(settings.hold_file) if settings.hold_file else None,

@@ -9,7 +9,7 @@ A record is a JSON object::
 
     {"report_id": "…", "status": "Complete" | "Failed",
      "parameters": {"now": "<ISO>" | null, "horizon_hours": 192.0},
-     "source": {"data_dir": "…"},
+     "source": {"data_dir": "…"} or {"store": "…"},
      "now": "<ISO instant the figures are for>" | null,
      "created": "<ISO>", "started": "<ISO>" | null, "finished": "<ISO>",
      "duration_seconds": 0.42 | null, "rows": 50 | null, "rejects": 3 | null,

@@ -1,0 +1,174 @@
+"""Live intake: new polls, business hours and time zones into the data store.
+
+=====================================  ==========================================
+``POST /api/polls``                    append polls; 201 with what was accepted
+``PUT  /api/hours``                    replace the business hours (a new version)
+``PUT  /api/timezones``                replace the time zones (a new version)
+=====================================  ==========================================
+
+Each takes CSV or JSON (:mod:`webapp.bodies`), validates it with the
+library's loaders and hands the valid rows to :func:`storemon.append_polls`,
+:func:`storemon.replace_hours` or :func:`storemon.replace_timezones`, which
+return only once the rows are fsync'd and committed. The answer::
+
+    {"table": "polls", "format": "CSV", "ingest_id": "…", "duplicate_of": null,
+     "rows": 4, "accepted": 3, "rejected": 1,
+     "rejects": [{"line": 3, "column": "status", "value": "maybe", "reason": "unknown status"}]}
+
+**201** when something was committed; **200** with ``duplicate_of`` when the
+same body was already ingested (polls: ever; hours and time zones: it is the
+current version), so a retried request changes nothing. One entry in
+``rejects`` per bad value (a row with two bad values appears twice;
+``rejected`` counts rows). ``line`` counts a CSV body's header as line 1; for
+JSON it is the item's 1-based position and the key is ``index`` instead.
+**400** when the body cannot be read or has no valid row (the body then also
+carries the counts and rejects), **413** over ``STOREMON_MAX_INTAKE_BYTES``,
+**415** for another ``Content-Type``, **503** when no store is configured or
+it cannot be written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+import storemon
+from storemon.load import Loaded
+from storemon.manifest import MANIFEST_NAME
+from storemon.store import IngestResult
+from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
+from webapp.config import Settings
+from webapp.errors import json_error
+from webapp.resources import get_settings
+
+__all__ = ["bp", "init_app", "NO_STORE"]
+
+NO_STORE = "live intake needs a data store: start the service with STOREMON_STORE set to a directory"
+STORE_FAILED = "the data store could not be written; nothing was stored (the service log has the details)"
+
+bp = Blueprint("intake", __name__)
+
+_Write = Callable[..., IngestResult]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Create the configured data store if it is missing, and register the intake endpoints.
+
+    A directory that exists, is not empty and holds no store is refused
+    rather than filled with a store's files (a mistyped path, the data
+    directory itself …).
+    """
+    if settings.store is not None:
+        _prepare_store(settings.store)
+    app.register_blueprint(bp)
+
+
+def _prepare_store(path: Path) -> None:
+    if path.is_dir() and not (path / MANIFEST_NAME).exists() and any(path.iterdir()):
+        raise storemon.ConfigError(
+            f"STOREMON_STORE={path} is a directory with other files and no data store in it; "
+            "give an empty or new directory, or one created by 'storemon ingest'"
+        )
+    try:
+        storemon.open_store(path, create=True)
+    except storemon.StoreError as exc:
+        raise storemon.ConfigError(f"STOREMON_STORE={path}: {exc}") from None
+
+
+@bp.before_request
+def _intake_body_limit() -> None:
+    """Intake bodies may be far larger than the app-wide limit meant for trigger bodies."""
+    request.max_content_length = get_settings().max_intake_bytes
+
+
+@bp.post("/api/polls", strict_slashes=False)
+def post_polls() -> tuple[Response, int]:
+    """Append polls to the store."""
+    return _intake("polls", storemon.append_polls)
+
+
+@bp.put("/api/hours", strict_slashes=False)
+def put_hours() -> tuple[Response, int]:
+    """Replace the store's business hours."""
+    return _intake("hours", storemon.replace_hours)
+
+
+@bp.put("/api/timezones", strict_slashes=False)
+def put_timezones() -> tuple[Response, int]:
+    """Replace the store's time zones."""
+    return _intake("timezones", storemon.replace_timezones)
+
+
+def _intake(table: str, write: _Write) -> tuple[Response, int]:
+    store = get_settings().store
+    if store is None:
+        abort(503, NO_STORE)
+    fmt = body_format(request.mimetype)
+    if fmt is None:
+        sent = request.mimetype or "none"
+        abort(415, f"unsupported Content-Type {sent!r}: send one of {', '.join(MEDIA_TYPES)}")
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = get_settings().max_intake_bytes
+        abort(413, f"the body is larger than {limit} bytes (STOREMON_MAX_INTAKE_BYTES); send it in parts")
+    name = f"{request.method} {request.path} ({fmt})"
+    try:
+        loaded = read_body(table, fmt, body, name)
+    except storemon.InputError as exc:
+        abort(400, str(exc))
+    if loaded.frame.is_empty():
+        return _nothing_valid(table, fmt, loaded)
+    try:
+        result = write(
+            store,
+            loaded.frame,
+            source=name,
+            sha256=hashlib.sha256(body).hexdigest(),
+            rows_read=loaded.rows_read,
+            rejects=loaded.rejects,
+        )
+    except (storemon.StoreError, OSError):
+        current_app.logger.exception("intake into %s failed", store)
+        return json_error(503, STORE_FAILED), 503
+    return jsonify(_summary(table, fmt, result)), 200 if result.skipped else 201
+
+
+def _nothing_valid(table: str, fmt: str, loaded: Loaded) -> tuple[Response, int]:
+    rows = loaded.rows_read
+    message = "the body has no rows" if rows == 0 else f"no valid row: all {rows} rows were rejected"
+    body = {
+        "error": message,
+        "table": table,
+        "format": fmt,
+        "rows": rows,
+        "accepted": 0,
+        "rejected": loaded.rows_rejected,
+        "rejects": _rejects(loaded.rejects, fmt),
+    }
+    return jsonify(body), 400
+
+
+def _summary(table: str, fmt: str, result: IngestResult) -> dict[str, Any]:
+    return {
+        "table": table,
+        "format": fmt,
+        "ingest_id": result.ingest_id,
+        "duplicate_of": result.duplicate_of,
+        "rows": result.rows_read,
+        "accepted": result.rows_accepted,
+        "rejected": result.rows_rejected,
+        "rejects": _rejects(result.rejects, fmt),
+    }
+
+
+def _rejects(rejects: pl.DataFrame, fmt: str) -> list[dict[str, Any]]:
+    """The rejects frame as JSON objects: ``line`` for CSV, ``index`` (the item's position) for JSON."""
+    position = "line" if fmt == CSV else "index"
+    return rejects.select(pl.col("line").alias(position), "column", "value", "reason").to_dicts()
