@@ -1,20 +1,25 @@
 """``make run``: serve the bundled sample — private Redis, web and worker, until Ctrl-C.
 
 Steps: start a private ``redis-server`` on a free loopback port (data
-directory ``run/redis``) unless ``REDIS_URL`` is set; run the Procfile with
-honcho (web on ``$PORT``, default 8000 or the next free port); wait for
-``/api/health``; print the curl commands to try. Ctrl-C (or SIGTERM) stops
-honcho's processes, then Redis.
+directory ``run/redis``) unless ``REDIS_URL`` is set; ingest the data
+directory into a data store (``storemon ingest data/sample --store
+run/store``: idempotent, so a second run adds nothing); run the Procfile with
+honcho (web on ``$PORT``, default 8000 or the next free port) serving from
+the store; wait for ``/api/health``; print the curl commands to try. Ctrl-C
+(or SIGTERM) stops honcho's processes, then Redis.
 
 Environment: ``REDIS_URL``, ``PORT`` and every ``STOREMON_*`` variable of the
-service are honoured; ``STOREMON_DATA_DIR`` defaults to ``data/sample`` and
-``STOREMON_REPORTS_DIR`` to ``<run dir>/reports``.
+service are honoured; ``STOREMON_DATA_DIR`` defaults to ``data/sample``,
+``STOREMON_STORE`` to ``<run dir>/store`` and ``STOREMON_REPORTS_DIR`` to
+``<run dir>/reports``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,7 +28,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import polars as pl
+
+from storemon.store import read_polls
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -51,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir.resolve()
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
     env.setdefault("STOREMON_DATA_DIR", str(ROOT / "data" / "sample"))
+    env.setdefault("STOREMON_STORE", str(run_dir / "store"))
     env.setdefault("STOREMON_REPORTS_DIR", str(run_dir / "reports"))
     redis: subprocess.Popen[bytes] | None = None
     honcho: subprocess.Popen[bytes] | None = None
     try:
         if not env.get("REDIS_URL"):
             redis, env["REDIS_URL"] = _start_redis(run_dir / "redis")
+        _ingest(env)
         port = int(env.get("PORT") or 0) or _port(8000)
         honcho = subprocess.Popen(
             [str(VENV_BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "-p", str(port),
@@ -66,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, honcho)
         _banner(base, env)
-        return honcho.wait()
+        # Not a blocking honcho.wait(): reading the store started Polars' thread pool,
+        # and a Ctrl-C delivered to one of those threads would not interrupt it.
+        while honcho.poll() is None:
+            time.sleep(0.2)
+        return honcho.returncode
     except (KeyboardInterrupt, Stop):
         return 0
     except RuntimeError as exc:
@@ -75,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _stop(honcho, signal.SIGINT)
         _stop(redis, signal.SIGTERM)
+
+
+def _ingest(env: dict[str, str]) -> None:
+    """``storemon ingest DATA_DIR --store STORE``; already ingested files are skipped."""
+    command = [str(VENV_BIN / "storemon"), "ingest", env["STOREMON_DATA_DIR"], "--store", env["STOREMON_STORE"]]
+    if subprocess.run(command, env=env).returncode != 0:
+        raise RuntimeError(f"could not ingest {env['STOREMON_DATA_DIR']} into {env['STOREMON_STORE']} (see above)")
 
 
 def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -132,10 +155,11 @@ def _wait_healthy(base: str, honcho: subprocess.Popen[bytes]) -> None:
 
 def _banner(base: str, env: dict[str, str]) -> None:
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"report_id\"])'"
+    poll = json.dumps([_next_poll(env["STOREMON_STORE"])])
     print(
         f"""
 storemon report service: {base}
-  data:    {env['STOREMON_DATA_DIR']}
+  store:   {env['STOREMON_STORE']} (ingested from {env['STOREMON_DATA_DIR']})
   reports: {env['STOREMON_REPORTS_DIR']}
   redis:   {env['REDIS_URL']}
 
@@ -148,10 +172,25 @@ or both at once:
 
   id=$(curl -s -X POST {base}/api/trigger_report/ | {extract}); sleep 2; curl -s {base}/api/get_report/$id/
 
+Send a new poll (stored durably before the 201; the next report includes it):
+
+  curl -s -X POST {base}/api/polls -H 'Content-Type: application/json' -d {shlex.quote(poll)}
+
 Ctrl-C stops everything.
 """,
         flush=True,
     )
+
+
+def _next_poll(store: str) -> dict[str, str]:
+    """A poll one minute after the store's latest, for the store that sent it (an example to POST)."""
+    polls = read_polls(store)
+    if polls.is_empty():
+        store_id, moment = "STORE_ID", datetime.now(timezone.utc)
+    else:
+        store_id, moment = polls.filter(pl.col("timestamp_utc") == pl.col("timestamp_utc").max()).row(0)[:2]
+    stamp = (moment + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    return {"store_id": store_id, "timestamp_utc": stamp, "status": "inactive"}
 
 
 def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:

@@ -1,17 +1,20 @@
-"""``make run`` (scripts/run.py): serves the bundled sample, its printed curl commands work,
-SIGINT stops everything, and a missing redis-server is a clear message with the install command."""
+"""``make run`` (scripts/run.py): serves the bundled sample from a data store, its printed curl
+commands work (the POSTed poll reaches the next report), SIGINT stops everything, and a missing
+redis-server is a clear message with the install command."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,18 @@ def _sh(command: str) -> str:
     return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True).stdout
 
 
+def _fetch(fetch_cmd: str, report_id: str) -> str:
+    """Run the printed fetch command until the report is no longer Running; return the body."""
+    deadline, body = time.monotonic() + 30, ""
+    while time.monotonic() < deadline:
+        body = _sh(fetch_cmd.replace("REPORT_ID", report_id))
+        if body.startswith("store_id,"):
+            break
+        assert json.loads(body)["status"] == "Running"
+        time.sleep(0.2)
+    return body
+
+
 def test_make_run_serves_the_sample_and_the_printed_commands_work(tmp_path):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL" and not key.startswith("STOREMON_")}
@@ -61,15 +76,20 @@ def test_make_run_serves_the_sample_and_the_printed_commands_work(tmp_path):
         assert f"127.0.0.1:{port}" in trigger_cmd and redis_port != 6379
 
         report_id = json.loads(_sh(trigger_cmd))["report_id"]
-        deadline, body = time.monotonic() + 30, ""
-        while time.monotonic() < deadline:
-            body = _sh(fetch_cmd.replace("REPORT_ID", report_id))
-            if body.startswith("store_id,"):
-                break
-            assert json.loads(body)["status"] == "Running"
-            time.sleep(0.2)
+        body = _fetch(fetch_cmd, report_id)
         assert body.startswith("store_id,uptime_last_hour,"), body
         assert (tmp_path / "run" / "reports" / f"{report_id}.csv").is_file()
+        assert (tmp_path / "run" / "store" / "manifest.json").is_file()
+
+        post_cmd = re.search(r"^\s+(curl -s -X POST \S+/api/polls .+)$", output, re.M).group(1)
+        posted = json.loads(_sh(post_cmd))
+        assert (posted["accepted"], posted["rejected"]) == (1, 0), posted
+        assert json.loads(_sh(post_cmd))["duplicate_of"] == posted["ingest_id"]  # idempotent
+        poll_time = json.loads(shlex.split(post_cmd)[-1])[0]["timestamp_utc"]
+        after_id = json.loads(_sh(trigger_cmd))["report_id"]
+        _fetch(fetch_cmd, after_id)
+        record = json.loads((tmp_path / "run" / "reports" / f"{after_id}.json").read_text())
+        assert datetime.fromisoformat(record["now"]) == datetime.fromisoformat(poll_time)  # the new latest poll
 
         process.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert process.wait(30) == 0
