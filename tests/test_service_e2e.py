@@ -1,7 +1,8 @@
 """The service end to end over real HTTP: gunicorn + ``python -m webapp.worker`` subprocesses.
 
 Covers what only real processes show: the Procfile commands serve and work,
-the CSV equals ``storemon report`` on the same data and ``now``, a worker
+the CSV equals ``storemon report`` on the same data and ``now`` (also after
+live intake into a data store), a worker
 SIGKILLed mid-job leaves a Failed report and no CSV, Redis restarting under a
 running service, and 20 triggers at once. Every wait is bounded; every
 process started here is killed at teardown.
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import SERVICE_DATA_END, RedisServer, free_port
 
@@ -344,3 +346,31 @@ def test_redis_lost_while_a_job_runs_the_report_completes_and_the_worker_carries
     service.wait_healthy()
     assert worker.poll() is None, "the worker process should have survived"
     assert service.wait_report(service.trigger()).headers["X-Report-Status"] == "Complete"
+
+
+def test_intake_over_http_into_a_store_then_the_report_equals_the_library(
+    service_factory, redis_url, service_data_dir, tmp_path
+):
+    store = tmp_path / "store"
+    service = service_factory(redis_url, STOREMON_STORE=str(store), STOREMON_DATA_DIR=str(tmp_path / "unused"))
+    service.start_web()
+    service.start_worker()
+    service.wait_healthy()  # the web app created the empty store
+
+    answers = []
+    for method, path, file in [
+        ("POST", "/api/polls", "store_status.csv"),
+        ("PUT", "/api/hours", "menu_hours.csv"),
+        ("PUT", "/api/timezones", "timezones.csv"),
+    ]:
+        items = json.dumps(pl.read_csv(service_data_dir / file, infer_schema=False).to_dicts()).encode()
+        answers.append(service.request(method, path, items))
+    report_id = service.trigger()
+    report = service.wait_report(report_id)
+
+    assert [a.status for a in answers] == [201, 201, 201], [a.body for a in answers]
+    assert answers[0].json()["rejects"] == [{"index": 8, "column": "status", "value": "maybe", "reason": "unknown status"}]
+    assert report.headers["X-Report-Status"] == "Complete"
+    assert report.body == library_csv(tmp_path, service_data_dir)
+    record = json.loads((service.reports_dir / f"{report_id}.json").read_text())
+    assert record["source"] == {"store": str(store)}
