@@ -255,6 +255,8 @@ def test_an_all_invalid_body_is_400_with_its_rejects_and_stores_nothing(client, 
         ("application/json", b'[{"store_id": "1", "status": "active"}]', "no item has the field 'timestamp_utc'"),
         ("application/x-ndjson", b'{"store_id": "1"}\n{"store_id": "2"},\n', "line 2 is not valid JSON"),
         ("application/x-ndjson", b'[{"store_id": "1"}]\n', "item 1 is an array"),
+        ("application/json", b"[" * 100_000, "nested too deeply"),
+        ("application/x-ndjson", b"{}\n" + b"[" * 100_000, "line 2: JSON nested too deeply"),
     ],
 )
 def test_unreadable_bodies_are_400_saying_why(client, store, content_type, body, says):

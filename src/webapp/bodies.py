@@ -88,6 +88,7 @@ def _not_json(constant: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_int=_Number, parse_float=_Number, parse_constant=_not_json)
+_TOO_DEEP = "JSON nested too deeply (items are flat objects)"
 
 
 def body_format(mimetype: str) -> str | None:
@@ -120,6 +121,8 @@ def _json_array(text: str, name: str) -> list[Any]:
         items = _DECODER.decode(text)
     except ValueError as exc:
         raise FileFormatError(f"not valid JSON: {exc}", file=name) from None
+    except RecursionError:
+        raise FileFormatError(_TOO_DEEP, file=name) from None
     if not isinstance(items, list):
         raise FileFormatError(
             f"expected a JSON array of objects, got {_kind(items)} "
@@ -142,6 +145,8 @@ def _json_lines(text: str, name: str) -> list[Any]:
             items.append(_DECODER.decode(line))
         except ValueError as exc:
             raise FileFormatError(f"line {number} is not valid JSON: {exc}", file=name) from None
+        except RecursionError:
+            raise FileFormatError(f"line {number}: {_TOO_DEEP}", file=name) from None
     return items
 
 
