@@ -106,6 +106,7 @@ def put_timezones() -> tuple[Response, int]:
 
 
 def _intake(table: str, write: _Write) -> tuple[Response, int]:
+    """Validate the body as rows of ``table``, commit the valid ones with ``write``, answer (module docstring)."""
     store = get_settings().store
     if store is None:
         abort(503, NO_STORE)
