@@ -2,7 +2,7 @@
 
 Pipeline (every step a Polars operation over all stores at once)::
 
-    inputs ─coerce─► typed frames ─► store codes (every id in any input)
+    inputs ─coerce─► typed frames ─► store codes (every id in any input; stores.py)
       hours + zones ─► business intervals (hours.py, zones.py)
       polls in [window − horizon, now] ─► active runs (timeline.py)
       both ─► sorted sweep per store and window (sweep.py) ─► report
@@ -21,6 +21,7 @@ from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, HOUR, WEEK
 from storemon.exceptions import ConfigError, InputError
 from storemon.hours import TICKS_PER_US, business_intervals
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_SCHEMA, TIMEZONES_SCHEMA, check_zone, is_known_zone
+from storemon.stores import StoreTable, polls_with_codes, store_table
 from storemon.sweep import measure_windows
 from storemon.timeline import active_intervals
 
@@ -63,16 +64,17 @@ def compute_report(
     """
     check_zone(default_timezone, "default time zone")
     horizon_ticks = _horizon_ticks(horizon)
-    polls_lf, hours_df, tz_df = _coerce_polls(polls), _coerce_hours(hours), _coerce_timezones(tz)
+    polls_lf, hours_df = _coerce_polls(polls), _coerce_hours(hours)
+    tz_df = _known_zone_rows(_coerce_timezones(tz))
+    table = store_table(polls_lf, hours_df, tz_df)
+    stores = table.stores
 
-    now_us = _to_us(now) if now is not None else _latest_poll_us(polls_lf)
+    now_us = _to_us(now) if now is not None else _latest(table.latest_poll_us)
     now_ticks = now_us * TICKS_PER_US
     window = (now_ticks - _ticks(WEEK), now_ticks)
 
-    tz_df = _known_zone_rows(tz_df)
-    stores = _store_codes(polls_lf, hours_df, tz_df)
     business = business_intervals(hours_df, _store_zones(stores, tz_df, default_timezone), stores, window)
-    active = active_intervals(_relevant_polls(polls_lf, stores, window, horizon_ticks), window, horizon_ticks)
+    active = _active(polls_lf, table, window, horizon_ticks)
     measured = measure_windows(business, active, now_ticks, {name: _ticks(length) for name, length in _WINDOWS.items()})
     return _figures(stores, measured)
 
@@ -109,10 +111,13 @@ def _horizon_ticks(horizon: timedelta | None) -> int:
 
 
 def _latest_poll_us(polls: pl.LazyFrame) -> int:
-    latest = polls.select(pl.col("timestamp_utc").max().cast(pl.Int64)).collect().item()
-    if latest is None:
+    return _latest(polls.select(pl.col("t").max()).collect().item())
+
+
+def _latest(latest_us: int | None) -> int:
+    if latest_us is None:
         raise ConfigError("no polls to take 'now' from: pass now explicitly")
-    return latest
+    return latest_us
 
 
 # --- inputs --------------------------------------------------------------------
@@ -139,15 +144,18 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
     if ts_dtype.time_zone is None:
         ts = ts.dt.replace_time_zone("UTC")
     status = pl.col("status")
-    if schema["status"] == pl.Boolean:
+    if schema["status"] == POLLS_SCHEMA["status"]:
+        active = status == "active"
+    elif schema["status"] == pl.Boolean:
         active = status
     elif schema["status"] in (pl.String, pl.Categorical) or isinstance(schema["status"], pl.Enum):
+        # Strings are normalised as the loaders do; an unknown value fails the cast.
         active = status.cast(pl.String).str.strip_chars().str.to_lowercase().cast(POLLS_SCHEMA["status"]) == "active"
     else:
         raise InputError(f"polls.status must be active/inactive, not {schema['status']}", file="polls", column="status")
     return lf.select(
         pl.col("store_id").cast(pl.String),
-        ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("timestamp_utc"),
+        ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64).alias("t"),
         active.alias("active"),
     )
 
@@ -169,23 +177,6 @@ def _coerce_timezones(tz: Frame) -> pl.DataFrame:
 # --- stores ----------------------------------------------------------------------
 
 
-def _store_codes(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> pl.DataFrame:
-    """Every store id in any input, sorted, with a dense UInt32 ``code``."""
-    ids = pl.concat(
-        [
-            polls.select("store_id").unique(),
-            hours.lazy().select("store_id"),
-            tz.lazy().select("store_id"),
-        ]
-    )
-    return (
-        ids.unique()
-        .sort("store_id")
-        .collect()
-        .with_row_index("code")
-    )
-
-
 def _known_zone_rows(tz: pl.DataFrame) -> pl.DataFrame:
     """Time-zone rows naming a zone we know; others are invalid rows (SPEC.md)."""
     known = [name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)]
@@ -203,17 +194,18 @@ def _store_zones(stores: pl.DataFrame, tz: pl.DataFrame, default_timezone: str) 
     )
 
 
-def _relevant_polls(polls: pl.LazyFrame, stores: pl.DataFrame, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
-    """Polls that can reach the window: ``t`` in [window start − horizon, now]."""
+def _active(polls: pl.LazyFrame, table: StoreTable, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
+    """Active runs per store from the polls that can reach the window.
+
+    Those are the polls with ``t`` in [window start − horizon, now].
+    """
     lo, now = window
-    t = pl.col("timestamp_utc").cast(pl.Int64)
-    earliest = (lo - horizon_ticks) // TICKS_PER_US
-    return (
-        polls.filter((t <= now // TICKS_PER_US) & (t >= earliest))
-        .join(stores.lazy(), on="store_id", how="inner")
-        .select("code", t.alias("t"), "active")
-        .collect()
-    )
+    earliest, latest = (lo - horizon_ticks) // TICKS_PER_US, now // TICKS_PER_US
+    t = pl.col("t")
+    relevant = polls_with_codes(polls.filter((t >= earliest) & (t <= latest)), table).select("code", "t", "active")
+    if table.earliest_poll_us is not None:
+        earliest, latest = max(earliest, table.earliest_poll_us), min(latest, table.latest_poll_us)
+    return active_intervals(relevant, window, horizon_ticks, t_bounds=(earliest, latest), stores=table.stores.height)
 
 
 # --- output -----------------------------------------------------------------------

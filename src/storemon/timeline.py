@@ -20,18 +20,26 @@ from storemon.hours import TICKS_PER_US
 __all__ = ["active_intervals"]
 
 
-def active_intervals(polls: pl.DataFrame, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
+def active_intervals(
+    polls: pl.LazyFrame,
+    window: tuple[int, int],
+    horizon_ticks: int,
+    *,
+    t_bounds: tuple[int, int],
+    stores: int,
+) -> pl.DataFrame:
     """Maximal runs of active time per store, clipped to ``window``.
 
-    ``polls`` has ``code`` (UInt32), ``t`` (Int64 microseconds) and ``active``
-    (Boolean), any order, duplicates allowed. Returns ``code``, ``start``,
-    ``end`` (Int64 ticks): disjoint, non-empty intervals.
+    ``polls`` has ``code`` (UInt32, below ``stores``), ``t`` (Int64
+    microseconds, within ``t_bounds`` inclusive) and ``active`` (Boolean), any
+    order, duplicates allowed. Returns ``code``, ``start``, ``end`` (Int64
+    ticks): disjoint, non-empty intervals sorted by store and time.
     """
     lo, hi = window
     code, t = pl.col("code"), pl.col("t")
     # Sorting puts inactive (False) first, so the first row of an instant
     # carries "inactive if any of them is".
-    polls = _sort_polls(polls).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
+    polls = _sorted(polls, t_bounds, stores).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
     same_prev = (code == code.shift(1)).fill_null(False)
     same_next = (code == code.shift(-1)).fill_null(False)
     ticks = t * TICKS_PER_US
@@ -47,23 +55,24 @@ def active_intervals(polls: pl.DataFrame, window: tuple[int, int], horizon_ticks
     return _merge_touching(active)
 
 
-def _sort_polls(polls: pl.DataFrame) -> pl.DataFrame:
-    """Sort by (code, t, active).
+def _sorted(polls: pl.LazyFrame, t_bounds: tuple[int, int], stores: int) -> pl.DataFrame:
+    """``polls`` collected and sorted by (code, t, active).
 
     When the three fit in one Int64 (as they do for any realistic window and
-    store count) the sort runs on that single packed key, which is about twice
-    as fast as a three-column sort.
+    store count) the query yields only that packed key, which is sorted alone
+    and decoded: several times faster than sorting a frame by three columns.
     """
-    if polls.is_empty():
-        return polls
-    t_min, t_max, code_max = polls.select(
-        pl.col("t").min().alias("t_min"), pl.col("t").max().alias("t_max"), pl.col("code").max().alias("code_max")
-    ).row(0)
-    span = 2 * (t_max - t_min + 1)
-    if (code_max + 1) * span >= 2**63:
-        return polls.sort("code", "t", "active")
-    key = pl.col("code").cast(pl.Int64) * span + (pl.col("t") - t_min) * 2 + pl.col("active").cast(pl.Int64)
-    return polls.sort(key)
+    t_lo, t_hi = t_bounds
+    span = 2 * (t_hi - t_lo + 1)
+    if t_hi < t_lo or max(stores, 1) * span >= 2**63:
+        return polls.collect().sort("code", "t", "active")
+    key = pl.col("code").cast(pl.Int64) * span + (pl.col("t") - t_lo) * 2 + pl.col("active").cast(pl.Int64)
+    packed = polls.select(key.alias("key")).collect().to_series().sort()
+    return packed.to_frame().select(
+        (pl.col("key") // span).cast(pl.UInt32).alias("code"),
+        (pl.col("key") % span // 2 + t_lo).alias("t"),
+        (pl.col("key") % 2 == 1).alias("active"),
+    )
 
 
 def _merge_touching(intervals: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,88 @@
+"""The stores of a report, and a dense integer code for each.
+
+Every later step sorts and groups polls by store; doing that on integer codes
+instead of string ids is what keeps a report fast (hashing and comparing
+millions of UUID-sized strings dominated the run time before). So polls meet
+their store through a 64-bit *fingerprint* of the id — Polars' string hash,
+far cheaper than a hash-table lookup of the string itself.
+
+Fingerprints could collide, so they are checked: a second, independently
+seeded hash must be constant within each fingerprint, and the fingerprints of
+all known ids must be distinct. Should either check fail the table falls back
+to joining on the id strings (slower, same result). Two different ids would
+have to agree on both 64-bit hashes to slip through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+__all__ = ["StoreTable", "store_table", "polls_with_codes"]
+
+_FINGERPRINT_SEED = 0x5EED_1D
+_CHECK_SEED = 0xC0FFEE
+
+
+def fingerprint(ids: pl.Expr) -> pl.Expr:
+    """The 64-bit fingerprint of each store id."""
+    return ids.hash(_FINGERPRINT_SEED)
+
+
+def _check_hash(ids: pl.Expr) -> pl.Expr:
+    return ids.hash(_CHECK_SEED)
+
+
+@dataclass(frozen=True)
+class StoreTable:
+    """Every store of a report, sorted by id, with its code.
+
+    ``stores`` has ``code`` (UInt32, dense, in ``store_id`` order), ``store_id``
+    and ``fingerprint``; ``join_on`` names the column polls are matched on;
+    ``earliest_poll_us`` / ``latest_poll_us`` bound the polls' instants (None
+    without polls).
+    """
+
+    stores: pl.DataFrame
+    join_on: str
+    earliest_poll_us: int | None
+    latest_poll_us: int | None
+
+
+def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> StoreTable:
+    """Stores appearing in any row of ``polls`` (all of it), ``hours`` or ``tz``."""
+    per_store = (
+        polls.group_by(fingerprint(pl.col("store_id")).alias("fingerprint"))
+        .agg(
+            pl.col("store_id").first(),
+            _check_hash(pl.col("store_id")).min().alias("check_lo"),
+            _check_hash(pl.col("store_id")).max().alias("check_hi"),
+            pl.col("t").min().alias("earliest"),
+            pl.col("t").max().alias("latest"),
+        )
+        .collect()
+    )
+    polled_ids_clash = not (per_store["check_lo"] == per_store["check_hi"]).all()
+    if polled_ids_clash:
+        polled_ids = polls.select("store_id").unique().collect()
+    else:
+        polled_ids = per_store.select("store_id")
+    stores = (
+        pl.concat([polled_ids, hours.select("store_id"), tz.select("store_id")])
+        .unique()
+        .sort("store_id")
+        .with_row_index("code")
+        .with_columns(fingerprint(pl.col("store_id")).alias("fingerprint"))
+    )
+    clash = polled_ids_clash or stores["fingerprint"].n_unique() != stores.height
+    join_on = "store_id" if clash else "fingerprint"
+    return StoreTable(stores, join_on, per_store["earliest"].min(), per_store["latest"].max())
+
+
+def polls_with_codes(polls: pl.LazyFrame, table: StoreTable) -> pl.LazyFrame:
+    """``polls`` with the ``code`` of their store (and without ``store_id``)."""
+    if table.join_on == "fingerprint":
+        polls = polls.with_columns(fingerprint(pl.col("store_id")).alias("fingerprint"))
+    keys = table.stores.lazy().select(table.join_on, "code")
+    return polls.join(keys, on=table.join_on, how="inner").drop("store_id", "fingerprint", strict=False)
