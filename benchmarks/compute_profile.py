@@ -7,8 +7,8 @@ happens inside :func:`storemon.hours.business_intervals`; it is timed by
 wrapping :func:`storemon.zones.local_to_utc_us` where ``hours`` looks it up,
 in this process only, and subtracted from the business-hours step.
 
-Polls stay lazy after coercion, so their parsing cost lands in the first step
-that collects them (``latest poll``, ``store codes``, ``relevant polls``).
+Polls stay lazy after coercion, so their parsing cost lands in the steps that
+collect them (``store codes``, ``timeline``).
 
 If ``report.py`` is restructured, this module may fall behind: each profile
 therefore checks that its result equals ``compute_report``'s and says so
@@ -28,13 +28,11 @@ __all__ = ["profile_compute", "STEPS"]
 #: Step names in pipeline order, with what each covers.
 STEPS: dict[str, str] = {
     "coerce": "check and cast the three input frames (polls stay lazy)",
-    "latest poll": "default now = latest poll (collects polls once)",
-    "store codes": "every store id in any input, sorted, integer codes",
+    "store codes": "every store id in any input, sorted, integer codes; latest poll",
     "store zones": "each store's zone (first known row, else the default)",
     "hours expansion": "weekly rows x local dates, clipping, always-open stores",
     "tz conversion": "local wall clock -> UTC per zone (fold=0)",
-    "relevant polls": "polls in [window - horizon, now], joined to codes",
-    "timeline": "sort, dedupe, midpoints, active runs",
+    "timeline": "polls in [window - horizon, now] joined to codes, packed sort, dedupe, midpoints, active runs",
     "sweep": "events, running sums, per-window shares",
     "figures": "ticks -> minutes/hours, one row per store, sorted",
 }
@@ -94,16 +92,18 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     from storemon.hours import TICKS_PER_US, business_intervals
     from storemon.schema import check_zone
     from storemon.sweep import measure_windows
-    from storemon.timeline import active_intervals
+    from storemon.stores import store_table
 
     def coerce() -> tuple[Any, Any, Any, int]:
         check_zone(DEFAULT_TIMEZONE, "default time zone")
-        return r._coerce_polls(polls), r._coerce_hours(hours), r._coerce_timezones(tz), r._horizon_ticks(DEFAULT_HORIZON)
+        tz_df = r._known_zone_rows(r._coerce_timezones(tz))
+        return r._coerce_polls(polls), r._coerce_hours(hours), tz_df, r._horizon_ticks(DEFAULT_HORIZON)
 
     polls_lf, hours_df, tz_df, horizon_ticks = clock.run("coerce", coerce)
-    now_ticks = clock.run("latest poll", lambda: r._latest_poll_us(polls_lf)) * TICKS_PER_US
+    table = clock.run("store codes", lambda: store_table(polls_lf, hours_df, tz_df))
+    stores = table.stores
+    now_ticks = table.latest_poll_us * TICKS_PER_US
     window = (now_ticks - r._ticks(WEEK), now_ticks)
-    stores = clock.run("store codes", lambda: r._store_codes(polls_lf, hours_df, tz_df))
     zones = clock.run("store zones", lambda: r._store_zones(stores, tz_df, DEFAULT_TIMEZONE))
 
     convert = hours_module.local_to_utc_us
@@ -116,8 +116,7 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     clock.seconds["hours expansion"] -= tz_clock.seconds["tz conversion"]
     clock.seconds["tz conversion"] = tz_clock.seconds["tz conversion"]
 
-    relevant = clock.run("relevant polls", lambda: r._relevant_polls(polls_lf, stores, window, horizon_ticks))
-    active = clock.run("timeline", lambda: active_intervals(relevant, window, horizon_ticks))
+    active = clock.run("timeline", lambda: r._active(polls_lf, table, window, horizon_ticks))
     lengths = {name: r._ticks(length) for name, length in r._WINDOWS.items()}
     measured = clock.run("sweep", lambda: measure_windows(business, active, now_ticks, lengths))
     return clock.run("figures", lambda: r._figures(stores, measured))
