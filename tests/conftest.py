@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from rq import SimpleWorker  # noqa: E402
 
 REDIS_INSTALL_HINT = "redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server)"
 
@@ -169,3 +170,12 @@ def write_service_data(directory: Path) -> Path:
 def service_data_dir(tmp_path: Path) -> Path:
     """A tiny input data set for service tests (see :func:`write_service_data`)."""
     return write_service_data(tmp_path / "data")
+
+
+def run_jobs(app) -> None:
+    """Run every queued job in this process, then return."""
+    from webapp.resources import get_queue
+
+    with app.app_context():
+        queue = get_queue()
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")

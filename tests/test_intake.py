@@ -15,8 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SERVICE_DATA_END
-from rq import SimpleWorker
+from conftest import SERVICE_DATA_END, run_jobs
 
 import storemon
 from storemon import ConfigError
@@ -26,7 +25,6 @@ from storemon.store import check_store, read_polls
 from webapp import create_app
 from webapp.config import Settings
 from webapp.intake import NO_STORE
-from webapp.resources import get_queue
 
 pytestmark = pytest.mark.service
 
@@ -69,13 +67,6 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def run_jobs(app) -> None:
-    """Run every queued job in this process, then return."""
-    with app.app_context():
-        queue = get_queue()
-        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 def report_csv(app, client, **trigger_json) -> bytes:

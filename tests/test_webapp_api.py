@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import SERVICE_DATA_END, RedisServer
+from conftest import SERVICE_DATA_END, RedisServer, run_jobs
 from rq import SimpleWorker
 
 import storemon
@@ -57,13 +57,6 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def run_jobs(app) -> None:
-    """Run every queued job in this process, then return."""
-    with app.app_context():
-        queue = get_queue()
-        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 def expected_csv(tmp_path: Path, data_dir: Path, now: datetime | None = None, horizon_hours: float = 192) -> bytes:

@@ -132,7 +132,6 @@ def _add_report(commands) -> None:
 
 def _run_report(args: argparse.Namespace) -> int:
     from storemon.load import load_dir, load_inputs
-    from storemon.output import display_report, write_csv_atomic, write_report_csv
     from storemon.report import compute_report, resolve_now
 
     started = time.perf_counter()
@@ -157,13 +156,7 @@ def _run_report(args: argparse.Namespace) -> int:
         inputs.polls, inputs.hours, inputs.timezones, now,
         horizon=horizon, default_timezone=args.default_timezone,
     )
-    if args.output == "-":
-        display_report(report).write_csv(sys.stdout)
-        where = "stdout"
-    else:
-        where = str(write_report_csv(report, args.output))
-    if args.rejects:
-        write_csv_atomic(inputs.rejects, args.rejects)
+    where = _write_outputs(report, args.output, inputs.rejects, args.rejects)
 
     elapsed = time.perf_counter() - started
     print(
@@ -176,7 +169,6 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float) -> int:
-    from storemon.output import display_report, write_csv_atomic, write_report_csv
     from storemon.store import latest_poll, open_store, read_rejects, report_from_store
 
     store = open_store(args.store)
@@ -184,19 +176,27 @@ def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horiz
     if now is None:
         raise ConfigError(f"store {args.store} holds no polls yet: pass --now or ingest polls first")
     report = report_from_store(store, now, horizon=horizon, default_timezone=args.default_timezone)
-    if args.output == "-":
-        display_report(report).write_csv(sys.stdout)
-        where = "stdout"
-    else:
-        where = str(write_report_csv(report, args.output))
-    if args.rejects:
-        write_csv_atomic(read_rejects(store), args.rejects)
+    where = _write_outputs(report, args.output, read_rejects(store) if args.rejects else None, args.rejects)
     print(
         f"storemon: {report.height} stores from store {args.store}, now {now.isoformat().replace('+00:00', 'Z')}, "
         f"horizon {args.horizon} → {where} ({time.perf_counter() - started:.2f} s)",
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _write_outputs(report, output: str, rejects, rejects_file: str | None) -> str:
+    """Write the report CSV (``-``: stdout) and, when asked, the rejects; say where the report went."""
+    from storemon.output import display_report, write_csv_atomic, write_report_csv
+
+    if output == "-":
+        display_report(report).write_csv(sys.stdout)
+        where = "stdout"
+    else:
+        where = str(write_report_csv(report, output))
+    if rejects_file:
+        write_csv_atomic(rejects, rejects_file)
+    return where
 
 
 def _print_rejects_summary(inputs, rejects_file: str | None) -> None:

@@ -15,7 +15,7 @@ import polars as pl
 
 from storemon.schema import REPORT_COLUMNS
 
-__all__ = ["atomic_path", "display_report", "write_csv_atomic", "write_report_csv"]
+__all__ = ["atomic_path", "display_report", "fsync_dir", "write_csv_atomic", "write_report_csv"]
 
 # mkstemp creates 0600 files; finished outputs are ordinary readable files.
 _FILE_MODE = 0o644
@@ -51,10 +51,11 @@ class atomic_path:
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new entry in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

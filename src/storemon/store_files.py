@@ -17,7 +17,7 @@ import polars as pl
 
 from storemon.exceptions import StoreError
 from storemon.manifest import MANIFEST_NAME, Manifest, PartEntry, TableEntry, commit_lock, read_manifest, write_manifest
-from storemon.output import atomic_path
+from storemon.output import atomic_path, fsync_dir
 
 __all__ = [
     "Store",
@@ -80,14 +80,6 @@ def _create(root: Path) -> None:
         raise StoreError(f"{root}: cannot create the store: {exc.strerror or exc}") from None
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_dirs(directory: Path) -> None:
     """``mkdir -p`` whose new entries survive a crash (each new parent fsync'd)."""
     missing = []
@@ -97,7 +89,7 @@ def _make_dirs(directory: Path) -> None:
         probe = probe.parent
     for new in reversed(missing):
         new.mkdir(exist_ok=True)
-        _fsync_dir(new.parent)
+        fsync_dir(new.parent)
 
 
 def write_parts(
