@@ -99,3 +99,12 @@ def test_usage_errors_exit_2_with_a_message(dataset: Path, tmp_path: Path, capsy
     status, err = run(capsys, *(names.get(arg, arg) for arg in argv))
     assert status == 2
     assert message in err and "Traceback" not in err
+
+
+def test_ingest_refuses_to_make_a_store_inside_a_data_directory(dataset: Path, capsys) -> None:
+    # Pointing --store at the data directory by mistake must not mix store files into it.
+    before = sorted(p.name for p in dataset.iterdir())
+    status, err = run(capsys, "ingest", str(dataset), "--store", str(dataset))
+    assert status == 2
+    assert "other files and no data store" in err and "Traceback" not in err
+    assert sorted(p.name for p in dataset.iterdir()) == before

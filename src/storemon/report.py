@@ -25,7 +25,7 @@ from storemon.stores import StoreTable, polls_with_codes, store_table
 from storemon.sweep import measure_windows
 from storemon.timeline import active_intervals
 
-__all__ = ["compute_report", "resolve_now"]
+__all__ = ["compute_report", "resolve_now", "utc_instant"]
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -81,8 +81,14 @@ def compute_report(
 
 def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
     """The report instant: ``now`` as an aware UTC datetime, or the latest poll."""
-    us = _to_us(now) if now is not None else _latest_poll_us(_coerce_polls(polls))
-    return _EPOCH + timedelta(microseconds=us)
+    if now is not None:
+        return utc_instant(now)
+    return _EPOCH + timedelta(microseconds=_latest_poll_us(_coerce_polls(polls)))
+
+
+def utc_instant(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (a naive one is UTC); ConfigError if not a datetime."""
+    return _EPOCH + timedelta(microseconds=_to_us(moment))
 
 
 # --- parameters --------------------------------------------------------------

@@ -65,7 +65,7 @@ from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
 from storemon.exceptions import ConfigError, StoreError
 from storemon.ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
 from storemon.manifest import Manifest
-from storemon.report import compute_report, resolve_now
+from storemon.report import compute_report, utc_instant
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store_files import POLL_STORES_SCHEMA, Store, StoreLike, open_store, read_table
 
@@ -82,6 +82,7 @@ __all__ = [
     "report_from_store",
     "read_polls",
     "read_rejects",
+    "rows_rejected",
     "check_store",
     "compact",
     "collect_garbage",
@@ -101,6 +102,17 @@ def latest_poll(store: StoreLike) -> datetime | None:
     """The latest committed poll's ``timestamp_utc`` (from the manifest), or None."""
     latest = open_store(store).manifest().max_timestamp_us
     return None if latest is None else _EPOCH + timedelta(microseconds=latest)
+
+
+def rows_rejected(store: StoreLike) -> int:
+    """Rejected input rows behind a report from ``store``.
+
+    Those of every polls ingest and of the current hours and time-zone versions
+    (older versions no longer count: their rows are not read).
+    """
+    manifest = open_store(store).manifest()
+    current = {table.ingest for table in (manifest.hours, manifest.timezones) if table is not None}
+    return sum(entry.rows_rejected for entry in manifest.ingests if entry.kind == "polls" or entry.id in current)
 
 
 def report_from_store(
@@ -153,7 +165,7 @@ def _report(
         if manifest.max_timestamp_us is None:
             raise ConfigError("no polls to take 'now' from: pass now explicitly")
         now = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
-    now = resolve_now(pl.DataFrame(schema=POLLS_SCHEMA), now)  # checks it, makes it aware UTC
+    now = utc_instant(now)
     now_us = (now - _EPOCH) // _US
     try:
         lowest = None if horizon is None else now_us - (WEEK + horizon) // _US

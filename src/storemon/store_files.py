@@ -53,7 +53,9 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
     """Open the store at ``location`` (a local directory); ``create`` makes a new, empty one.
 
     Raises :class:`StoreError` for a remote URL, a location that is not a
-    directory, or (without ``create``) a directory that holds no store.
+    directory, a directory that holds no store (without ``create``), or one
+    that holds other files and no store (with ``create``: a store is never
+    mixed into, say, a data directory by mistake).
     """
     if isinstance(location, Store):
         return location
@@ -64,6 +66,11 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root}: not a directory")
     if create:
+        if root.is_dir() and not (root / MANIFEST_NAME).exists() and any(root.iterdir()):
+            raise StoreError(
+                f"{root}: a directory with other files and no data store in it; "
+                "give an empty or new directory, or an existing store"
+            )
         _create(root)
     read_manifest(root)  # refuses a directory without a (readable) manifest
     return Store(root)

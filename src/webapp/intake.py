@@ -40,7 +40,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import storemon
 from storemon.load import Loaded
-from storemon.manifest import MANIFEST_NAME
 from storemon.store import IngestResult
 from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
 from webapp.config import Settings
@@ -70,11 +69,6 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def _prepare_store(path: Path) -> None:
-    if path.is_dir() and not (path / MANIFEST_NAME).exists() and any(path.iterdir()):
-        raise storemon.ConfigError(
-            f"STOREMON_STORE={path} is a directory with other files and no data store in it; "
-            "give an empty or new directory, or one created by 'storemon ingest'"
-        )
     try:
         storemon.open_store(path, create=True)
     except storemon.StoreError as exc:

@@ -33,9 +33,9 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import storemon
-from storemon.manifest import Manifest
 from storemon.output import write_report_csv
-from storemon.report import resolve_now
+from storemon.report import resolve_now, utc_instant
+from storemon.store import rows_rejected
 from webapp.config import Settings
 from webapp.params import ReportParams
 from webapp.records import COMPLETE, FAILED, csv_path, utc_now_iso, write_record
@@ -111,17 +111,11 @@ def _produce_from_store(params: ReportParams, location: str) -> Produced:
             f"the data store {location} holds no polls yet: send some to POST /api/polls, "
             "or trigger with an explicit \"now\""
         )
-    now = resolve_now(pl.DataFrame(schema=storemon.POLLS_SCHEMA), now)  # aware UTC, whole microseconds
-    rejects = _rows_rejected(store.manifest())
+    now = utc_instant(now)
+    rejects = rows_rejected(store)
     _set_progress(PROGRESS_LOADED)
     report = storemon.report_from_store(store, now, horizon=params.horizon)
     return Produced(report=report, now=now, rejects=rejects)
-
-
-def _rows_rejected(manifest: Manifest) -> int:
-    """Rejected rows of the ingests a report reads: every polls ingest, the current hours and time zones."""
-    current = {table.ingest for table in (manifest.hours, manifest.timezones) if table is not None}
-    return sum(entry.rows_rejected for entry in manifest.ingests if entry.kind == "polls" or entry.id in current)
 
 
 def build_report(
