@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+import polars as pl
 import pytest
 from reference import reference_report
 from strategies import hours_frame, polls_frame, report_rows, tz_frame, utc
@@ -361,3 +362,27 @@ def test_default_now_is_the_latest_poll_of_any_store():
     expected = {"a": (0, 22.5, 166.5, 60, 1.5, 1.5), "b": ALL_UP}
     check(expected, polls=polls, tz=[("a", "UTC"), ("b", "UTC")])
     check(expected, polls=polls, tz=[("a", "UTC"), ("b", "UTC")], now=utc(2024, 7, 10, 12))
+
+
+def test_invalid_rows_handed_to_compute_report_are_left_out():
+    # The loaders never produce these, but a library caller may: SPEC.md leaves invalid rows out.
+    # Store "s": open Monday 13:00-14:00 UTC (= now), a valid active poll at 13:30 and an invalid
+    # "maybe" at 13:50; read as inactive it would cut uptime to 40 min, left out it is 60 min.
+    now = MONDAY_NOW
+    polls = pl.DataFrame(
+        {
+            "store_id": ["s", "s", None],
+            "timestamp_utc": [now - timedelta(minutes=30), now - timedelta(minutes=10), now],
+            "status": ["active", "maybe", "inactive"],
+        },
+        schema_overrides={"timestamp_utc": pl.Datetime("us", "UTC")},
+    )
+    bad_day = hours_frame([("x", 0, time(13), time(14))]).with_columns(pl.lit(9, pl.Int8).alias("dayOfWeek"))
+    hours = pl.concat([hours_frame([("s", 0, time(13), time(14))]), bad_day])
+    tz = tz_frame([("s", "UTC"), ("  ", "UTC")])
+    report = compute_report(polls, hours, tz, now)
+    # "x" only had a row with day 9 (invalid) and "  " an empty id: neither is listed.
+    assert report["store_id"].to_list() == ["s"]
+    assert report.row(0)[1] == 60.0
+    clean = compute_report(polls.head(1), hours.head(1), tz.head(1), now)
+    assert report.equals(clean)

@@ -59,6 +59,10 @@ def compute_report(
     unrounded Float64 (minutes for ``_hour``, hours otherwise), one row per
     store that appears in any input, sorted by ``store_id``.
 
+    Invalid rows it is given (nulls, an unknown status, a day outside 0–6, an
+    empty store id in hours or zones, an unknown zone) are left out, as SPEC.md
+    says; reporting them is the loaders' job (:mod:`storemon.load`).
+
     Raises :class:`ConfigError` for a bad parameter and :class:`InputError` for
     frames that lack a column or hold values of the wrong kind.
     """
@@ -155,29 +159,35 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
     elif schema["status"] == pl.Boolean:
         active = status
     elif schema["status"] in (pl.String, pl.Categorical) or isinstance(schema["status"], pl.Enum):
-        # Strings are normalised as the loaders do; an unknown value fails the cast.
-        active = status.cast(pl.String).str.strip_chars().str.to_lowercase().cast(POLLS_SCHEMA["status"]) == "active"
+        # Strings are normalised as the loaders do; an unknown value is an invalid row (null, left out).
+        normalised = status.cast(pl.String).str.strip_chars().str.to_lowercase()
+        active = normalised.cast(POLLS_SCHEMA["status"], strict=False) == "active"
     else:
         raise InputError(f"polls.status must be active/inactive, not {schema['status']}", file="polls", column="status")
     return lf.select(
         pl.col("store_id").cast(pl.String),
         ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64).alias("t"),
         active.alias("active"),
-    )
+    ).drop_nulls()
 
 
 def _coerce_hours(hours: Frame) -> pl.DataFrame:
     lf = _lazy(hours, "hours", HOURS_SCHEMA)
     frame = lf.select(list(HOURS_SCHEMA)).collect()
     try:
-        return frame.cast(HOURS_SCHEMA)
+        frame = frame.cast(HOURS_SCHEMA)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"hours frame has values of the wrong kind: {exc}", file="hours") from None
+    return frame.drop_nulls().filter(_valid_store_id(), pl.col("dayOfWeek").is_between(0, 6))
 
 
 def _coerce_timezones(tz: Frame) -> pl.DataFrame:
     lf = _lazy(tz, "timezones", TIMEZONES_SCHEMA)
-    return lf.select(list(TIMEZONES_SCHEMA)).collect().cast(TIMEZONES_SCHEMA)
+    return lf.select(list(TIMEZONES_SCHEMA)).collect().cast(TIMEZONES_SCHEMA).drop_nulls().filter(_valid_store_id())
+
+
+def _valid_store_id() -> pl.Expr:
+    return pl.col("store_id").str.strip_chars() != ""
 
 
 # --- stores ----------------------------------------------------------------------
