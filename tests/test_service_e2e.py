@@ -249,7 +249,8 @@ def test_twenty_parallel_triggers_complete_with_distinct_ids_and_identical_conte
     assert bodies == {library_csv(tmp_path, service_data_dir)}
 
 
-def test_a_worker_killed_mid_job_leaves_a_failed_report_and_no_csv(service_factory, redis_url, service_data_dir):
+def _job_held_before_writing(service_factory, redis_url, service_data_dir):
+    """A running service whose one report job waits (test-only hold file) just before writing its CSV."""
     hold = service_data_dir.parent / "hold"
     hold.touch()
     service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir), STOREMON_TEST_HOLD_FILE=str(hold))
@@ -261,6 +262,11 @@ def test_a_worker_killed_mid_job_leaves_a_failed_report_and_no_csv(service_facto
         lambda: service.progress(report_id) == PROGRESS_COMPUTED,
         "the job to reach the hold point",
     )
+    return service, worker, report_id, hold
+
+
+def test_a_worker_killed_mid_job_leaves_a_failed_report_and_no_csv(service_factory, redis_url, service_data_dir):
+    service, worker, report_id, hold = _job_held_before_writing(service_factory, redis_url, service_data_dir)
 
     horses = _children(worker.pid)
     assert horses, "the worker should have forked a work horse"
@@ -281,17 +287,7 @@ def test_a_worker_killed_mid_job_leaves_a_failed_report_and_no_csv(service_facto
 
 
 def test_a_work_horse_killed_mid_job_leaves_a_failed_report(service_factory, redis_url, service_data_dir):
-    hold = service_data_dir.parent / "hold"
-    hold.touch()
-    service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir), STOREMON_TEST_HOLD_FILE=str(hold))
-    service.start_web()
-    worker = service.start_worker()
-    service.wait_healthy()
-    report_id = service.trigger()
-    service._wait_for(
-        lambda: service.progress(report_id) == PROGRESS_COMPUTED,
-        "the job to reach the hold point",
-    )
+    service, worker, report_id, hold = _job_held_before_writing(service_factory, redis_url, service_data_dir)
 
     for horse in _children(worker.pid):  # as the OOM killer would
         os.kill(horse, signal.SIGKILL)
