@@ -110,6 +110,14 @@ def test_report_from_store_equals_compute_report(dataset: Path, tmp_path: Path, 
     assert got.height == 40
 
 
+@pytest.mark.parametrize("horizon", [timedelta(hours=-1), "8d"])
+def test_a_bad_horizon_is_a_config_error(dataset: Path, tmp_path: Path, horizon) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    with pytest.raises(ConfigError, match="horizon"):
+        report_from_store(store, END, horizon=horizon)
+
+
 def test_polls_ingested_in_chunks_equal_one_file(dataset: Path, polls_chunks: list[Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
     for chunk in polls_chunks:

@@ -25,7 +25,7 @@ from storemon.stores import StoreTable, polls_with_codes, store_table
 from storemon.sweep import measure_windows
 from storemon.timeline import active_intervals
 
-__all__ = ["compute_report", "resolve_now", "utc_instant"]
+__all__ = ["compute_report", "reaching_polls", "resolve_now", "utc_instant"]
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -88,6 +88,23 @@ def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
     if now is not None:
         return utc_instant(now)
     return _EPOCH + timedelta(microseconds=_latest_poll_us(_coerce_polls(polls)))
+
+
+def reaching_polls(now: datetime, horizon: timedelta | None = DEFAULT_HORIZON) -> tuple[int, int]:
+    """``(earliest, latest)``: epoch microseconds, inclusive, of the polls a report at ``now`` reads.
+
+    That is ``[now − 7 d − horizon, now]`` (SPEC.md, status timeline): an
+    earlier poll's status ends before the week begins. ``horizon=None``
+    (no limit) gives an ``earliest`` before any representable date. Raises
+    :class:`ConfigError` for a bad ``now`` or ``horizon``.
+    """
+    now_ticks = _to_us(now) * TICKS_PER_US
+    return _poll_range((now_ticks - _ticks(WEEK), now_ticks), _horizon_ticks(horizon))
+
+
+def _poll_range(window: tuple[int, int], horizon_ticks: int) -> tuple[int, int]:
+    lo, now = window
+    return (lo - horizon_ticks) // TICKS_PER_US, now // TICKS_PER_US
 
 
 def utc_instant(moment: datetime) -> datetime:
@@ -215,8 +232,7 @@ def _active(polls: pl.LazyFrame, table: StoreTable, window: tuple[int, int], hor
 
     Those are the polls with ``t`` in [window start − horizon, now].
     """
-    lo, now = window
-    earliest, latest = (lo - horizon_ticks) // TICKS_PER_US, now // TICKS_PER_US
+    earliest, latest = _poll_range(window, horizon_ticks)
     t = pl.col("t")
     relevant = polls_with_codes(polls.filter((t >= earliest) & (t <= latest)), table).select("code", "t", "active")
     if table.earliest_poll_us is not None:

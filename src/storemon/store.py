@@ -61,11 +61,11 @@ from typing import TypeVar
 import polars as pl
 
 from storemon.compact import CompactResult, collect_garbage, compact
-from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
+from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
 from storemon.ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
 from storemon.manifest import Manifest
-from storemon.report import compute_report, utc_instant
+from storemon.report import compute_report, reaching_polls, utc_instant
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store_files import POLL_STORES_SCHEMA, Store, StoreLike, open_store, read_table
 
@@ -129,8 +129,6 @@ def report_from_store(
     poll. Reads one committed snapshot and only the poll parts that overlap
     ``[now − 7 d − horizon, now]``.
     """
-    _check_horizon(horizon)
-
     def report(root: Path, manifest: Manifest) -> pl.DataFrame:
         return _report(root, manifest, now, horizon, default_timezone)
 
@@ -166,11 +164,7 @@ def _report(
             raise ConfigError("no polls to take 'now' from: pass now explicitly")
         now = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
     now = utc_instant(now)
-    now_us = (now - _EPOCH) // _US
-    try:
-        lowest = None if horizon is None else now_us - (WEEK + horizon) // _US
-    except OverflowError:  # a horizon beyond any date: every poll counts
-        lowest = None
+    lowest, now_us = reaching_polls(now, horizon)
     polls = pl.concat([_polls_between(root, manifest, lowest, now_us), _store_markers(root, manifest, now_us)])
     hours = read_table(root, manifest.hours, HOURS_SCHEMA)
     timezones = read_table(root, manifest.timezones, TIMEZONES_SCHEMA)
@@ -211,11 +205,6 @@ def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
         pl.lit(marker, dtype=POLLS_SCHEMA["timestamp_utc"]).alias("timestamp_utc"),
         pl.lit("active", dtype=POLLS_SCHEMA["status"]).alias("status"),
     )
-
-
-def _check_horizon(horizon: timedelta | None) -> None:
-    if horizon is not None and (not isinstance(horizon, timedelta) or horizon < timedelta(0)):
-        raise ConfigError(f"horizon must be a non-negative timedelta or None, got {horizon!r}")
 
 
 def read_polls(store: StoreLike) -> pl.DataFrame:
