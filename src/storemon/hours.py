@@ -61,8 +61,7 @@ def business_intervals(
         (pl.col("midnight") + pl.col("open_us")).alias("local_start"),
         (pl.col("midnight") + pl.col("close_us")).alias("local_end"),
     )
-    utc = local_to_utc_us(local, "local_start", "zone", "utc_start")
-    utc = local_to_utc_us(utc, "local_end", "zone", "utc_end")
+    utc = local_to_utc_us(local, {"local_start": "utc_start", "local_end": "utc_end"}, "zone")
     scheduled = utc.select(
         "code",
         (pl.col("utc_start") * TICKS_PER_US).clip(lo, hi).alias("start"),

@@ -22,24 +22,26 @@ __all__ = ["local_to_utc_us"]
 _DAY_US = 86_400 * 1_000_000
 
 
-def local_to_utc_us(frame: pl.DataFrame, local: str, zone: str, out: str) -> pl.DataFrame:
-    """Add column ``out``: the UTC epoch microseconds of naive ``local`` in ``zone``.
+def local_to_utc_us(frame: pl.DataFrame, columns: dict[str, str], zone: str) -> pl.DataFrame:
+    """Add, for each ``local → out`` in ``columns``, the UTC epoch microseconds of ``local`` in ``zone``.
 
-    ``local`` is Int64 microseconds of a naive wall-clock datetime (as if it were
-    UTC); ``zone`` holds IANA names. Row order of ``frame`` is kept.
+    Each ``local`` column is Int64 microseconds of a naive wall-clock datetime
+    (as if it were UTC); ``zone`` holds IANA names. Every distinct (wall time,
+    zone) pair over all the columns is converted once. Row order is kept.
     """
-    pairs = frame.select(local, zone).unique()
+    pairs = pl.concat([frame.select(pl.col(local).alias("wall"), zone) for local in columns]).unique()
     converted = [
-        _convert_one_zone(part, local, zone_name, out)
+        _convert_one_zone(part, zone_name)
         for (zone_name,), part in pairs.partition_by(zone, as_dict=True).items()
     ]
-    if not converted:
-        return frame.with_columns(pl.lit(None, pl.Int64).alias(out))
-    table = pl.concat(converted)
-    return frame.join(table, on=[local, zone], how="left", maintain_order="left")
+    table = pl.concat(converted) if converted else pairs.with_columns(pl.lit(None, pl.Int64).alias("utc"))
+    for local, out in columns.items():
+        lookup = table.rename({"wall": local, "utc": out})
+        frame = frame.join(lookup, on=[local, zone], how="left", maintain_order="left")
+    return frame
 
 
-def _convert_one_zone(part: pl.DataFrame, local: str, zone_name: str, out: str) -> pl.DataFrame:
+def _convert_one_zone(part: pl.DataFrame, zone_name: str) -> pl.DataFrame:
     def to_utc(us: pl.Expr) -> pl.Expr:
         return (
             us.cast(pl.Datetime("us"))
@@ -47,7 +49,7 @@ def _convert_one_zone(part: pl.DataFrame, local: str, zone_name: str, out: str) 
             .cast(pl.Int64)
         )
 
-    wall = pl.col(local)
+    wall = pl.col("wall")
     day_before = wall - _DAY_US
     offset_before = day_before - to_utc(day_before)
-    return part.with_columns(pl.coalesce(to_utc(wall), wall - offset_before).alias(out))
+    return part.with_columns(pl.coalesce(to_utc(wall), wall - offset_before).alias("utc"))
