@@ -1,10 +1,10 @@
 """Where ``compute_report``'s time goes: its pipeline timed step by step.
 
-:func:`profile_compute` calls the private steps of :mod:`storemon.report` in
+:func:`profile_compute` calls the private steps of :mod:`storemon._core.report` in
 the order :func:`storemon.compute_report` calls them (read it side by side
 with ``compute_report``), with a clock around each. Time-zone conversion
-happens inside :func:`storemon.hours.business_intervals`; it is timed by
-wrapping :func:`storemon.zones.local_to_utc_us` where ``hours`` looks it up,
+happens inside :func:`storemon._core.business_hours.business_intervals`; it is timed by
+wrapping :func:`storemon._core.zones.local_to_utc_us` where ``hours`` looks it up,
 in this process only, and subtracted from the business-hours step.
 
 Polls stay lazy after coercion, so their parsing cost lands in the steps that
@@ -60,7 +60,7 @@ def profile_compute(polls: Any, hours: Any, tz: Any, *, runs: int, warmup: int) 
             for name in STEPS:
                 per_step[name].append(clock.seconds.get(name, 0.0))
     except (AttributeError, TypeError, ImportError) as exc:
-        return {"error": f"profile is out of date with storemon.report: {type(exc).__name__}: {exc}"}
+        return {"error": f"profile is out of date with storemon._core.report: {type(exc).__name__}: {exc}"}
     return {
         "steps": {name: statistics.median(per_step[name]) for name in STEPS},
         "total_s": statistics.median(totals),
@@ -86,13 +86,14 @@ class _StepClock:
 
 def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     """``compute_report(polls, hours, tz)`` with default parameters, one clock per step."""
-    import storemon.hours as hours_module
-    from storemon import report as r
+    import storemon._core.business_hours as hours_module
+    from storemon._core import report as r
+    from storemon._core.business_hours import business_intervals
+    from storemon._core.store_codes import store_table
+    from storemon._core.sweep import measure_windows
+    from storemon._instants import TICKS_PER_US, to_ticks
     from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
-    from storemon.hours import TICKS_PER_US, business_intervals
     from storemon.schema import check_zone
-    from storemon.sweep import measure_windows
-    from storemon.stores import store_table
 
     def coerce() -> tuple[Any, Any, Any, int]:
         check_zone(DEFAULT_TIMEZONE, "default time zone")
@@ -103,7 +104,7 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     table = clock.run("store codes", lambda: store_table(polls_lf, hours_df, tz_df))
     stores = table.stores
     now_ticks = table.latest_poll_us * TICKS_PER_US
-    window = (now_ticks - r._ticks(WEEK), now_ticks)
+    window = (now_ticks - to_ticks(WEEK), now_ticks)
     zones = clock.run("store zones", lambda: r._store_zones(stores, tz_df, DEFAULT_TIMEZONE))
 
     convert = hours_module.local_to_utc_us
@@ -117,6 +118,6 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     clock.seconds["tz conversion"] = tz_clock.seconds["tz conversion"]
 
     active = clock.run("timeline", lambda: r._active(polls_lf, table, window, horizon_ticks))
-    lengths = {name: r._ticks(length) for name, length in r._WINDOWS.items()}
+    lengths = {name: to_ticks(length) for name, length in r._WINDOWS.items()}
     measured = clock.run("sweep", lambda: measure_windows(business, active, now_ticks, lengths))
     return clock.run("figures", lambda: r._figures(stores, measured))

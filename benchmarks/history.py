@@ -25,10 +25,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from storemon._generate import generate_dataset
 from storemon.defaults import DEFAULT_HORIZON, WEEK
-from storemon.generate import generate_dataset
-from storemon.manifest import read_manifest
 from storemon.store import ingest_paths, report_from_store
+from storemon.store._manifest import read_manifest
 
 HISTORIES = (15, 120)
 
@@ -79,7 +79,8 @@ def _build(workdir: Path, days: int, options: argparse.Namespace) -> Path:
     read = [part for part in manifest.parts if part.max_us >= lowest]
     print(
         f"{days:4d} days: {rows:,} polls in {len(manifest.parts)} parts, a report reads "
-        f"{sum(part.rows for part in read):,} polls in {len(read)} parts (built in {time.perf_counter() - started:.1f} s)",
+        f"{sum(part.rows for part in read):,} polls in {len(read)} parts "
+        f"(built in {time.perf_counter() - started:.1f} s)",
         file=sys.stderr,
     )
     return store

@@ -32,7 +32,7 @@ import shlex
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     started = time.perf_counter()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     info = machine_info()
     load_at_start = load_average()
     print(f"storemon benchmark, {started_at:%Y-%m-%d}: {describe(info)}", file=sys.stderr)
@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     base = args.reference_size
     if base in prepared and not args.no_reference and "error" not in measured[base]["stages"]["load"]:
         _progress(f"{base}: reference comparison (the reference runs once, and slowly)")
-        reference = run_stage("reference", frames=prepared[base].frames, runs=runs, warmup=args.warmup, subset=REFERENCE_STORES)
+        reference = run_stage(
+            "reference", frames=prepared[base].frames, runs=runs, warmup=args.warmup, subset=REFERENCE_STORES
+        )
         reference["size"] = base
         _report_stage(base, "reference", reference)
 
@@ -130,15 +132,22 @@ def _parser() -> argparse.ArgumentParser:
         prog="benchmarks/run.py",
         description="Benchmark storemon (issue 5): load, compute, from_store vs the read_csv floor.",
     )
-    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
-                        help=f"comma-separated sizes out of {', '.join(SIZES)} (default {','.join(DEFAULT_SIZES)})")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(DEFAULT_SIZES),
+        help=f"comma-separated sizes out of {', '.join(SIZES)} (default {','.join(DEFAULT_SIZES)})",
+    )
     parser.add_argument("--runs", type=int, default=5, help="measured runs per stage after the warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs before them (default 1)")
     parser.add_argument("--quick", action="store_true", help="S1 only, 3 runs (for development)")
     parser.add_argument("--profile", action="store_true", help="also print where compute time goes, per step")
     parser.add_argument("--no-reference", action="store_true", help="skip the comparison with the reference")
-    parser.add_argument("--reference-size", default="S1", choices=sorted(SIZES),
-                        help="size whose subset is compared with the reference (default S1)")
+    parser.add_argument(
+        "--reference-size",
+        default="S1",
+        choices=sorted(SIZES),
+        help="size whose subset is compared with the reference (default S1)",
+    )
     parser.add_argument("--cache", type=Path, default=HERE / "cache", help="where data sets are cached")
     parser.add_argument("--output", type=Path, help="results JSON (default: see the module docstring)")
     return parser
@@ -209,7 +218,10 @@ def _report_stage(size: str, stage: str, result: dict[str, Any]) -> None:
     if "error" in result:
         _progress(f"{size}: {stage} FAILED: {result['error']}")
         return
-    line = f"{size}: {stage} {result['median_s']:.3f} s (median of {result['runs']}), peak RSS {result['peak_rss_mib']:.0f} MiB"
+    line = (
+        f"{size}: {stage} {result['median_s']:.3f} s (median of {result['runs']}), "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+    )
     if "reference_s" in result:
         line += f"; reference {result['reference_s']:.1f} s"
     _progress(line)

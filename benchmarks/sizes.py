@@ -1,7 +1,7 @@
 """Benchmark sizes and their cached data sets.
 
 Each size is a synthetic, 2024-shaped data set written by
-:func:`storemon.generate.generate_dataset` with a fixed seed, so every run of
+:func:`storemon._generate.generate_dataset` with a fixed seed, so every run of
 the benchmark measures the same files. Data sets are cached under
 ``benchmarks/cache/<size>/`` (ignored by git)::
 
@@ -101,7 +101,7 @@ def prepare_data(size: Size, cache: Path) -> Prepared:
     stamp = _data_stamp(size)
     if _read_stamp(root / "data") == stamp:
         return Prepared(size, root, None)
-    from storemon.generate import generate_dataset
+    from storemon._generate import generate_dataset
 
     shutil.rmtree(root, ignore_errors=True)  # frames and store belong to the old data
     staging = cache / f".{size.name}.tmp"
@@ -144,9 +144,9 @@ def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
 
 
 def _data_stamp(size: Size) -> dict:
-    import storemon.generate
+    import storemon._generate
 
-    source = Path(storemon.generate.__file__).read_bytes()
+    source = Path(storemon._generate.__file__).read_bytes()
     return {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
 
 

@@ -88,7 +88,13 @@ def measure(call: Callable[[], Any], runs: int, warmup: int) -> tuple[Any, list[
 
 def timing(times: list[float], warmup: int) -> Result:
     """The JSON fields every timed stage reports."""
-    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "runs": len(times), "warmup": warmup}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "times_s": times,
+        "runs": len(times),
+        "warmup": warmup,
+    }
 
 
 def peak_rss_mib() -> float:
@@ -201,8 +207,7 @@ def stage_reference(args: argparse.Namespace) -> Result:
     """``compute_report`` vs the reference implementation on a subset of stores."""
     import polars as pl
 
-    from storemon import compute_report
-    from storemon.report import resolve_now
+    from storemon import compute_report, resolve_now
 
     sys.path.insert(0, str(REPO / "tests"))
     from reference import reference_report

@@ -90,7 +90,11 @@ def targets(sizes: dict[str, Any], reference: dict[str, Any] | None) -> list[dic
     s1 = sizes.get("S1", {})
     s1_ratios = s1.get("ratios", {})
     s10_stages = sizes.get("S10", {}).get("stages", {})
-    own = [(stage, s10_stages[stage].get("peak_rss_mib")) for stage in ("load", "compute", "from_store") if stage in s10_stages]
+    own = [
+        (stage, s10_stages[stage].get("peak_rss_mib"))
+        for stage in ("load", "compute", "from_store")
+        if stage in s10_stages
+    ]
     own = [(stage, rss) for stage, rss in own if rss is not None]
     worst = max(own, key=lambda pair: pair[1]) if own else None
     found = [
@@ -129,8 +133,14 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def _rows(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(line, widths))) for line in [header, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=False))
+        )
+        for line in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -167,12 +177,17 @@ def format_table(results: dict[str, Any]) -> str:
     scale = results.get("scaling") or {}
     if scale and any(scale.values()):
         columns = list(next(iter(scale.values())))
-        parts += ["", "scaling (median time / S1's)", _rows(["stage", *columns], [[stage, *(_number(v) for v in row.values())] for stage, row in scale.items()])]
+        parts += [
+            "",
+            "scaling (median time / S1's)",
+            _rows(["stage", *columns], [[stage, *(_number(v) for v in row.values())] for stage, row in scale.items()]),
+        ]
     reference = results.get("reference")
     if reference and "error" not in reference:
         parts += [
             "",
-            f"reference ({reference['stores']} stores of {reference.get('size', 'S1')}, {reference['polls']:,} polls): compute_report "
+            f"reference ({reference['stores']} stores of {reference.get('size', 'S1')}, {reference['polls']:,} polls): "
+            "compute_report "
             f"{reference['median_s']:.4f} s, reference {reference['reference_s']:.2f} s once -> "
             f"{reference['speedup']:.0f}x faster; max |difference| {reference['max_abs_diff']:.2e}",
         ]
@@ -203,7 +218,9 @@ def _problems(results: dict[str, Any]) -> list[str]:
     reference = results.get("reference")
     if reference and "error" in reference:
         lines.append(f"reference: {reference['error']}")
-    elif reference and (reference["max_abs_diff"] is None or reference["max_abs_diff"] > 1e-6 or not reference["same_stores"]):
+    elif reference and (
+        reference["max_abs_diff"] is None or reference["max_abs_diff"] > 1e-6 or not reference["same_stores"]
+    ):
         lines.append("reference: compute_report and the reference disagree by more than 1e-6 (or on the stores)")
     return lines
 
@@ -216,7 +233,9 @@ def format_profile(name: str, profile: dict[str, Any], compute_s: float | None =
     rows = [[step, _seconds(seconds), f"{100 * seconds / total:.0f}%"] for step, seconds in profile["steps"].items()]
     rows.append(["sum of steps", _seconds(profile["total_s"]), "100%"])
     rows.append(["compute stage", _seconds(compute_s), ""])
-    return f"where compute time goes at {name} (median of {profile['runs']} runs)\n" + _rows(["step", "seconds", "share"], rows)
+    return f"where compute time goes at {name} (median of {profile['runs']} runs)\n" + _rows(
+        ["step", "seconds", "share"], rows
+    )
 
 
 def write_results(results: dict[str, Any], path: Path) -> Path:

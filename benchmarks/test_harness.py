@@ -43,7 +43,10 @@ def test_scaling_is_relative_to_s1() -> None:
 
 def test_targets_report_met_missed_and_unmeasured() -> None:
     sizes = {
-        "S1": {"ratios": {"compute/limit": 0.5, "load+compute/limit": 2.5, "from_store/limit": None}, "stages": {"compute": _stage(1.0)}},
+        "S1": {
+            "ratios": {"compute/limit": 0.5, "load+compute/limit": 2.5, "from_store/limit": None},
+            "stages": {"compute": _stage(1.0)},
+        },
         "S10": {"stages": {"compute": _stage(10.0, peak_rss_mib=5000.0), "load": _stage(20.0, peak_rss_mib=3000.0)}},
     }
     found = {target["target"].split(" (")[0]: target["met"] for target in targets(sizes, {"speedup": 49.0})}
@@ -91,8 +94,21 @@ def test_a_failing_stage_is_reported_not_raised(tmp_path: Path) -> None:
 
 def test_whole_harness_on_the_smallest_size(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
-    argv = ["--sizes", "XS", "--runs", "1", "--warmup", "0", "--profile", "--reference-size", "XS",
-            "--cache", str(tmp_path / "cache"), "--output", str(output)]
+    argv = [
+        "--sizes",
+        "XS",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--profile",
+        "--reference-size",
+        "XS",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--output",
+        str(output),
+    ]
     assert run.main(argv) == 0
     results = json.loads(output.read_text())
     xs = results["sizes"]["XS"]

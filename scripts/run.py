@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -71,9 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         _ingest(env)
         port = int(env.get("PORT") or 0) or _port(8000)
         honcho = subprocess.Popen(
-            [str(VENV_BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "-p", str(port),
-             "-c", f"web=1,worker={args.workers}"],
-            env=env, start_new_session=True,
+            [
+                str(VENV_BIN / "honcho"),
+                "start",
+                "-f",
+                str(ROOT / "Procfile"),
+                "-d",
+                str(ROOT),
+                "-p",
+                str(port),
+                "-c",
+                f"web=1,worker={args.workers}",
+            ],
+            env=env,
+            start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, honcho)
@@ -107,8 +118,21 @@ def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     directory.mkdir(parents=True, exist_ok=True)
     port = _port(0)
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
-         "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(directory / "redis.log"),
+        ],
         start_new_session=True,
     )
     deadline = time.monotonic() + 10
@@ -159,9 +183,9 @@ def _banner(base: str, env: dict[str, str]) -> None:
     print(
         f"""
 storemon report service: {base}
-  store:   {env['STOREMON_STORE']} (ingested from {env['STOREMON_DATA_DIR']})
-  reports: {env['STOREMON_REPORTS_DIR']}
-  redis:   {env['REDIS_URL']}
+  store:   {env["STOREMON_STORE"]} (ingested from {env["STOREMON_DATA_DIR"]})
+  reports: {env["STOREMON_REPORTS_DIR"]}
+  redis:   {env["REDIS_URL"]}
 
 Try it from another terminal — trigger a report, then fetch it with the id it returned:
 
@@ -186,7 +210,7 @@ def _next_poll(store: str) -> dict[str, str]:
     """A poll one minute after the store's latest, for the store that sent it (an example to POST)."""
     polls = read_polls(store)
     if polls.is_empty():
-        store_id, moment = "STORE_ID", datetime.now(timezone.utc)
+        store_id, moment = "STORE_ID", datetime.now(UTC)
     else:
         store_id, moment = polls.filter(pl.col("timestamp_utc") == pl.col("timestamp_utc").max()).row(0)[:2]
     stamp = (moment + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")

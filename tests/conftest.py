@@ -19,6 +19,26 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# --- Flask test clients read every response to the end and close it -------------
+#
+# A downloaded report is served with send_file, which holds the file open until
+# the response is closed; with filterwarnings = error an unclosed one fails the
+# test that happened to be running when it is collected. Buffered responses are
+# read and closed at once, so every test client of every app is buffered.
+
+import flask  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+
+
+class BufferedClient(FlaskClient):
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
+flask.Flask.test_client_class = BufferedClient
+
+
 # --- the report service's fixtures: a real, private redis-server -------------
 #
 # Service tests run against redis-server processes the suite starts itself on
@@ -31,7 +51,7 @@ import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -74,9 +94,24 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -128,7 +163,7 @@ def private_redis(tmp_path: Path):
 
 
 #: The instant the service test data ends (polls cover the 9 days before it).
-SERVICE_DATA_END = datetime(2024, 10, 14, 12, 0, tzinfo=timezone.utc)
+SERVICE_DATA_END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 
 
 def write_service_data(directory: Path) -> Path:
@@ -152,7 +187,11 @@ def write_service_data(directory: Path) -> Path:
     polls.insert(7, ["2002", "2024-10-10 10:00:00 UTC", "maybe"])
     hours = [["2002", str(day), "09:00:00", "17:00:00"] for day in range(5)]
     hours += [["3003", str(day), "22:00:00", "02:00:00"] for day in range(7)]
-    zones = [["1001", "America/New_York"], ["2002", "America/Los_Angeles"], ["8c1e6e1a-2f4b-4c7e-9a51-0d3f5c2b7e11", "Mars/Base"]]
+    zones = [
+        ["1001", "America/New_York"],
+        ["2002", "America/Los_Angeles"],
+        ["8c1e6e1a-2f4b-4c7e-9a51-0d3f5c2b7e11", "Mars/Base"],
+    ]
     tables = {
         "store_status.csv": (["store_id", "timestamp_utc", "status"], polls),
         "menu_hours.csv": (["store_id", "dayOfWeek", "start_time_local", "end_time_local"], hours),

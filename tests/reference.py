@@ -176,7 +176,7 @@ def active_intervals(polls: Sequence[tuple[int, str]], now_us: int, horizon_us: 
         if ts <= now_us:
             status_at[ts] = "inactive" if "inactive" in (status, status_at.get(ts)) else status
     times = sorted(status_at)
-    midpoints = [-math.inf] + [Fraction(a + b, 2) for a, b in zip(times, times[1:])] + [math.inf]
+    midpoints = [-math.inf] + [Fraction(a + b, 2) for a, b in zip(times, times[1:], strict=False)] + [math.inf]
     active = []
     for i, ts in enumerate(times):
         if status_at[ts] == "active":
@@ -232,8 +232,7 @@ def reference_figures(
     tuples in the same column order.
     """
     poll_rows = [
-        (store, to_us(ts), str(status))
-        for store, ts, status in _rows(polls, ("store_id", "timestamp_utc", "status"))
+        (store, to_us(ts), str(status)) for store, ts, status in _rows(polls, ("store_id", "timestamp_utc", "status"))
     ]
     hours_rows = _rows(hours, ("store_id", "dayOfWeek", "start_time_local", "end_time_local"))
     tz_rows = _rows(tz, ("store_id", "timezone_str"))
@@ -247,7 +246,11 @@ def reference_figures(
     horizon_us: Instant = math.inf if horizon is None else horizon // MICROSECOND
     week_start = now_us - WINDOWS[-1][1]
 
-    stores = {row[0] for row in poll_rows} | {row[0] for row in hours_rows} | {row[0] for row in tz_rows if is_known_zone(row[1])}
+    stores = (
+        {row[0] for row in poll_rows}
+        | {row[0] for row in hours_rows}
+        | {row[0] for row in tz_rows if is_known_zone(row[1])}
+    )
     result = {}
     for store in sorted(stores):
         zone = store_zone(tz_rows, store, default_timezone)

@@ -35,7 +35,11 @@ def write(directory: Path, name: str, text: str) -> Path:
 def example(tmp_path: Path) -> Path:
     """The README's worked example: open Wed 09:00-12:00 Chicago, polls 16:14 up / 17:15 down UTC."""
     data = tmp_path / "example"
-    write(data, "store_status.csv", "store_id,timestamp_utc,status\na,2024-01-03 16:14:00 UTC,active\na,2024-01-03 17:15:00 UTC,inactive\n")
+    write(
+        data,
+        "store_status.csv",
+        "store_id,timestamp_utc,status\na,2024-01-03 16:14:00 UTC,active\na,2024-01-03 17:15:00 UTC,inactive\n",
+    )
     write(data, "menu_hours.csv", "store_id,dayOfWeek,start_time_local,end_time_local\na,2,09:00:00,12:00:00\n")
     write(data, "timezones.csv", "store_id,timezone_str\na,America/Chicago\n")
     return data
@@ -91,29 +95,50 @@ def test_explicit_paths_with_2023_names_and_column_order(tmp_path: Path):
     hours = write(data, "Menu hours.csv", "store_id,day,start_time_local,end_time_local\n7,2,09:00:00,12:00:00\n")
     zones = write(data, "bq-results-20230125-202210-1674678181880.csv", "store_id,timezone_str\n7,America/Chicago\n")
     by_dir = run("report", str(data), "--now", "2024-01-03T18:00:00Z", "-o", "-")
-    explicit = run("report", "--polls", str(polls), "--hours", str(hours), "--timezones", str(zones),
-                   "--now", "2024-01-03T18:00:00Z", "-o", "-")
+    explicit = run(
+        "report",
+        "--polls",
+        str(polls),
+        "--hours",
+        str(hours),
+        "--timezones",
+        str(zones),
+        "--now",
+        "2024-01-03T18:00:00Z",
+        "-o",
+        "-",
+    )
     assert by_dir.returncode == explicit.returncode == 0, by_dir.stderr + explicit.stderr
     assert by_dir.stdout == explicit.stdout
     assert by_dir.stdout.splitlines()[1] == "7,60.0,3.0,3.0,0.0,0.0,0.0"
 
 
 def test_invalid_rows_are_summarised_and_listed(example: Path, tmp_path: Path):
-    write(example, "store_status.csv",
-          "store_id,timestamp_utc,status\na,2024-01-03 16:14:00 UTC,active\na,yesterday,active\n"
-          "a,2024-01-03 17:15:00 UTC,maybe\n")
+    write(
+        example,
+        "store_status.csv",
+        "store_id,timestamp_utc,status\na,2024-01-03 16:14:00 UTC,active\na,yesterday,active\n"
+        "a,2024-01-03 17:15:00 UTC,maybe\n",
+    )
     rejects = tmp_path / "rejects.csv"
     result = run("report", str(example), "--now", "2024-01-03T18:00:00Z", "-o", "-", "--rejects", str(rejects))
     assert result.returncode == 0, result.stderr
     assert "2 rejected rows" in result.stderr
     listed = pl.read_csv(rejects, infer_schema=False)
-    assert listed.select("line", "column", "value").rows() == [("3", "timestamp_utc", "yesterday"), ("4", "status", "maybe")]
+    assert listed.select("line", "column", "value").rows() == [
+        ("3", "timestamp_utc", "yesterday"),
+        ("4", "status", "maybe"),
+    ]
     # Only the 16:14 active poll remains: up from the 15:00 opening to 18:00.
     assert result.stdout.splitlines()[1] == "a,60.0,3.0,3.0,0.0,0.0,0.0"
 
 
 def test_strict_mode_stops_at_the_first_invalid_row(example: Path):
-    write(example, "menu_hours.csv", "store_id,dayOfWeek,start_time_local,end_time_local\na,2,09:00:00,12:00:00\na,9,09:00:00,12:00:00\n")
+    write(
+        example,
+        "menu_hours.csv",
+        "store_id,dayOfWeek,start_time_local,end_time_local\na,2,09:00:00,12:00:00\na,9,09:00:00,12:00:00\n",
+    )
     result = run("report", str(example), "--strict", "-o", "-")
     assert result.returncode == 2
     assert "menu_hours.csv" in result.stderr and "line 3" in result.stderr

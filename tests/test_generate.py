@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storemon._generate import DEFAULT_END, FILE_NAMES, MIN_STORES_FOR_ALL_QUIRKS, generate_dataset
 from storemon.exceptions import ConfigError
-from storemon.generate import DEFAULT_END, FILE_NAMES, MIN_STORES_FOR_ALL_QUIRKS, generate_dataset
 from storemon.schema import is_known_zone
 
 STORES = 60
@@ -273,7 +273,9 @@ def test_hours_quirks_present(dataset) -> None:
 
     same_day = rows.join(rows, on=["store_id", "day"], suffix="_b").filter(pl.col("start") < pl.col("start_b"))
     assert same_day.filter(pl.col("end") < pl.col("start_b")).height > 0, "split shift"
-    assert same_day.filter((pl.col("end") > pl.col("start_b")) & (pl.col("end") > pl.col("start"))).height > 0, "overlap"
+    assert same_day.filter((pl.col("end") > pl.col("start_b")) & (pl.col("end") > pl.col("start"))).height > 0, (
+        "overlap"
+    )
 
 
 def test_quirks_threshold_is_honest() -> None:
@@ -330,7 +332,7 @@ def test_unwritable_target_leaves_no_temp_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["2024", "2023"])
 def test_loads_without_rejects(tmp_path: Path, fmt: str) -> None:
-    from storemon.load import load_dir
+    from storemon._load import load_dir
 
     files = generate_dataset(tmp_path, stores=STORES, days=2, seed=9, fmt=fmt)
     inputs = load_dir(tmp_path)
@@ -350,7 +352,7 @@ def test_loads_without_rejects(tmp_path: Path, fmt: str) -> None:
     fmt=st.sampled_from(["2024", "2023"]),
 )
 def test_any_small_set_is_valid(tmp_path_factory: pytest.TempPathFactory, stores, days, seed, fmt) -> None:
-    from storemon.load import load_dir
+    from storemon._load import load_dir
 
     out = tmp_path_factory.mktemp("any")
     generate_dataset(out, stores=stores, days=days, seed=seed, fmt=fmt)

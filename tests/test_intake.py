@@ -3,7 +3,7 @@
 Runs through Flask's test client against the suite's real redis-server, with
 reports computed by an in-process RQ worker (``SimpleWorker``) reading the
 store. Every expected report comes straight from the library:
-``compute_report`` on the same rows, written with ``write_report_csv``.
+``compute_report`` on the same rows, written with ``write_report``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SERVICE_DATA_END, run_jobs
 
 import storemon
-from storemon import ConfigError
-from storemon.load import parse_polls
-from storemon.output import write_report_csv
+from conftest import SERVICE_DATA_END, run_jobs
+from storemon import ConfigError, write_report
+from storemon._load import parse_polls
 from storemon.store import check_store, read_polls
 from webapp import create_app
 from webapp.config import Settings
@@ -84,7 +83,7 @@ def library_csv(tmp_path: Path, polls: pl.DataFrame, hours: pl.DataFrame, zones:
     """The CSV the library writes for these frames."""
     report = storemon.compute_report(polls, hours, zones, now)
     path = tmp_path / f"expected-{len(list(tmp_path.glob('expected-*')))}.csv"
-    return write_report_csv(report, path).read_bytes()
+    return write_report(report, path).read_bytes()
 
 
 def post_csv(client, path: str, body: bytes, method: str = "post"):
@@ -124,7 +123,9 @@ def test_csv_intake_then_the_report_equals_compute_report(app, client, service_d
     assert polls["rejects"] == [{"line": 9, "column": "status", "value": "maybe", "reason": "unknown status"}]
     zones = answers["timezones.csv"]
     assert (zones["rows"], zones["accepted"], zones["rejected"]) == (3, 2, 1)
-    assert zones["rejects"] == [{"line": 4, "column": "timezone_str", "value": "Mars/Base", "reason": "unknown time zone"}]
+    assert zones["rejects"] == [
+        {"line": 4, "column": "timezone_str", "value": "Mars/Base", "reason": "unknown time zone"}
+    ]
     assert answers["menu_hours.csv"]["accepted"] == 12 and answers["menu_hours.csv"]["rejects"] == []
 
     served = report_csv(app, client)
@@ -155,7 +156,9 @@ def test_json_array_and_json_lines_store_exactly_what_csv_stores(make_app, servi
     assert stored["application/x-ndjson"].equals(stored["text/csv"])
     assert stored["text/csv"].height == storemon.load_dir(service_data_dir).polls.height
     # JSON counts items from 1; the CSV counts its header as line 1.
-    assert answers["application/json"]["rejects"] == [{"index": 8, "column": "status", "value": "maybe", "reason": "unknown status"}]
+    assert answers["application/json"]["rejects"] == [
+        {"index": 8, "column": "status", "value": "maybe", "reason": "unknown status"}
+    ]
     assert answers["application/x-ndjson"]["rejects"] == answers["application/json"]["rejects"]
     assert answers["text/csv"]["rejects"][0]["line"] == 9
     assert {a["format"] for a in answers.values()} == {"CSV", "JSON", "JSON lines"}
@@ -185,7 +188,10 @@ def test_json_partial_rejects_give_each_item_index_and_reason(client, store):
         (6, "store_id", "blank line"),
         (7, "status", "unknown status"),
     ]
-    assert read_polls(store).select("store_id", "status").rows() == [("1", "active"), ("8419537941919820732", "inactive")]
+    assert read_polls(store).select("store_id", "status").rows() == [
+        ("1", "active"),
+        ("8419537941919820732", "inactive"),
+    ]
 
 
 def test_json_lines_count_lines_and_reject_blank_ones(client):
@@ -240,8 +246,16 @@ def test_an_all_invalid_body_is_400_with_its_rejects_and_stores_nothing(client, 
         ("application/json", b'[{"store_id": "1",', "not valid JSON"),
         ("application/json", b'{"store_id": "1"}', "expected a JSON array"),
         ("application/json", b'[{"store_id": "1", "timestamp_utc": "t", "status": "active"}, 5]', "item 2 is a number"),
-        ("application/json", b'[{"store_id": ["1"], "timestamp_utc": "t", "status": "active"}]', "item 1: field 'store_id' is an array"),
-        ("application/json", b'[{"store_id": "1", "timestamp_utc": "t", "status": true}]', "field 'status' is a boolean"),
+        (
+            "application/json",
+            b'[{"store_id": ["1"], "timestamp_utc": "t", "status": "active"}]',
+            "item 1: field 'store_id' is an array",
+        ),
+        (
+            "application/json",
+            b'[{"store_id": "1", "timestamp_utc": "t", "status": true}]',
+            "field 'status' is a boolean",
+        ),
         ("application/json", b'[{"store_id": "1", "timestamp_utc": NaN, "status": "active"}]', "NaN is not valid JSON"),
         ("application/json", b'[{"store_id": "1", "status": "active"}]', "no item has the field 'timestamp_utc'"),
         ("application/x-ndjson", b'{"store_id": "1"}\n{"store_id": "2"},\n', "line 2 is not valid JSON"),
@@ -339,7 +353,7 @@ def test_put_hours_and_timezones_change_the_next_report_exactly(app, client, ser
     assert put_hours.status_code == 201 and put_zones.status_code == 201
     assert [(r["index"], r["reason"]) for r in put_hours.get_json()["rejects"]] == [(3, "day of week outside 0-6")]
     assert [(r["line"], r["reason"]) for r in put_zones.get_json()["rejects"]] == [(4, "conflicting time zone")]
-    new_hours = storemon.load.parse_hours(pl.DataFrame(hours).cast(pl.String), "h").frame
+    new_hours = storemon._load.parse_hours(pl.DataFrame(hours).cast(pl.String), "h").frame
     new_zones = storemon.load_timezones(zones.encode()).frame
     after = report_csv(app, client)
 
@@ -407,7 +421,7 @@ def test_a_trigger_with_an_explicit_now_matches_the_library(app, client, service
     served = report_csv(app, client, now=now.isoformat(), horizon_hours=30)
 
     report = storemon.compute_report(inputs.polls, inputs.hours, inputs.timezones, now, horizon=timedelta(hours=30))
-    assert served == write_report_csv(report, tmp_path / "explicit.csv").read_bytes()
+    assert served == write_report(report, tmp_path / "explicit.csv").read_bytes()
 
 
 def test_the_same_body_twice_changes_no_figure(app, client, service_data_dir, store):
@@ -440,7 +454,9 @@ def test_concurrent_posts_all_land(app, store):
 
     def post(n: int) -> None:
         rows = "".join(f"{n}-{i},2024-10-14 1{i}:00:00 UTC,active\n" for i in range(5))
-        response = app.test_client().post("/api/polls", data=(POLLS_HEADER + "\n" + rows).encode(), content_type="text/csv")
+        response = app.test_client().post(
+            "/api/polls", data=(POLLS_HEADER + "\n" + rows).encode(), content_type="text/csv"
+        )
         results.append(response.status_code)
 
     threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from storemon import FileFormatError, InvalidRowError, load_hours, load_polls, load_timezones
-from storemon.load import Loaded, parse_hours, parse_polls, parse_timezones
+from storemon._load import Loaded, parse_hours, parse_polls, parse_timezones
 
 POLLS_CSV = (
     "store_id,timestamp_utc,status\n"
@@ -37,15 +37,14 @@ HOURS_CSV = (
     "3, 6 ,22:00:00.5,02:00\n"
 )
 ZONES_CSV = (
-    "store_id,timezone_str\n"
-    "1,America/New_York\n"
-    "2,Mars/Base\n"
-    "1,America/Chicago\n"
-    "1,America/New_York\n"
-    "3, Asia/Kolkata \n"
+    "store_id,timezone_str\n1,America/New_York\n2,Mars/Base\n1,America/Chicago\n1,America/New_York\n3, Asia/Kolkata \n"
 )
 
-LOADERS = {"polls": (load_polls, parse_polls), "hours": (load_hours, parse_hours), "timezones": (load_timezones, parse_timezones)}
+LOADERS = {
+    "polls": (load_polls, parse_polls),
+    "hours": (load_hours, parse_hours),
+    "timezones": (load_timezones, parse_timezones),
+}
 CSVS = {"polls": POLLS_CSV, "hours": HOURS_CSV, "timezones": ZONES_CSV}
 
 
@@ -178,7 +177,9 @@ def test_parse_timezones_conflicts_follow_row_order() -> None:
 
 
 def test_parse_strict_names_the_row_index() -> None:
-    frame = pl.DataFrame({"store_id": ["1", "2"], "timestamp_utc": ["2024-10-07 19:00:00", "soon"], "status": ["active"] * 2})
+    frame = pl.DataFrame(
+        {"store_id": ["1", "2"], "timestamp_utc": ["2024-10-07 19:00:00", "soon"], "status": ["active"] * 2}
+    )
 
     with pytest.raises(InvalidRowError) as caught:
         parse_polls(frame, "items", strict=True)

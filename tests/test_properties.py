@@ -15,10 +15,10 @@ from datetime import timedelta
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference import reference_figures, reference_report
-from strategies import Case, cases, report_rows
 
+from reference import reference_figures, reference_report
 from storemon import REPORT_SCHEMA, compute_report
+from strategies import Case, cases, report_rows
 
 #: SPEC invariant 8: within 1e-6 h; the _hour columns are in minutes.
 TOLERANCE = (60e-6, 1e-6, 1e-6, 60e-6, 1e-6, 1e-6)

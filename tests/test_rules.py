@@ -20,10 +20,10 @@ from datetime import time, timedelta
 
 import polars as pl
 import pytest
-from reference import reference_report
-from strategies import hours_frame, polls_frame, report_rows, tz_frame, utc
 
+from reference import reference_report
 from storemon import compute_report
+from strategies import hours_frame, polls_frame, report_rows, tz_frame, utc
 
 Figures = tuple[float, float, float, float, float, float]
 

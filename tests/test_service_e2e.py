@@ -24,10 +24,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SERVICE_DATA_END, RedisServer, free_port
 
 import storemon
-from storemon.output import write_report_csv
+from conftest import SERVICE_DATA_END, RedisServer, free_port
+from storemon import write_report
 from webapp.config import DEFAULT_DATA_DIR
 from webapp.jobs import PROGRESS_COMPUTED
 from webapp.status import ABANDONED, HORSE_DIED
@@ -82,8 +82,14 @@ class Service:
         """gunicorn as in the Procfile; wait until it answers HTTP."""
         self._spawn(
             "web",
-            [str(VENV_BIN / "gunicorn"), "--config", "python:webapp.gunicorn_conf",
-             "--bind", f"127.0.0.1:{self.port}", "webapp:create_app()"],
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--config",
+                "python:webapp.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "webapp:create_app()",
+            ],
         )
         self._wait_for(lambda: self.get("/api/health").status in (200, 503), "web server to answer")
         return self
@@ -204,10 +210,12 @@ def service_factory(tmp_path: Path):
 def library_csv(tmp_path: Path, data_dir: Path, now=None) -> bytes:
     inputs = storemon.load_dir(data_dir)
     report = storemon.compute_report(inputs.polls, inputs.hours, inputs.timezones, now)
-    return write_report_csv(report, tmp_path / "library.csv").read_bytes()
+    return write_report(report, tmp_path / "library.csv").read_bytes()
 
 
-def test_bundled_sample_over_http_equals_the_cli_and_survives_a_flush(service_factory, redis_url, redis_server, tmp_path):
+def test_bundled_sample_over_http_equals_the_cli_and_survives_a_flush(
+    service_factory, redis_url, redis_server, tmp_path
+):
     service = service_factory(redis_url)  # no STOREMON_DATA_DIR: the bundled sample
     service.start_web()
     service.start_worker()
@@ -220,7 +228,9 @@ def test_bundled_sample_over_http_equals_the_cli_and_survives_a_flush(service_fa
     cli_out = tmp_path / "cli.csv"
     subprocess.run(
         [str(VENV_BIN / "storemon"), "report", str(DEFAULT_DATA_DIR), "--now", now, "-o", str(cli_out)],
-        check=True, capture_output=True, timeout=60,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     assert response.status == 200
     assert response.headers["X-Report-Status"] == "Complete"
@@ -326,7 +336,9 @@ def test_redis_lost_while_a_job_runs_the_report_completes_and_the_worker_carries
 ):
     hold = service_data_dir.parent / "hold"
     hold.touch()
-    service = service_factory(private_redis.url, STOREMON_DATA_DIR=str(service_data_dir), STOREMON_TEST_HOLD_FILE=str(hold))
+    service = service_factory(
+        private_redis.url, STOREMON_DATA_DIR=str(service_data_dir), STOREMON_TEST_HOLD_FILE=str(hold)
+    )
     service.start_web()
     worker = service.start_worker()
     service.wait_healthy()
@@ -365,7 +377,9 @@ def test_intake_over_http_into_a_store_then_the_report_equals_the_library(
     report = service.wait_report(report_id)
 
     assert [a.status for a in answers] == [201, 201, 201], [a.body for a in answers]
-    assert answers[0].json()["rejects"] == [{"index": 8, "column": "status", "value": "maybe", "reason": "unknown status"}]
+    assert answers[0].json()["rejects"] == [
+        {"index": 8, "column": "status", "value": "maybe", "reason": "unknown status"}
+    ]
     assert report.headers["X-Report-Status"] == "Complete"
     assert report.body == library_csv(tmp_path, service_data_dir)
     record = json.loads((service.reports_dir / f"{report_id}.json").read_text())

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from conftest import free_port
 
 pytestmark = pytest.mark.service
@@ -65,8 +66,11 @@ def test_make_run_serves_the_sample_and_the_printed_commands_work(tmp_path):
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [*RUN, "--run-dir", str(tmp_path / "run")], env={**env, "PORT": str(port)},
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [*RUN, "--run-dir", str(tmp_path / "run")],
+            env={**env, "PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         output = _wait_for_text(log, "Ctrl-C stops everything", process)

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from storemon.cli import main
-from storemon.generate import generate_dataset
-from storemon.manifest import read_manifest
+from storemon._cli import main
+from storemon._generate import generate_dataset
+from storemon.store._manifest import read_manifest
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 

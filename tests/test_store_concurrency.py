@@ -26,12 +26,12 @@ import polars as pl
 import pytest
 
 from storemon import compute_report
-from storemon.compact import collect_garbage
-from storemon.generate import generate_dataset
-from storemon.load import load_hours, load_polls, load_timezones
-from storemon.manifest import read_manifest
+from storemon._generate import generate_dataset
+from storemon._load import load_hours, load_polls, load_timezones
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store import check_store, ingest_paths, read_polls, report_from_store
+from storemon.store._compact import collect_garbage
+from storemon.store._manifest import read_manifest
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 
@@ -56,7 +56,7 @@ CHILD = textwrap.dedent(
 
     os.fsync, os.replace, os.unlink = counted(os.fsync), counted(os.replace), counted(os.unlink)
 
-    from storemon.compact import compact
+    from storemon.store._compact import compact
     from storemon.store import ingest_paths
 
     for step in steps:

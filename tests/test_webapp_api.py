@@ -3,22 +3,22 @@
 Every test runs against a real redis-server started by the suite (see
 conftest.py); jobs run with ``SimpleWorker(...).work(burst=True)``. Expected
 CSVs come straight from the library (``compute_report`` +
-``write_report_csv``) on the same data.
+``write_report``) on the same data.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SERVICE_DATA_END, RedisServer, run_jobs
 from rq import SimpleWorker
 
 import storemon
-from storemon.output import write_report_csv
+from conftest import SERVICE_DATA_END, RedisServer, run_jobs
+from storemon import write_report
 from webapp import create_app
 from webapp.resources import get_queue
 
@@ -65,7 +65,7 @@ def expected_csv(tmp_path: Path, data_dir: Path, now: datetime | None = None, ho
     report = storemon.compute_report(
         inputs.polls, inputs.hours, inputs.timezones, now, horizon=timedelta(hours=horizon_hours)
     )
-    return write_report_csv(report, tmp_path / f"expected-{now}-{horizon_hours}.csv").read_bytes()
+    return write_report(report, tmp_path / f"expected-{now}-{horizon_hours}.csv").read_bytes()
 
 
 def trigger(client, path: str = "/api/trigger_report/", **kwargs) -> str:
@@ -361,4 +361,4 @@ def test_iso_stamps_are_utc(app, client, reports_dir):
     record = json.loads((reports_dir / f"{report_id}.json").read_text())
 
     for key in ("created", "started", "finished", "now"):
-        assert datetime.fromisoformat(record[key]).utcoffset() == timezone.utc.utcoffset(None)
+        assert datetime.fromisoformat(record[key]).utcoffset() == UTC.utcoffset(None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -108,7 +108,7 @@ def test_an_empty_body_means_the_defaults():
 def test_parameters_round_trip_through_json():
     params = parse_trigger_body(b'{"now": "2024-10-12T07:13:00.5-05:00", "horizon_hours": 1.5}')
 
-    assert params.now == datetime(2024, 10, 12, 12, 13, 0, 500000, tzinfo=timezone.utc)
+    assert params.now == datetime(2024, 10, 12, 12, 13, 0, 500000, tzinfo=UTC)
     assert params.horizon == timedelta(minutes=90)
     assert ReportParams.from_json(params.to_json()) == params
 
@@ -154,7 +154,9 @@ def test_errors_are_described_for_a_person():
 
     assert describe_error(missing) == str(missing)
     assert "timeout" in describe_error(JobTimeoutException("x"))
-    assert describe_error(PermissionError(13, "Permission denied", "/reports/x.csv")).startswith("could not read or write")
+    assert describe_error(PermissionError(13, "Permission denied", "/reports/x.csv")).startswith(
+        "could not read or write"
+    )
     assert describe_error(ZeroDivisionError("division by zero")) == (
         "unexpected error (ZeroDivisionError: division by zero); the worker log has the details"
     )

@@ -1,15 +1,35 @@
 """storemon: exact store uptime/downtime over business hours.
 
-The public API is listed in ``__all__`` (pinned by ``tests/test_api.py``)::
+The public API is exactly ``__all__`` (pinned by ``tests/test_api.py``); every
+module whose name starts with ``_`` is private::
 
     from storemon import load_dir, compute_report
     inputs = load_dir("data/sample")
     report = compute_report(inputs.polls, inputs.hours, inputs.timezones)
 
-The library does no I/O in :func:`compute_report`; loading and validation live
-in :mod:`storemon.load`. It never imports Flask or RQ.
+:func:`compute_report` does no I/O (the computation lives in
+``storemon._core``); loading and validation are :func:`load_dir` and
+friends, the data store is :mod:`storemon.store`. The rules every figure
+follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 """
 
+from storemon._core.report import compute_report, resolve_now
+from storemon._fileio import atomic_path
+from storemon._instants import format_instant, parse_instant, utc_instant
+from storemon._load import (
+    Inputs,
+    Loaded,
+    load_dir,
+    load_hours,
+    load_inputs,
+    load_polls,
+    load_timezones,
+    parse_hours,
+    parse_polls,
+    parse_timezones,
+)
+from storemon._output import FORMATS, display_report, output_format, write_report, write_table
+from storemon._version import __version__
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import (
     ConfigError,
@@ -19,58 +39,100 @@ from storemon.exceptions import (
     StoreError,
     StoremonError,
 )
-from storemon.load import Inputs, Loaded, load_dir, load_hours, load_inputs, load_polls, load_timezones
-from storemon.report import compute_report
-from storemon.store import (
-    append_polls,
-    compact,
-    ingest_paths,
-    latest_poll,
-    open_store,
-    replace_hours,
-    replace_timezones,
-    report_from_store,
-)
 from storemon.schema import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
     REPORT_COLUMNS,
     REPORT_SCHEMA,
+    STATUS,
     TIMEZONES_SCHEMA,
+    check_zone,
+    is_known_zone,
+)
+from storemon.store import (
+    CompactResult,
+    IngestResult,
+    Store,
+    StoreLike,
+    append_polls,
+    check_store,
+    collect_garbage,
+    compact,
+    ingest_paths,
+    latest_poll,
+    open_store,
+    read_polls,
+    read_rejects,
+    replace_hours,
+    replace_timezones,
+    report_from_store,
+    rows_rejected,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
+    # computing
     "compute_report",
-    "report_from_store",
-    "open_store",
-    "ingest_paths",
-    "append_polls",
-    "replace_hours",
-    "replace_timezones",
-    "compact",
-    "latest_poll",
+    "resolve_now",
+    # instants
+    "parse_instant",
+    "utc_instant",
+    "format_instant",
+    # loading
     "load_dir",
     "load_inputs",
     "load_polls",
     "load_hours",
     "load_timezones",
+    "parse_polls",
+    "parse_hours",
+    "parse_timezones",
     "Inputs",
     "Loaded",
+    # writing
+    "write_report",
+    "write_table",
+    "display_report",
+    "output_format",
+    "FORMATS",
+    "atomic_path",
+    # the data store
+    "Store",
+    "StoreLike",
+    "open_store",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "report_from_store",
+    "latest_poll",
+    "read_polls",
+    "read_rejects",
+    "rows_rejected",
+    "check_store",
+    "compact",
+    "collect_garbage",
+    "IngestResult",
+    "CompactResult",
+    # schemas
     "POLLS_SCHEMA",
     "HOURS_SCHEMA",
     "TIMEZONES_SCHEMA",
     "REPORT_SCHEMA",
     "REPORT_COLUMNS",
     "REJECTS_SCHEMA",
+    "STATUS",
+    "is_known_zone",
+    "check_zone",
+    # defaults
     "DEFAULT_HORIZON",
     "DEFAULT_TIMEZONE",
+    # errors
     "StoremonError",
     "InputError",
     "FileFormatError",
     "InvalidRowError",
     "ConfigError",
     "StoreError",
+    "__version__",
 ]

@@ -1,13 +1,14 @@
 """Default values, gathered in one place.
 
 Every default that a caller, the CLI or the web service may rely on lives here,
-each with the reason it has the value it has. See ``SPEC.md`` (mirrored in
-``docs/rules.md``) for the meaning of each parameter.
+each with the reason it has the value it has. See ``docs/rules.md`` for the meaning of each parameter.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+
+__all__ = ["DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "HOUR", "DAY", "WEEK", "ENV_PREFIX"]
 
 #: How far one poll's status is carried forward and backward in time. A store
 #: whose nearest poll is further away than this has *no known status* there.
@@ -21,5 +22,5 @@ HOUR: timedelta = timedelta(hours=1)
 DAY: timedelta = timedelta(hours=24)
 WEEK: timedelta = timedelta(hours=168)
 
-#: Environment-variable prefix for every CLI option (``STOREMON_NOW`` …).
-ENV_PREFIX: str = "STOREMON_"
+#: Environment-variable prefix of every CLI option and service setting (``STOREMON_NOW`` …).
+ENV_PREFIX: str = "STOREMON"

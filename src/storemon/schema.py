@@ -1,6 +1,6 @@
 """The typed frames storemon works on, and the report it produces.
 
-The loaders (:mod:`storemon.load`) turn files into these frames; everything
+The loaders (:mod:`storemon._load`) turn files into these frames; everything
 after them (:func:`storemon.compute_report`, the data store) takes them as
 given. Column names follow the Loop data set; ``dayOfWeek`` keeps its
 original spelling.

@@ -13,7 +13,7 @@ Three formats, chosen by ``Content-Type``:
 A CSV body goes to :func:`storemon.load_polls` (and friends) as bytes, so it
 is read exactly like a file; a reject's ``line`` counts the header as line 1.
 A JSON body becomes a frame of string columns for
-:func:`storemon.load.parse_polls` (and friends), which apply the same rules;
+:func:`storemon.parse_polls` (and friends), which apply the same rules;
 a reject's ``line`` is then the 1-based position of the item (for JSON lines,
 the line number: a blank line counts, and is rejected as ``blank line``).
 
@@ -35,8 +35,11 @@ from typing import Any
 
 import polars as pl
 
-from storemon import HOURS_SCHEMA, POLLS_SCHEMA, TIMEZONES_SCHEMA, FileFormatError
-from storemon.load import (
+from storemon import (
+    HOURS_SCHEMA,
+    POLLS_SCHEMA,
+    TIMEZONES_SCHEMA,
+    FileFormatError,
     Loaded,
     load_hours,
     load_polls,

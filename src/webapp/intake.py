@@ -39,8 +39,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import storemon
-from storemon.load import Loaded
-from storemon.store import IngestResult
+from storemon import IngestResult, Loaded
 from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
 from webapp.config import Settings
 from webapp.errors import json_error

@@ -33,9 +33,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import storemon
-from storemon.output import write_report_csv
-from storemon.report import resolve_now, utc_instant
-from storemon.store import rows_rejected
+from storemon import resolve_now, rows_rejected, utc_instant, write_report
 from webapp.config import Settings
 from webapp.params import ReportParams
 from webapp.records import COMPLETE, FAILED, csv_path, utc_now_iso, write_record
@@ -109,7 +107,7 @@ def _produce_from_store(params: ReportParams, location: str) -> Produced:
     if now is None:
         raise storemon.ConfigError(
             f"the data store {location} holds no polls yet: send some to POST /api/polls, "
-            "or trigger with an explicit \"now\""
+            'or trigger with an explicit "now"'
         )
     now = utc_instant(now)
     rejects = rows_rejected(store)
@@ -139,7 +137,7 @@ def build_report(
         produced = produce_report(ReportParams.from_json(params), source)
         _set_progress(PROGRESS_COMPUTED)
         _wait_while_held(hold_file)
-        write_report_csv(produced.report, csv_path(reports, report_id))
+        write_report(produced.report, csv_path(reports, report_id))
         record = {
             "report_id": report_id,
             "status": COMPLETE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storemon import DEFAULT_HORIZON
@@ -57,7 +57,9 @@ def parse_trigger_body(body: bytes) -> ReportParams:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadParameter(f"request body is not valid JSON ({exc}); send an object such as {{\"now\": \"2024-10-14T12:00:00Z\"}}") from None
+        raise BadParameter(
+            f'request body is not valid JSON ({exc}); send an object such as {{"now": "2024-10-14T12:00:00Z"}}'
+        ) from None
     if not isinstance(data, dict):
         raise BadParameter(f"request body must be a JSON object, not {type(data).__name__}")
     unknown = sorted(set(data) - set(_FIELDS))
@@ -76,8 +78,8 @@ def _now(value: object) -> datetime | None:
     except ValueError:
         raise BadParameter(f"field 'now': {value!r} is not an ISO 8601 timestamp (e.g. 2024-10-14T12:00:00Z)") from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _horizon_hours(data: dict[str, Any]) -> float:

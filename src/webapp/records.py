@@ -3,7 +3,7 @@
 For a report id ``ID`` the directory holds ``ID.csv`` (only once complete) and
 ``ID.json``, the record, written last: its presence is what makes a report
 finished, whatever Redis says or has forgotten. Both files are written through
-:func:`storemon.output.atomic_path`, so a reader never sees half of either.
+:func:`storemon.atomic_path`, so a reader never sees half of either.
 
 A record is a JSON object::
 
@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storemon.output import atomic_path
+from storemon import atomic_path
 
 __all__ = [
     "COMPLETE",
@@ -86,7 +86,7 @@ def write_record(reports_dir: Path, record: dict[str, Any]) -> Path:
 
 def utc_now_iso() -> str:
     """The wall-clock time as an ISO 8601 UTC string (for created/finished stamps)."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _checked(report_id: str) -> str:

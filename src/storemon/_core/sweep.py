@@ -56,6 +56,7 @@ def measure_windows(
 
 def _events(intervals: pl.DataFrame, *, open_business: int, open_active: int) -> pl.DataFrame:
     """Two events per interval: (+open at start, −open at end) for each counter."""
+
     def side(col: str, sign: int) -> pl.DataFrame:
         return intervals.select(
             "code",

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, ENV_PREFIX
@@ -57,8 +57,8 @@ def parse_now(text: str) -> datetime:
     except (ValueError, OverflowError):
         raise ConfigError(f"bad --now {text!r}: expected ISO 8601, e.g. 2024-10-14T12:00:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
+    return os.environ.get(ENV_PREFIX + "_" + name.upper().replace("-", "_"), default)
 
 
 def _env_flag(name: str) -> bool:
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="storemon",
         description="Exact store uptime/downtime over business hours.",
-        epilog=f"Every option also reads {ENV_PREFIX}<OPTION> from the environment.",
+        epilog=f"Every option also reads {ENV_PREFIX}_<OPTION> from the environment.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in (_add_report, _add_generate, _add_ingest, _add_compact):
@@ -114,25 +114,41 @@ def _command(commands, name: str, run: Callable[[argparse.Namespace], int], help
 
 def _add_report(commands) -> None:
     sub = _command(commands, "report", _run_report, "Compute the uptime/downtime report as CSV.")
-    sub.add_argument("data_dir", nargs="?", default=_env("data-dir"), metavar="DATA_DIR",
-                     help="directory holding the three input files (2024 or 2023 names)")
+    sub.add_argument(
+        "data_dir",
+        nargs="?",
+        default=_env("data-dir"),
+        metavar="DATA_DIR",
+        help="directory holding the three input files (2024 or 2023 names)",
+    )
     sub.add_argument("--polls", default=_env("polls"), help="status polls file (CSV or Parquet)")
     sub.add_argument("--hours", default=_env("hours"), help="business hours file")
     sub.add_argument("--timezones", default=_env("timezones"), help="time zones file")
     sub.add_argument("--now", default=_env("now"), help="report instant, ISO 8601 (default: latest poll)")
-    sub.add_argument("--horizon", default=_env("horizon", "8d"), help="how far a poll's status reaches (default 8d; inf = no limit)")
-    sub.add_argument("--default-timezone", default=_env("default-timezone", DEFAULT_TIMEZONE),
-                     help=f"zone for stores without one (default {DEFAULT_TIMEZONE})")
+    sub.add_argument(
+        "--horizon", default=_env("horizon", "8d"), help="how far a poll's status reaches (default 8d; inf = no limit)"
+    )
+    sub.add_argument(
+        "--default-timezone",
+        default=_env("default-timezone", DEFAULT_TIMEZONE),
+        help=f"zone for stores without one (default {DEFAULT_TIMEZONE})",
+    )
     sub.add_argument("--strict", action="store_true", default=_env_flag("strict"), help="stop at the first invalid row")
-    sub.add_argument("-o", "--output", default=_env("output", "report.csv"), help="CSV to write ('-' for stdout; default report.csv)")
+    sub.add_argument(
+        "-o", "--output", default=_env("output", "report.csv"), help="CSV to write ('-' for stdout; default report.csv)"
+    )
     sub.add_argument("--rejects", default=_env("rejects"), help="also write every rejected input row to this CSV")
-    sub.add_argument("--store", default=_env("store"), metavar="DIR",
-                     help="report from this data store (see 'storemon ingest') instead of input files")
+    sub.add_argument(
+        "--store",
+        default=_env("store"),
+        metavar="DIR",
+        help="report from this data store (see 'storemon ingest') instead of input files",
+    )
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from storemon.load import load_dir, load_inputs
-    from storemon.report import compute_report, resolve_now
+    from storemon._core.report import compute_report, resolve_now
+    from storemon._load import load_dir, load_inputs
 
     started = time.perf_counter()
     horizon = parse_horizon(args.horizon) if args.horizon else DEFAULT_HORIZON
@@ -153,8 +169,12 @@ def _run_report(args: argparse.Namespace) -> int:
 
     now = resolve_now(inputs.polls, now)
     report = compute_report(
-        inputs.polls, inputs.hours, inputs.timezones, now,
-        horizon=horizon, default_timezone=args.default_timezone,
+        inputs.polls,
+        inputs.hours,
+        inputs.timezones,
+        now,
+        horizon=horizon,
+        default_timezone=args.default_timezone,
     )
     where = _write_outputs(report, args.output, inputs.rejects, args.rejects)
 
@@ -168,7 +188,9 @@ def _run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float) -> int:
+def _run_report_from_store(
+    args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float
+) -> int:
     from storemon.store import latest_poll, open_store, read_rejects, report_from_store
 
     store = open_store(args.store)
@@ -187,7 +209,9 @@ def _run_report_from_store(args: argparse.Namespace, now: datetime | None, horiz
 
 def _write_outputs(report, output: str, rejects, rejects_file: str | None) -> str:
     """Write the report CSV (``-``: stdout) and, when asked, the rejects; say where the report went."""
-    from storemon.output import display_report, write_csv_atomic, write_report_csv
+    from storemon._output import display_report
+    from storemon._output import write_report as write_report_csv
+    from storemon._output import write_table as write_csv_atomic
 
     if output == "-":
         display_report(report).write_csv(sys.stdout)
@@ -219,16 +243,20 @@ def _add_generate(commands) -> None:
     sub.add_argument("--stores", type=int, default=int(_env("stores", "100")), help="number of stores (default 100)")
     sub.add_argument("--days", type=float, default=float(_env("days", "11")), help="days of polls (default 11)")
     sub.add_argument("--seed", type=int, default=int(_env("seed", "0")), help="random seed (default 0)")
-    sub.add_argument("--format", choices=["2023", "2024"], default=_env("format", "2024"), help="file names and column order")
+    sub.add_argument(
+        "--format", choices=["2023", "2024"], default=_env("format", "2024"), help="file names and column order"
+    )
     sub.add_argument("--end", default=_env("end"), help="end of the polled period, ISO 8601")
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from storemon.generate import generate_dataset
+    from storemon._generate import generate_dataset
 
     started = time.perf_counter()
     end = parse_now(args.end) if args.end else None
-    files = generate_dataset(Path(args.out), stores=args.stores, days=args.days, seed=args.seed, fmt=args.format, end=end)
+    files = generate_dataset(
+        Path(args.out), stores=args.stores, days=args.days, seed=args.seed, fmt=args.format, end=end
+    )
     print(f"storemon: generated {files} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     return EXIT_OK
 
@@ -237,12 +265,22 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _add_ingest(commands) -> None:
-    sub = _command(commands, "ingest", _run_ingest, "Validate input files and add them to a data store (created if missing).")
-    sub.add_argument("paths", nargs="+", metavar="DATA_DIR|FILE",
-                     help="data directories (2024 or 2023 file names) or single polls/hours/time-zone files")
+    sub = _command(
+        commands, "ingest", _run_ingest, "Validate input files and add them to a data store (created if missing)."
+    )
+    sub.add_argument(
+        "paths",
+        nargs="+",
+        metavar="DATA_DIR|FILE",
+        help="data directories (2024 or 2023 file names) or single polls/hours/time-zone files",
+    )
     sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
-    sub.add_argument("--strict", action="store_true", default=_env_flag("strict"),
-                     help="stop at the first invalid row (nothing is ingested)")
+    sub.add_argument(
+        "--strict",
+        action="store_true",
+        default=_env_flag("strict"),
+        help="stop at the first invalid row (nothing is ingested)",
+    )
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
@@ -259,8 +297,10 @@ def _run_ingest(args: argparse.Namespace) -> int:
             for reason, count in reasons.rows():
                 print(f"storemon:   rejected {count} × {reason}", file=sys.stderr)
     new = sum(not result.skipped for result in results)
-    print(f"storemon: {new} of {len(results)} sources ingested into {args.store} "
-          f"({time.perf_counter() - started:.2f} s)", file=sys.stderr)
+    print(
+        f"storemon: {new} of {len(results)} sources ingested into {args.store} ({time.perf_counter() - started:.2f} s)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -268,13 +308,14 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 
 def _add_compact(commands) -> None:
-    sub = _command(commands, "compact", _run_compact,
-                   "Merge each date's poll part files into one and delete unreferenced files.")
+    sub = _command(
+        commands, "compact", _run_compact, "Merge each date's poll part files into one and delete unreferenced files."
+    )
     sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
 
 
 def _run_compact(args: argparse.Namespace) -> int:
-    from storemon.compact import compact
+    from storemon.store._compact import compact
 
     if not args.store:
         raise ConfigError("give --store DIR (or set STOREMON_STORE)")

@@ -6,10 +6,11 @@ from datetime import time, timedelta
 
 import polars as pl
 import pytest
-from strategies import hours_frame, polls_frame, tz_frame, utc
 
-from storemon import compute_report, stores
-from storemon.report import _coerce_polls
+from storemon import compute_report
+from storemon._core import store_codes as stores
+from storemon._core.report import _coerce_polls
+from strategies import hours_frame, polls_frame, tz_frame, utc
 
 NOW = utc(2024, 3, 11, 12)
 
@@ -73,7 +74,7 @@ def test_polls_meet_their_codes():
 
 
 def test_packed_sort_and_three_column_sort_agree():
-    from storemon.timeline import _sorted
+    from storemon._core.status import _sorted
 
     frame = pl.DataFrame(
         {
@@ -87,5 +88,11 @@ def test_packed_sort_and_three_column_sort_agree():
     wide = _sorted(frame.lazy(), (7, 99), stores=2**60)
     assert packed.equals(wide)
     assert packed.rows() == [
-        (0, 99, True), (1, 7, False), (1, 10, False), (1, 10, True), (3, 20, True), (3, 50, False), (3, 50, True)
+        (0, 99, True),
+        (1, 7, False),
+        (1, 10, False),
+        (1, 10, True),
+        (3, 20, True),
+        (3, 50, False),
+        (3, 50, True),
     ]

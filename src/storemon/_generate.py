@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from storemon._fileio import atomic_path
 from storemon.exceptions import ConfigError
-from storemon.output import atomic_path
 
 __all__ = [
     "DEFAULT_END",
@@ -311,7 +311,7 @@ def _draw_stores(rng: np.random.Generator, n: int) -> _Stores:
     # Guarantee each role once, on distinct stores, when there are enough.
     special = rng.permutation(n)
     if n >= MIN_STORES_FOR_ALL_QUIRKS:
-        for store, mask in zip(special, (no_polls, stale, mostly_inactive, no_zone)):
+        for store, mask in zip(special, (no_polls, stale, mostly_inactive, no_zone), strict=False):
             no_polls[store] = stale[store] = mostly_inactive[store] = flaky[store] = False
             mask[store] = True
     elif no_polls.all():
@@ -372,9 +372,7 @@ def _polls_frame(
     return polls, has_polls
 
 
-def _poll_times(
-    rng: np.random.Generator, params: _Stores, begin_us: int, end_us: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _poll_times(rng: np.random.Generator, params: _Stores, begin_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
     """Store index and time (µs) of every poll, grouped by store, in time order per store."""
     n = len(params.ids)
     span = end_us - begin_us

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
+from storemon._load import FILE_NAMES
 from storemon.exceptions import ConfigError, FileFormatError
-from storemon.load import FILE_NAMES
 
 __all__ = ["KINDS", "find_sources", "file_sha256"]
 
@@ -43,7 +43,9 @@ def _files_in(directory: Path) -> list[tuple[str, Path]]:
         matches = [entry for entry in entries if _name_matches(entry, kind)]
         if len(matches) > 1:
             names = ", ".join(repr(m.name) for m in matches)
-            raise FileFormatError(f"several {kind} files ({names}): keep one, or name files explicitly", file=str(directory))
+            raise FileFormatError(
+                f"several {kind} files ({names}): keep one, or name files explicitly", file=str(directory)
+            )
         found.extend((kind, match) for match in matches)
     if not found:
         wanted = ", ".join(repr(name) for names in FILE_NAMES.values() for name in names)
@@ -80,7 +82,9 @@ def _header(path: Path) -> list[str]:
             return pl.scan_parquet(path, hive_partitioning=False).collect_schema().names()
         return pl.read_csv(path, n_rows=0, infer_schema=False).columns
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"cannot read the header: {str(exc).splitlines()[0] if str(exc) else exc}", file=str(path)) from None
+        raise FileFormatError(
+            f"cannot read the header: {str(exc).splitlines()[0] if str(exc) else exc}", file=str(path)
+        ) from None
 
 
 def file_sha256(path: Path) -> str:

@@ -1,6 +1,6 @@
 """Weekly business hours → business intervals in UTC ticks.
 
-A *tick* is half a microsecond (see :mod:`storemon.timeline`, where midpoints
+A *tick* is half a microsecond (see :mod:`storemon._core.status`, where midpoints
 between polls need it); every instant here is an Int64 tick count since the
 Unix epoch, and every interval is half-open ``[start, end)``.
 
@@ -11,9 +11,9 @@ Rules (SPEC.md, "Business hours → UTC intervals"):
   as 23:59:00 or 23:59:59);
 * then ``end > start`` is a same-day interval, ``end < start`` runs overnight
   into the next day, ``end == start`` is 24 hours;
-* local times become UTC by :func:`storemon.zones.local_to_utc_us` (fold=0);
+* local times become UTC by :func:`storemon._core.zones.local_to_utc_us` (fold=0);
   an interval whose UTC end is not after its UTC start is empty;
-* overlaps need no merging here: the sweep in :mod:`storemon.sweep` counts
+* overlaps need no merging here: the sweep in :mod:`storemon._core.sweep` counts
   open intervals, so an instant covered twice is still counted once.
 """
 
@@ -23,12 +23,10 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from storemon.zones import local_to_utc_us
+from storemon._core.zones import local_to_utc_us
+from storemon._instants import TICKS_PER_US
 
-__all__ = ["business_intervals", "TICKS_PER_US"]
-
-#: Ticks per microsecond (a tick is half a microsecond).
-TICKS_PER_US = 2
+__all__ = ["business_intervals"]
 
 _DAY_US = 86_400 * 1_000_000
 _MIDNIGHT_FROM_US = (23 * 3600 + 59 * 60) * 1_000_000  # 23:59:00

@@ -34,7 +34,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import BinaryIO, TextIO
 
 import polars as pl
 
+from storemon._instants import parse_timestamps_slowly, timestamp_expr
 from storemon.exceptions import FileFormatError, InvalidRowError
 from storemon.schema import (
     HOURS_SCHEMA,
@@ -162,8 +162,7 @@ class Inputs:
         read = sum(self.rows_read.values())
         text = f"read {read} rows from {len(self.rows_read)} files" if self.rows_read else "loaded inputs"
         text += (
-            f": {self.polls.height} polls, {self.hours.height} business-hours rows,"
-            f" {self.timezones.height} time zones"
+            f": {self.polls.height} polls, {self.hours.height} business-hours rows, {self.timezones.height} time zones"
         )
         if self.rejects.is_empty():
             return text + "; no rows rejected"
@@ -332,9 +331,7 @@ def load_dir(path: str | Path, *, strict: bool = False) -> Inputs:
 
 def _find_one(directory: Path, entries: Sequence[Path], role: str, patterns: Sequence[str]) -> Path:
     """The one file in ``entries`` whose name matches one of ``patterns``."""
-    matches = [
-        entry for entry in entries if any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns)
-    ]
+    matches = [entry for entry in entries if any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns)]
     wanted = ", ".join(repr(p) for p in patterns)
     if not matches:
         raise FileFormatError(f"no {role} file: looked for {wanted}", file=str(directory))
@@ -518,25 +515,6 @@ def _first_line(exc: BaseException) -> str:
 # Parsing string columns; every parser returns null where a value is invalid
 
 
-_FAST_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f UTC"
-#: Tried in order on the rows the fast format left null; a format without
-#: ``%z`` reads the time as UTC.
-_OTHER_TIMESTAMPS = (
-    "%Y-%m-%dT%H:%M:%S%.fZ",
-    "%Y-%m-%dT%H:%M:%S%.f%z",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f%z",
-)
-#: Last resort, after normalising blanks, ``t``/``z``/``UTC`` and offsets.
-_NORMALISED_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
-
-
-def _to_utc(raw: pl.Series | pl.Expr, fmt: str) -> pl.Series | pl.Expr:
-    """``raw`` parsed with ``fmt`` to Datetime[us, UTC]; null where it does not match."""
-    return raw.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
-
-
 #: A column parser: an expression for the common case (run on every row, in
 #: one parallel ``select``) and optionally a function for the rows it leaves
 #: null (run on just those rows).
@@ -563,47 +541,7 @@ def _parse(raw: pl.DataFrame, parsers: Mapping[str, _Parser]) -> pl.DataFrame:
 
 def _timestamp_parser(name: str) -> _Parser:
     """``timestamp_utc`` to Datetime[us, UTC]: the real files' format first, then ISO 8601 forms."""
-    return _to_utc(pl.col(name), _FAST_TIMESTAMP), _parse_timestamps_slowly
-
-
-def _parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
-    """Parse the other accepted timestamp forms: ISO 8601 with ``T``, ``Z``, offsets, no zone.
-
-    Each format only sees the rows the ones before it left null, so a file
-    written in one of them pays for about two parses; the regex normalisation
-    runs only on what is left after all of them.
-    """
-    attempts = [functools.partial(_to_utc, fmt=fmt) for fmt in _OTHER_TIMESTAMPS]
-    return _first_success(raw, [*attempts, _to_utc_normalised])
-
-
-def _to_utc_normalised(raw: pl.Series) -> pl.Series:
-    """Timestamps in looser spellings (blanks, ``t``, ``z``, ``+hh``, ``+hh:mm`` after a blank)."""
-    text = (
-        raw.str.strip_chars()
-        .str.replace(r"^(\d{4}-\d{2}-\d{2})[Tt ]", "${1} ")
-        .str.replace(r"(?i)\s*(?:UTC|Z)$", "")
-        .str.replace(r"\s*([+-]\d{2}):?(\d{2})$", "${1}${2}")
-        .str.replace(r"(:\d{2}(?:\.\d+)?)([+-]\d{2})$", "${1}${2}00")
-    )
-    return _first_success(text, [functools.partial(_to_utc, fmt=fmt) for fmt in _NORMALISED_TIMESTAMPS])
-
-
-def _first_success(raw: pl.Series, attempts: Sequence[Callable[[pl.Series], pl.Series]]) -> pl.Series:
-    """The first non-null result of ``attempts`` per value, each attempt run only on the values still null."""
-    result: pl.Series | None = None
-    pending = pl.int_range(raw.len(), dtype=pl.UInt32, eager=True)
-    for attempt in attempts:
-        parsed = attempt(raw.gather(pending))
-        if result is None:
-            result = pl.repeat(None, raw.len(), dtype=parsed.dtype, eager=True).rename(raw.name)
-        hit = parsed.is_not_null()
-        result = result.scatter(pending.filter(hit), parsed.filter(hit))
-        pending = pending.filter(~hit)
-        if pending.is_empty():
-            break
-    assert result is not None
-    return result
+    return timestamp_expr(name), parse_timestamps_slowly
 
 
 def _status_parser(name: str) -> _Parser:

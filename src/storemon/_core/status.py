@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from storemon.hours import TICKS_PER_US
+from storemon._instants import TICKS_PER_US
 
 __all__ = ["active_intervals"]
 

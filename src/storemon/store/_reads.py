@@ -1,54 +1,8 @@
-"""The data store: polls as date-partitioned Parquet, versioned tables, a manifest.
+"""Reading the data store: snapshot reports, polls, rejects and checks.
 
-Layout under the store root (a local directory)::
-
-    manifest.json                              the commit point (storemon.manifest)
-    polls/date=YYYY-MM-DD/part-<id>.parquet    immutable poll parts: one UTC date each,
-                                               sorted by store_id, timestamp_utc
-    tables/hours-<id>.parquet                  business-hours versions
-    tables/timezones-<id>.parquet              time-zone versions
-    tables/poll-stores-<id>.parquet            every store id that ever had a valid poll
-    rejects/<ingest-id>.parquet                the rejected rows of one ingest (REJECTS_SCHEMA)
-    .commit.lock, .writers.lock                flock(2) lock files
-
-What it guarantees:
-
-* **Atomic, durable ingests.** An ingest writes its new files (each via temp
-  file + fsync + rename), then commits by replacing ``manifest.json`` under
-  the commit lock. When :func:`append_polls`, :func:`replace_hours`,
-  :func:`replace_timezones` or :func:`ingest_paths` return, the data is
-  fsync'd. A crash at any point leaves the previous or the new state; files
-  of an uncommitted ingest are invisible and removed by
-  :func:`~storemon.compact.collect_garbage`.
-* **Snapshot reads.** :func:`report_from_store` reads the manifest once and
-  then only the files it names, so a concurrent ingest is seen entirely or
-  not at all. If a compaction deletes a file of that snapshot meanwhile, the
-  report starts again from the new manifest.
-* **Idempotency.** Each ingest records the sha256 of its source. A polls
-  source already ingested is a no-op that says so; an hours or time-zone
-  source equal to the *current* version is a no-op too (re-ingesting an
-  older version makes it current again).
-* **Duplicates are harmless.** Overlapping uploads store the same poll
-  twice. ``compute_report`` treats polls of the same store and instant as one
-  (``inactive`` wins), per SPEC.md invariant 5, so no figure changes; the
-  store keeps every accepted row as it came.
-* **Reports read only what they need.** Polls only matter in
-  ``[now − 7 d − horizon, now]`` (SPEC.md, status timeline), so only part
-  files whose time range overlaps it are scanned (pruned from the manifest,
-  which records each part's date and min/max time), with the same range as a
-  predicate pushed into the Parquet scan. The cost of a report does not grow
-  with the length of history.
-
-Hours and time zones are *replaced* by each ingest of such a file (they
-describe the present); polls are *appended*. Only local directories are
-supported: locks, renames and fsync need a POSIX file system, so ``s3://``
-or ``gs://`` locations are refused with :class:`StoreError`.
-
-This module holds the reading side and gathers the public names; the rest
-lives in :mod:`storemon.manifest` (the commit point and locks),
-:mod:`storemon.store_files` (opening, durable file writes),
-:mod:`storemon.sources` (recognising input files), :mod:`storemon.ingest`
-and :mod:`storemon.compact`.
+Every read takes one committed manifest and then only the files it names
+(:func:`_on_snapshot`); the store's guarantees are listed in
+:mod:`storemon.store`.
 """
 
 from __future__ import annotations
@@ -60,32 +14,21 @@ from typing import TypeVar
 
 import polars as pl
 
-from storemon.compact import CompactResult, collect_garbage, compact
+from storemon._core.report import compute_report, reaching_polls
+from storemon._instants import utc_instant
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
-from storemon.ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
-from storemon.manifest import Manifest
-from storemon.report import compute_report, reaching_polls, utc_instant
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
-from storemon.store_files import POLL_STORES_SCHEMA, Store, StoreLike, open_store, read_table
+from storemon.store._files import POLL_STORES_SCHEMA, StoreLike, open_store, read_table
+from storemon.store._manifest import Manifest
 
 __all__ = [
-    "Store",
-    "IngestResult",
-    "CompactResult",
-    "open_store",
-    "ingest_paths",
-    "append_polls",
-    "replace_hours",
-    "replace_timezones",
     "latest_poll",
     "report_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",
     "check_store",
-    "compact",
-    "collect_garbage",
 ]
 
 
@@ -129,6 +72,7 @@ def report_from_store(
     poll. Reads one committed snapshot and only the poll parts that overlap
     ``[now − 7 d − horizon, now]``.
     """
+
     def report(root: Path, manifest: Manifest) -> pl.DataFrame:
         return _report(root, manifest, now, horizon, default_timezone)
 
@@ -153,6 +97,10 @@ def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
             return read(opened.root, manifest)
         except FileNotFoundError as exc:
             missing = exc
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            # A damaged part (truncated, overwritten) is the store's problem, not the caller's input.
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"{opened.root}: a file of the store is unreadable: {first_line}") from None
     raise StoreError(f"{opened.root}: a file named by the manifest is missing: {missing}")
 
 

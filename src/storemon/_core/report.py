@@ -13,24 +13,23 @@ included) is exact; figures are converted to minutes/hours only at the end.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import polars as pl
 
+from storemon._core.business_hours import business_intervals
+from storemon._core.status import active_intervals
+from storemon._core.store_codes import StoreTable, polls_with_codes, store_table
+from storemon._core.sweep import measure_windows
+from storemon._instants import TICKS_PER_US, from_us, to_ticks, to_us, utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, HOUR, WEEK
 from storemon.exceptions import ConfigError, InputError
-from storemon.hours import TICKS_PER_US, business_intervals
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_SCHEMA, TIMEZONES_SCHEMA, check_zone, is_known_zone
-from storemon.stores import StoreTable, polls_with_codes, store_table
-from storemon.sweep import measure_windows
-from storemon.timeline import active_intervals
 
-__all__ = ["compute_report", "reaching_polls", "resolve_now", "utc_instant"]
+__all__ = ["compute_report", "reaching_polls", "resolve_now"]
 
 Frame = pl.DataFrame | pl.LazyFrame
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 # A horizon this long (about 36,000 years) already reaches every instant a
 # Datetime[us] can hold from any other: it is what "infinite" means here.
 _INFINITE_HORIZON_TICKS = 2**60
@@ -61,7 +60,7 @@ def compute_report(
 
     Invalid rows it is given (nulls, an unknown status, a day outside 0–6, an
     empty store id in hours or zones, an unknown zone) are left out, as SPEC.md
-    says; reporting them is the loaders' job (:mod:`storemon.load`).
+    says; reporting them is the loaders' job (:mod:`storemon._load`).
 
     Raises :class:`ConfigError` for a bad parameter and :class:`InputError` for
     frames that lack a column or hold values of the wrong kind.
@@ -73,13 +72,15 @@ def compute_report(
     table = store_table(polls_lf, hours_df, tz_df)
     stores = table.stores
 
-    now_us = _to_us(now) if now is not None else _latest(table.latest_poll_us)
+    now_us = to_us(utc_instant(now)) if now is not None else _latest(table.latest_poll_us)
     now_ticks = now_us * TICKS_PER_US
-    window = (now_ticks - _ticks(WEEK), now_ticks)
+    window = (now_ticks - to_ticks(WEEK), now_ticks)
 
     business = business_intervals(hours_df, _store_zones(stores, tz_df, default_timezone), stores, window)
     active = _active(polls_lf, table, window, horizon_ticks)
-    measured = measure_windows(business, active, now_ticks, {name: _ticks(length) for name, length in _WINDOWS.items()})
+    measured = measure_windows(
+        business, active, now_ticks, {name: to_ticks(length) for name, length in _WINDOWS.items()}
+    )
     return _figures(stores, measured)
 
 
@@ -87,7 +88,7 @@ def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
     """The report instant: ``now`` as an aware UTC datetime, or the latest poll."""
     if now is not None:
         return utc_instant(now)
-    return _EPOCH + timedelta(microseconds=_latest_poll_us(_coerce_polls(polls)))
+    return from_us(_latest_poll_us(_coerce_polls(polls)))
 
 
 def reaching_polls(now: datetime, horizon: timedelta | None = DEFAULT_HORIZON) -> tuple[int, int]:
@@ -98,8 +99,8 @@ def reaching_polls(now: datetime, horizon: timedelta | None = DEFAULT_HORIZON) -
     (no limit) gives an ``earliest`` before any representable date. Raises
     :class:`ConfigError` for a bad ``now`` or ``horizon``.
     """
-    now_ticks = _to_us(now) * TICKS_PER_US
-    return _poll_range((now_ticks - _ticks(WEEK), now_ticks), _horizon_ticks(horizon))
+    now_ticks = to_us(utc_instant(now)) * TICKS_PER_US
+    return _poll_range((now_ticks - to_ticks(WEEK), now_ticks), _horizon_ticks(horizon))
 
 
 def _poll_range(window: tuple[int, int], horizon_ticks: int) -> tuple[int, int]:
@@ -107,24 +108,7 @@ def _poll_range(window: tuple[int, int], horizon_ticks: int) -> tuple[int, int]:
     return (lo - horizon_ticks) // TICKS_PER_US, now // TICKS_PER_US
 
 
-def utc_instant(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (a naive one is UTC); ConfigError if not a datetime."""
-    return _EPOCH + timedelta(microseconds=_to_us(moment))
-
-
 # --- parameters --------------------------------------------------------------
-
-
-def _to_us(moment: datetime) -> int:
-    if not isinstance(moment, datetime):
-        raise ConfigError(f"now must be a datetime, not {type(moment).__name__}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // _US
-
-
-def _ticks(length: timedelta) -> int:
-    return (length // _US) * TICKS_PER_US
 
 
 def _horizon_ticks(horizon: timedelta | None) -> int:
@@ -134,7 +118,7 @@ def _horizon_ticks(horizon: timedelta | None) -> int:
         raise ConfigError(f"horizon must be a timedelta or None, not {type(horizon).__name__}")
     if horizon < timedelta(0):
         raise ConfigError(f"horizon must not be negative (got {horizon})")
-    return min(_ticks(horizon), _INFINITE_HORIZON_TICKS)
+    return min(to_ticks(horizon), _INFINITE_HORIZON_TICKS)
 
 
 def _latest_poll_us(polls: pl.LazyFrame) -> int:
@@ -167,7 +151,9 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
     ts = pl.col("timestamp_utc")
     ts_dtype = schema["timestamp_utc"]
     if not isinstance(ts_dtype, pl.Datetime):
-        raise InputError(f"polls.timestamp_utc must be a Datetime, not {ts_dtype}", file="polls", column="timestamp_utc")
+        raise InputError(
+            f"polls.timestamp_utc must be a Datetime, not {ts_dtype}", file="polls", column="timestamp_utc"
+        )
     if ts_dtype.time_zone is None:
         ts = ts.dt.replace_time_zone("UTC")
     status = pl.col("status")
@@ -218,12 +204,13 @@ def _known_zone_rows(tz: pl.DataFrame) -> pl.DataFrame:
 
 def _store_zones(stores: pl.DataFrame, tz: pl.DataFrame, default_timezone: str) -> pl.DataFrame:
     """``store_id`` → ``zone``: the store's first (known) zone row, else the default."""
-    first = (
-        tz.unique("store_id", keep="first", maintain_order=True)
-        .select("store_id", pl.col("timezone_str").alias("zone"))
+    first = tz.unique("store_id", keep="first", maintain_order=True).select(
+        "store_id", pl.col("timezone_str").alias("zone")
     )
-    return stores.select("store_id").join(first, on="store_id", how="left").with_columns(
-        pl.col("zone").fill_null(default_timezone)
+    return (
+        stores.select("store_id")
+        .join(first, on="store_id", how="left")
+        .with_columns(pl.col("zone").fill_null(default_timezone))
     )
 
 

@@ -31,8 +31,7 @@ def local_to_utc_us(frame: pl.DataFrame, columns: dict[str, str], zone: str) -> 
     """
     pairs = pl.concat([frame.select(pl.col(local).alias("wall"), zone) for local in columns]).unique()
     converted = [
-        _convert_one_zone(part, zone_name)
-        for (zone_name,), part in pairs.partition_by(zone, as_dict=True).items()
+        _convert_one_zone(part, zone_name) for (zone_name,), part in pairs.partition_by(zone, as_dict=True).items()
     ]
     table = pl.concat(converted) if converted else pairs.with_columns(pl.lit(None, pl.Int64).alias("utc"))
     for local, out in columns.items():

@@ -21,21 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
+from storemon._load import Loaded, load_hours, load_polls, load_timezones
 from storemon.exceptions import InputError
-from storemon.load import Loaded, load_hours, load_polls, load_timezones
-from storemon.manifest import (
-    IngestEntry,
-    PartEntry,
-    Manifest,
-    TableEntry,
-    commit_lock,
-    read_manifest,
-    write_manifest,
-    writers_lock,
-)
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
-from storemon.sources import file_sha256, find_sources
-from storemon.store_files import (
+from storemon.store._files import (
     POLL_STORES_SCHEMA,
     Store,
     StoreLike,
@@ -45,7 +34,17 @@ from storemon.store_files import (
     write_parquet,
     write_parts,
 )
-
+from storemon.store._manifest import (
+    IngestEntry,
+    Manifest,
+    PartEntry,
+    TableEntry,
+    commit_lock,
+    read_manifest,
+    write_manifest,
+    writers_lock,
+)
+from storemon.store._sources import file_sha256, find_sources
 
 __all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones"]
 
@@ -113,10 +112,12 @@ class _Staged:
     rejects_path: str | None = None
 
 
-def ingest_paths(store: StoreLike, paths: Sequence[str | os.PathLike[str]], *, strict: bool = False) -> list[IngestResult]:
+def ingest_paths(
+    store: StoreLike, paths: Sequence[str | os.PathLike[str]], *, strict: bool = False
+) -> list[IngestResult]:
     """Validate and ingest files and data directories in one atomic commit.
 
-    A directory contributes the files :func:`storemon.load.load_dir` would
+    A directory contributes the files :func:`storemon._load.load_dir` would
     find in it (any of the three may be absent). A file is recognised by
     those names too, otherwise by its header (``status`` → polls,
     ``timezone_str`` → time zones, ``start_time_local`` → hours). Polls are
@@ -227,7 +228,10 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
         try:
             before = read_manifest(root)
             for index, source in enumerate(sources):
-                if source.frame is not None and _duplicate_of(before, source.kind, source.sha256, sources[:index]) is None:
+                if (
+                    source.frame is not None
+                    and _duplicate_of(before, source.kind, source.sha256, sources[:index]) is None
+                ):
                     staged[index] = _stage(root, source, written)
             with commit_lock(root):
                 committed = _commit(root, read_manifest(root), sources, staged, results, written)
@@ -393,7 +397,7 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
         typed = frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
-    nulls = [column for column, count in zip(typed.columns, typed.null_count().row(0)) if count]
+    nulls = [column for column, count in zip(typed.columns, typed.null_count().row(0), strict=False) if count]
     if nulls:
         raise InputError(f"{kind} frame has missing values in {', '.join(nulls)} (validate it first)", file=kind)
     return typed

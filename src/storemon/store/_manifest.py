@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from storemon._fileio import atomic_path
 from storemon.exceptions import StoreError
-from storemon.output import atomic_path
 
 __all__ = [
     "FORMAT",
@@ -116,7 +116,9 @@ def read_manifest(root: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise StoreError(f"{root}: not a storemon store (no {MANIFEST_NAME}); create one with 'storemon ingest'") from None
+        raise StoreError(
+            f"{root}: not a storemon store (no {MANIFEST_NAME}); create one with 'storemon ingest'"
+        ) from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
     try:
@@ -188,7 +190,9 @@ def _from_json(document: Any) -> Manifest:
     manifest = Manifest(
         generation=_int(document["generation"], "generation"),
         committed_at=document["committed_at"],
-        max_timestamp_us=None if document["max_timestamp_us"] is None else _int(document["max_timestamp_us"], "max_timestamp_us"),
+        max_timestamp_us=None
+        if document["max_timestamp_us"] is None
+        else _int(document["max_timestamp_us"], "max_timestamp_us"),
         parts=parts,
         hours=_table(document["hours"]),
         timezones=_table(document["timezones"]),

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from storemon.manifest import MANIFEST_NAME, PartEntry, commit_lock, read_manifest, write_manifest, writers_lock
 from storemon.schema import POLLS_SCHEMA
-from storemon.store_files import StoreLike, new_id, open_store, write_parts
+from storemon.store._files import StoreLike, new_id, open_store, write_parts
+from storemon.store._manifest import MANIFEST_NAME, PartEntry, commit_lock, read_manifest, write_manifest, writers_lock
 
 __all__ = ["CompactResult", "compact", "collect_garbage"]
 

@@ -15,9 +15,17 @@ from pathlib import Path
 
 import polars as pl
 
+from storemon._fileio import atomic_path, fsync_dir
 from storemon.exceptions import StoreError
-from storemon.manifest import MANIFEST_NAME, Manifest, PartEntry, TableEntry, commit_lock, read_manifest, write_manifest
-from storemon.output import atomic_path, fsync_dir
+from storemon.store._manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    PartEntry,
+    TableEntry,
+    commit_lock,
+    read_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "Store",

@@ -1,0 +1,3 @@
+from storemon._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Writing report and reject tables to files: CSV, Parquet or JSON lines.
+
+Every writer goes through :class:`storemon._fileio.atomic_path`, so a reader
+never sees a partial file under the final name and a device, FIFO or
+symlink is written into, not replaced. The format comes from ``format=`` or
+the file's extension (``.parquet``, ``.jsonl``/``.ndjson``; anything else is
+CSV) — a CSV is never written under a ``.parquet`` name.
+
+CSV is for people and spreadsheets: the report's figures are rounded for
+display, and a text cell that a spreadsheet would run as a formula (one
+beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
+prefixed with ``'``. Parquet and JSON lines keep the library's exact values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from storemon._fileio import atomic_path
+from storemon.exceptions import ConfigError
+from storemon.schema import REPORT_COLUMNS
+
+__all__ = ["FORMATS", "OutputFormat", "output_format", "display_report", "write_table", "write_report"]
+
+OutputFormat = Literal["csv", "parquet", "jsonl"]
+#: The output formats, by name.
+FORMATS: tuple[OutputFormat, ...] = ("csv", "parquet", "jsonl")
+
+_EXTENSIONS: dict[str, OutputFormat] = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def output_format(path: str | os.PathLike[str] | None, format: str | None = None) -> OutputFormat:
+    """The format to write ``path`` in: ``format`` when given, else by extension, else CSV."""
+    if format is not None:
+        name = format.lower()
+        for known in FORMATS:
+            if name == known:
+                return known
+        raise ConfigError(f"unknown output format {format!r} (expected one of: {', '.join(FORMATS)})")
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    return _EXTENSIONS.get(suffix, "csv")
+
+
+def display_report(report: pl.DataFrame, decimals: int = 2) -> pl.DataFrame:
+    """The report rounded for display (the library's own figures stay unrounded)."""
+    return report.with_columns(pl.col(list(REPORT_COLUMNS)).round(decimals))
+
+
+def write_table(frame: pl.DataFrame, path: str | os.PathLike[str], format: str | None = None) -> Path:
+    """Write ``frame`` to ``path`` (format from ``format`` or the extension), atomically."""
+    kind = output_format(path, format)
+    with atomic_path(path) as tmp:
+        if kind == "parquet":
+            frame.write_parquet(tmp)
+        elif kind == "jsonl":
+            frame.write_ndjson(tmp)
+        else:
+            _spreadsheet_safe(frame).write_csv(tmp)
+    return Path(path)
+
+
+def write_report(
+    report: pl.DataFrame, path: str | os.PathLike[str], format: str | None = None, *, decimals: int = 2
+) -> Path:
+    """Write a report: CSV rounded to ``decimals`` for display, Parquet and JSON lines exact."""
+    kind = output_format(path, format)
+    return write_table(display_report(report, decimals) if kind == "csv" else report, path, kind)
+
+
+def _spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would execute, prefixed with ``'`` (OWASP's CSV-injection advice)."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA_START)).then("'" + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name in text
+    )

@@ -1,0 +1,85 @@
+"""The data store: polls as date-partitioned Parquet, versioned tables, a manifest.
+
+Layout under the store root (a local directory)::
+
+    manifest.json                              the commit point (storemon.store._manifest)
+    polls/date=YYYY-MM-DD/part-<id>.parquet    immutable poll parts: one UTC date each,
+                                               sorted by store_id, timestamp_utc
+    tables/hours-<id>.parquet                  business-hours versions
+    tables/timezones-<id>.parquet              time-zone versions
+    tables/poll-stores-<id>.parquet            every store id that ever had a valid poll
+    rejects/<ingest-id>.parquet                the rejected rows of one ingest (REJECTS_SCHEMA)
+    .commit.lock, .writers.lock                flock(2) lock files
+
+What it guarantees:
+
+* **Atomic, durable ingests.** An ingest writes its new files (each via temp
+  file + fsync + rename), then commits by replacing ``manifest.json`` under
+  the commit lock. When :func:`append_polls`, :func:`replace_hours`,
+  :func:`replace_timezones` or :func:`ingest_paths` return, the data is
+  fsync'd. A crash at any point leaves the previous or the new state; files
+  of an uncommitted ingest are invisible and removed by
+  :func:`~storemon.store._compact.collect_garbage`.
+* **Snapshot reads.** :func:`report_from_store` reads the manifest once and
+  then only the files it names, so a concurrent ingest is seen entirely or
+  not at all. If a compaction deletes a file of that snapshot meanwhile, the
+  report starts again from the new manifest.
+* **Idempotency.** Each ingest records the sha256 of its source. A polls
+  source already ingested is a no-op that says so; an hours or time-zone
+  source equal to the *current* version is a no-op too (re-ingesting an
+  older version makes it current again).
+* **Duplicates are harmless.** Overlapping uploads store the same poll
+  twice. ``compute_report`` treats polls of the same store and instant as one
+  (``inactive`` wins), per SPEC.md invariant 5, so no figure changes; the
+  store keeps every accepted row as it came.
+* **Reports read only what they need.** Polls only matter in
+  ``[now − 7 d − horizon, now]`` (SPEC.md, status timeline), so only part
+  files whose time range overlaps it are scanned (pruned from the manifest,
+  which records each part's date and min/max time), with the same range as a
+  predicate pushed into the Parquet scan. The cost of a report does not grow
+  with the length of history.
+
+Hours and time zones are *replaced* by each ingest of such a file (they
+describe the present); polls are *appended*. Only local directories are
+supported: locks, renames and fsync need a POSIX file system, so ``s3://``
+or ``gs://`` locations are refused with :class:`StoreError`.
+
+The package gathers the public names; the work lives in
+:mod:`~storemon.store._manifest` (the commit point and locks),
+:mod:`~storemon.store._files` (opening, durable file writes),
+:mod:`~storemon.store._sources` (recognising input files),
+:mod:`~storemon.store._ingest` (the write side), :mod:`~storemon.store._compact`
+(compaction, garbage collection) and :mod:`~storemon.store._reads` (snapshot reads).
+"""
+
+from storemon.store._compact import CompactResult, collect_garbage, compact
+from storemon.store._files import Store, StoreLike, open_store
+from storemon.store._ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
+from storemon.store._reads import (
+    check_store,
+    latest_poll,
+    read_polls,
+    read_rejects,
+    report_from_store,
+    rows_rejected,
+)
+
+__all__ = [
+    "Store",
+    "StoreLike",
+    "IngestResult",
+    "CompactResult",
+    "open_store",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "latest_poll",
+    "report_from_store",
+    "read_polls",
+    "read_rejects",
+    "rows_rejected",
+    "check_store",
+    "compact",
+    "collect_garbage",
+]
