@@ -154,17 +154,21 @@ def parse_timestamps(raw: pl.Series) -> pl.Series:
 
 def timestamp_expr(name: str) -> pl.Expr:
     """The fast path of :func:`parse_timestamps` as an expression on column ``name``."""
-    return _to_utc(pl.col(name), _FAST_TIMESTAMP)
+    return pl.col(name).str.to_datetime(_FAST_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC", cache=False)
 
 
 def parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
     """The accepted forms other than the real files' one: ``T``, ``Z``, offsets, no zone."""
-    attempts = [functools.partial(_to_utc, fmt=fmt) for fmt in _OTHER_TIMESTAMPS]
+    attempts: list[Callable[[pl.Series], pl.Series]] = [_parser(fmt) for fmt in _OTHER_TIMESTAMPS]
     return _first_success(raw, [*attempts, _to_utc_normalised])
 
 
-def _to_utc(raw: pl.Series | pl.Expr, fmt: str) -> pl.Series | pl.Expr:
+def _to_utc(raw: pl.Series, fmt: str) -> pl.Series:
     return raw.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
+
+
+def _parser(fmt: str) -> Callable[[pl.Series], pl.Series]:
+    return functools.partial(_to_utc, fmt=fmt)
 
 
 def _to_utc_normalised(raw: pl.Series) -> pl.Series:
@@ -176,7 +180,7 @@ def _to_utc_normalised(raw: pl.Series) -> pl.Series:
         .str.replace(r"\s*([+-]\d{2}):?(\d{2})$", "${1}${2}")
         .str.replace(r"(:\d{2}(?:\.\d+)?)([+-]\d{2})$", "${1}${2}00")
     )
-    return _first_success(text, [functools.partial(_to_utc, fmt=fmt) for fmt in _NORMALISED_TIMESTAMPS])
+    return _first_success(text, [_parser(fmt) for fmt in _NORMALISED_TIMESTAMPS])
 
 
 def _first_success(raw: pl.Series, attempts: Sequence[Callable[[pl.Series], pl.Series]]) -> pl.Series:

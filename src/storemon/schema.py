@@ -43,25 +43,31 @@ __all__ = [
 STATUS = pl.Enum(["inactive", "active"])
 
 #: Valid status polls.
-POLLS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "timestamp_utc": pl.Datetime("us", "UTC"),
-    "status": STATUS,
-}
+POLLS_SCHEMA = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "timestamp_utc": pl.Datetime("us", "UTC"),
+        "status": STATUS,
+    }
+)
 
 #: Valid weekly business-hours rows, local wall-clock times.
-HOURS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "dayOfWeek": pl.Int8(),
-    "start_time_local": pl.Time(),
-    "end_time_local": pl.Time(),
-}
+HOURS_SCHEMA = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "dayOfWeek": pl.Int8(),
+        "start_time_local": pl.Time(),
+        "end_time_local": pl.Time(),
+    }
+)
 
 #: Valid time-zone rows.
-TIMEZONES_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "timezone_str": pl.String(),
-}
+TIMEZONES_SCHEMA = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "timezone_str": pl.String(),
+    }
+)
 
 #: The six figures of a report, in order: minutes for ``_hour``, hours otherwise.
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -74,20 +80,24 @@ REPORT_COLUMNS: tuple[str, ...] = (
 )
 
 #: One row per store, sorted by ``store_id``, unrounded.
-REPORT_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    **{name: pl.Float64() for name in REPORT_COLUMNS},
-}
+REPORT_SCHEMA = pl.Schema(
+    {
+        "store_id": pl.String(),
+        **{name: pl.Float64() for name in REPORT_COLUMNS},
+    }
+)
 
 #: Rows the loaders left out, and why. ``line`` is 1-based with the header as
 #: line 1 (for Parquet: the row number + 1, so the first row is line 2 too).
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "file": pl.String(),
-    "line": pl.Int64(),
-    "column": pl.String(),
-    "value": pl.String(),
-    "reason": pl.String(),
-}
+REJECTS_SCHEMA = pl.Schema(
+    {
+        "file": pl.String(),
+        "line": pl.Int64(),
+        "column": pl.String(),
+        "value": pl.String(),
+        "reason": pl.String(),
+    }
+)
 
 
 @functools.cache
