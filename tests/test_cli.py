@@ -10,10 +10,12 @@ import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 import storemon
@@ -433,3 +435,39 @@ def test_no_command_prints_help_and_exits_2():
     result = run()
     assert result.returncode == 2
     assert "report" in result.stderr and "generate" in result.stderr
+
+
+# --- in process, through click's CliRunner (fast) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8d", timedelta(days=8)),
+        ("36h", timedelta(hours=36)),
+        (" 90m ", timedelta(minutes=90)),
+        ("2w", timedelta(weeks=2)),
+        ("45s", timedelta(seconds=45)),
+        ("1.5H", timedelta(minutes=90)),
+        ("inf", None),
+        ("INF", None),
+    ],
+)
+def test_parse_horizon(text: str, expected: timedelta | None):
+    assert _cli.parse_horizon(text) == expected
+    assert _cli.parse_horizon(_cli.describe_horizon(expected)) == expected  # the summary's spelling reads back
+
+
+@pytest.mark.parametrize("text", ["8", "0", "1.5", "-3h", "8 days", "h", "", "1e3h", "99999999999d"])
+def test_parse_horizon_refuses(text: str):
+    with pytest.raises(storemon.ConfigError, match=re.escape(repr(text))):
+        _cli.parse_horizon(text)
+
+
+def test_cli_runner_sees_the_same_boundary(example: Path):
+    runner = CliRunner()
+    ok = runner.invoke(_cli.cli, ["report", str(example), "-o", "-"], env={"STOREMON_NOW": "2024-01-03T18:00:00Z"})
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines()[1] == "a,0.0,1.74,1.74,60.0,1.26,1.26"
+    bad = runner.invoke(_cli.cli, ["report", str(example), "--horizon", "12"])
+    assert bad.exit_code == 2 and "needs a unit" in bad.stderr

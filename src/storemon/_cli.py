@@ -54,7 +54,7 @@ from storemon.store import Store, ingest_paths, latest_poll, open_store, read_re
 from storemon.store._compact import compact
 from storemon.store._manifest import MANIFEST_NAME
 
-__all__ = ["main", "cli", "HorizonType", "InstantType", "parse_horizon"]
+__all__ = ["main", "cli", "HorizonType", "InstantType", "parse_horizon", "describe_horizon"]
 
 EXIT_OK = 0
 EXIT_OS = 1
