@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, jsonify
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 __all__ = ["init_app", "json_error", "REDIS_DOWN"]
 
@@ -33,7 +34,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected)
 
 
-def _http_error(exc: HTTPException) -> Response:
+def _http_error(exc: HTTPException) -> WerkzeugResponse:
     response = exc.get_response()
     response.set_data(jsonify(error=exc.description or exc.name).get_data())
     response.content_type = "application/json"

@@ -73,7 +73,10 @@ def read_record(reports_dir: Path, report_id: str) -> dict[str, Any] | None:
         text = record_path(reports_dir, report_id).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    return json.loads(text)
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError(f"report record {report_id} is not a JSON object")
+    return record
 
 
 def write_record(reports_dir: Path, record: dict[str, Any]) -> Path:

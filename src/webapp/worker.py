@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 import time
+from types import FrameType
 
 from redis.client import Pipeline
 from redis.exceptions import RedisError
@@ -49,10 +50,10 @@ class StoremonWorker(Worker):
     #: Whether SIGINT/SIGTERM asked this worker to stop (RQ keeps its own flag private).
     stop_requested: bool = False
 
-    def request_stop(self, signum, frame) -> None:
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Remember the request, then let RQ stop warmly (after the current job)."""
         self.stop_requested = True
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """TTL of the job's entry in the started registry: next heartbeat + grace."""
