@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 
 import storemon
-from conftest import SERVICE_DATA_END, RedisServer, free_port
+from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, RedisServer, free_port
 from storemon import write_report
 from webapp.config import DEFAULT_DATA_DIR
 from webapp.jobs import PROGRESS_COMPUTED
@@ -62,6 +62,7 @@ class Service:
             "REDIS_URL": redis_url,
             "STOREMON_REPORTS_DIR": str(self.reports_dir),
             "STOREMON_WORKER_HEARTBEAT": "1",
+            "STOREMON_TOKENS": TOKENS_ENV,
             **env,
         }
         self.port = free_port()
@@ -113,8 +114,13 @@ class Service:
             except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
                 pass
 
-    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 15.0) -> Response:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, timeout: float = 15.0, role: str | None = "admin"
+    ) -> Response:
+        """One request with the ``role`` token (``None``: no ``Authorization`` header)."""
         request = urllib.request.Request(self.base + path, data=body, method=method)
+        if role is not None:
+            request.add_header("Authorization", f"Bearer {TOKENS[role]}")
         if body is not None:
             request.add_header("Content-Type", "application/json")
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-from webapp import errors, intake, resources
+from webapp import auth, errors, intake, resources
 from webapp.api import bp
 from webapp.config import VARIABLES, Settings
 
@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.config.from_mapping(overrides)
     resources.init_app(app, settings)
+    auth.init_app(app, settings)
     errors.init_app(app)
     app.register_blueprint(bp)
     intake.init_app(app, settings)

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, abort, jsonify, request, send_file, url_f
 from redis.exceptions import RedisError
 from rq import Worker
 
+from webapp.auth import get_caller, require
 from webapp.errors import json_error
 from webapp.jobs import data_present, enqueue_report
 from webapp.params import BadParameter, parse_trigger_body
@@ -31,6 +32,7 @@ bp = Blueprint("api", __name__)
 
 @bp.post("/api/trigger_report/", strict_slashes=False)
 @bp.post("/trigger_report", strict_slashes=False)
+@require("write")
 def trigger_report() -> tuple[Response, int, dict[str, str]]:
     """Queue a new report; answer its id at once (202) and where to fetch it."""
     try:
@@ -39,18 +41,21 @@ def trigger_report() -> tuple[Response, int, dict[str, str]]:
         abort(400, str(exc))
     settings = get_settings()
     report_id = new_report_id()
-    enqueue_report(get_queue(), settings, report_id, params)
+    caller = get_caller()
+    enqueue_report(get_queue(), settings, report_id, params, requested_by=caller.name if caller else None)
     location = url_for("api.get_report", report_id=report_id)
     return jsonify(report_id=report_id), 202, {"Location": location}
 
 
 @bp.get("/api/get_report/<report_id>/", strict_slashes=False)
+@require("read")
 def get_report(report_id: str) -> Response:
     """The report's CSV when complete, else its status as JSON."""
     return _report_response(report_id)
 
 
 @bp.get("/get_report")
+@require("read")
 def get_report_by_query() -> Response:
     """Alias of :func:`get_report` taking ``?report_id=``."""
     report_id = request.args.get("report_id")

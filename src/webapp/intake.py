@@ -40,6 +40,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import storemon
 from storemon import IngestResult, Loaded
+from webapp.auth import require
 from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
 from webapp.config import Settings
 from webapp.errors import json_error
@@ -81,18 +82,21 @@ def _intake_body_limit() -> None:
 
 
 @bp.post("/api/polls", strict_slashes=False)
+@require("write")
 def post_polls() -> tuple[Response, int]:
     """Append polls to the store."""
     return _intake("polls", storemon.append_polls)
 
 
 @bp.put("/api/hours", strict_slashes=False)
+@require("admin")
 def put_hours() -> tuple[Response, int]:
     """Replace the store's business hours."""
     return _intake("hours", storemon.replace_hours)
 
 
 @bp.put("/api/timezones", strict_slashes=False)
+@require("admin")
 def put_timezones() -> tuple[Response, int]:
     """Replace the store's time zones."""
     return _intake("timezones", storemon.replace_timezones)

@@ -123,11 +123,13 @@ def build_report(
     reports_dir: str,
     created: str,
     hold_file: str | None = None,
+    requested_by: str | None = None,
 ) -> dict[str, Any]:
     """Run one report (on an RQ worker): write its CSV and record; return the record.
 
     ``params`` is :meth:`ReportParams.to_json`; ``created`` the trigger time
-    (ISO). ``hold_file`` is TEST ONLY (``STOREMON_TEST_HOLD_FILE``): while that
+    (ISO); ``requested_by`` names the token that asked (role and fingerprint,
+    :mod:`webapp.auth`). ``hold_file`` is TEST ONLY (``STOREMON_TEST_HOLD_FILE``): while that
     file exists the job waits just before writing its CSV.
     """
     reports = Path(reports_dir)
@@ -150,6 +152,7 @@ def build_report(
             "duration_seconds": round(time.monotonic() - clock, 6),
             "rows": produced.report.height,
             "rejects": produced.rejects,
+            "requested_by": requested_by,
         }
         write_record(reports, record)
         return record
@@ -159,12 +162,15 @@ def build_report(
             report_id, params=params, source=source, created=created, started=started, error=describe_error(exc)
         )
         record["duration_seconds"] = round(time.monotonic() - clock, 6)
+        record["requested_by"] = requested_by
         csv_path(reports, report_id).unlink(missing_ok=True)
         write_record(reports, record)
         raise
 
 
-def enqueue_report(queue: Queue, settings: Settings, report_id: str, params: ReportParams) -> Job:
+def enqueue_report(
+    queue: Queue, settings: Settings, report_id: str, params: ReportParams, requested_by: str | None = None
+) -> Job:
     """Put a report job for ``report_id`` on ``queue``, configured by ``settings``."""
     return queue.enqueue_call(
         build_report,
@@ -175,6 +181,7 @@ def enqueue_report(queue: Queue, settings: Settings, report_id: str, params: Rep
             "reports_dir": str(settings.reports_dir),
             "created": utc_now_iso(),
             "hold_file": str(settings.hold_file) if settings.hold_file else None,
+            "requested_by": requested_by,
         },
         job_id=report_id,
         timeout=settings.job_timeout,
@@ -226,7 +233,7 @@ def _set_progress(value: float) -> None:
         return
     job.meta["progress"] = value
     try:
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
     except RedisError as exc:  # progress is a courtesy; the report matters more
         log.warning("could not save progress of job %s: %s", job.id, exc)
 
