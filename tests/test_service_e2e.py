@@ -10,6 +10,7 @@ process started here is killed at teardown.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import polars as pl
 import pytest
 
 import storemon
+import storemon.store
 from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, RedisServer, free_port
 from storemon import write_report
 from webapp.config import DEFAULT_DATA_DIR
@@ -390,3 +392,50 @@ def test_intake_over_http_into_a_store_then_the_report_equals_the_library(
     assert report.body == library_csv(tmp_path, service_data_dir)
     record = json.loads((service.reports_dir / f"{report_id}.json").read_text())
     assert record["source"] == {"store": str(store)}
+
+
+# --- bounded input over real HTTP: chunked bodies ---------------------------------------------
+
+
+def send_chunked(port: int, method: str, path: str, body: bytes, content_type: str, role: str = "admin") -> Response:
+    """One request with ``Transfer-Encoding: chunked`` (no Content-Length), 64 KiB per chunk."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.putheader("Authorization", f"Bearer {TOKENS[role]}")
+        connection.endheaders()
+        try:
+            for start in range(0, len(body), 64 * 1024):
+                part = body[start : start + 64 * 1024]
+                connection.send(b"%x\r\n%s\r\n" % (len(part), part))
+            connection.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and stop reading before the end; the answer is what counts
+        answer = connection.getresponse()
+        return Response(answer.status, dict(answer.headers), answer.read())
+    finally:
+        connection.close()
+
+
+def test_chunked_bodies_cannot_pass_the_limits(service_factory, redis_url, tmp_path):
+    limit = 256 * 1024
+    store = tmp_path / "store"
+    service = service_factory(redis_url, STOREMON_STORE=str(store), STOREMON_MAX_INTAKE_BYTES=str(limit))
+    service.start_web()
+    header, row = b"store_id,timestamp_utc,status\n", b"1001,2024-10-14 12:05:00 UTC,active\n"
+    over = header + row * (limit // len(row) + 10)
+    at_limit = (header + row * (limit // len(row)))[:limit]
+    at_limit = at_limit[: at_limit.rindex(b"\n") + 1]
+
+    trigger = send_chunked(service.port, "POST", "/api/trigger_report/", b" " * (1024 * 1024), "application/json")
+    too_large = send_chunked(service.port, "POST", "/api/polls", over, "text/csv")
+
+    assert trigger.status == 413 and "report_id" not in trigger.json()
+    assert too_large.status == 413 and "STOREMON_MAX_INTAKE_BYTES" in too_large.json()["error"]
+    assert storemon.store.read_polls(store).is_empty()  # nothing of the cut body was stored
+
+    accepted = send_chunked(service.port, "POST", "/api/polls", at_limit, "text/csv")
+    assert accepted.status == 201, accepted.body
+    assert accepted.json()["rejected"] == 0 and accepted.json()["rows"] == at_limit.count(b"\n") - 1

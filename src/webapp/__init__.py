@@ -19,12 +19,15 @@ from flask import Flask
 from webapp import auth, errors, intake, resources
 from webapp.api import bp
 from webapp.config import VARIABLES, Settings
+from webapp.limits import TRIGGER_BODY_BYTES
 
 __all__ = ["create_app", "MAX_BODY_BYTES"]
 
 #: Largest accepted request body; a trigger body is a few dozen bytes. The
 #: intake endpoints have their own limit (``STOREMON_MAX_INTAKE_BYTES``).
-MAX_BODY_BYTES = 64 * 1024
+#: Bodies are read through :func:`webapp.limits.read_limited`, which holds the
+#: limit for chunked bodies too.
+MAX_BODY_BYTES = TRIGGER_BODY_BYTES
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -18,8 +18,9 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from webapp.auth import get_caller, require
-from webapp.errors import json_error
+from webapp.errors import client_body, json_error
 from webapp.jobs import data_present, enqueue_report
+from webapp.limits import TRIGGER_BODY_BYTES, read_limited
 from webapp.params import BadParameter, parse_trigger_body
 from webapp.records import COMPLETE, FAILED, csv_path, is_report_id, new_report_id
 from webapp.resources import get_queue, get_redis, get_settings
@@ -35,10 +36,12 @@ bp = Blueprint("api", __name__)
 @require("write")
 def trigger_report() -> tuple[Response, int, dict[str, str]]:
     """Queue a new report; answer its id at once (202) and where to fetch it."""
-    try:
-        params = parse_trigger_body(request.get_data(cache=False))
-    except BadParameter as exc:
-        abort(400, str(exc))
+    body = read_limited(TRIGGER_BODY_BYTES)
+    with client_body("trigger body"):
+        try:
+            params = parse_trigger_body(body)
+        except BadParameter as exc:
+            abort(400, str(exc))
     settings = get_settings()
     report_id = new_report_id()
     caller = get_caller()

@@ -1,11 +1,20 @@
 """Every error the service returns is JSON: ``{"error": "<for a person>"}``.
 
 HTTP errors keep their status and headers (405 keeps ``Allow``); Redis being
-unreachable is 503 with ``Retry-After``; anything unexpected is a logged 500
-that shows no internals.
+unreachable is 503 with ``Retry-After``; anything unexpected is a logged 500 that shows no internals.
+
+A body the client sent can break a parser in ways nobody listed (a
+``UnicodeError`` or ``ValueError`` from deep inside a decoder). Code that
+parses a body runs it inside :func:`client_body`, which turns exactly those
+two, raised there, into :class:`ClientBodyError` — answered **400** and
+logged with its traceback as a warning. The same exceptions anywhere else
+(the store, the queue, the views' own logic) stay 500s: they are bugs.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask, Response, current_app, jsonify
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,10 +22,32 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-__all__ = ["init_app", "json_error", "REDIS_DOWN"]
+from storemon import StoremonError
+
+__all__ = ["init_app", "json_error", "client_body", "ClientBodyError", "REDIS_DOWN"]
 
 REDIS_DOWN = "the job queue (Redis) is unreachable; try again in a few seconds"
 RETRY_AFTER_SECONDS = 5
+
+
+class ClientBodyError(Exception):
+    """A request body that a parser could not handle (see :func:`client_body`); answered 400."""
+
+
+@contextmanager
+def client_body(what: str) -> Iterator[None]:
+    """Inside: a ``UnicodeError``/``ValueError`` is the body's fault (:class:`ClientBodyError`).
+
+    storemon's own errors pass through untouched (callers answer them with
+    their own messages).
+    """
+    try:
+        yield
+    except (UnicodeError, ValueError) as exc:
+        if isinstance(exc, StoremonError):
+            raise
+        current_app.logger.warning("unreadable request body (%s)", what, exc_info=exc)
+        raise ClientBodyError(f"{what}: the request body cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def json_error(status: int, message: str) -> Response:
@@ -31,6 +62,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(RedisConnectionError, _redis_down)
     app.register_error_handler(RedisTimeoutError, _redis_down)
+    app.register_error_handler(ClientBodyError, _client_body)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -46,6 +78,10 @@ def _redis_down(exc: Exception) -> Response:
     response = json_error(503, REDIS_DOWN)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def _client_body(exc: ClientBodyError) -> Response:
+    return json_error(400, str(exc))
 
 
 def _unexpected(exc: Exception) -> Response:

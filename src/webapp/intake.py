@@ -36,14 +36,14 @@ from typing import Any
 
 import polars as pl
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 import storemon
 from storemon import IngestResult, Loaded
 from webapp.auth import require
 from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
 from webapp.config import Settings
-from webapp.errors import json_error
+from webapp.errors import client_body, json_error
+from webapp.limits import read_limited
 from webapp.resources import get_settings
 
 __all__ = ["bp", "init_app", "NO_STORE"]
@@ -73,12 +73,6 @@ def _prepare_store(path: Path) -> None:
         storemon.open_store(path, create=True)
     except storemon.StoreError as exc:
         raise storemon.ConfigError(f"STOREMON_STORE={path}: {exc}") from None
-
-
-@bp.before_request
-def _intake_body_limit() -> None:
-    """Intake bodies may be far larger than the app-wide limit meant for trigger bodies."""
-    request.max_content_length = get_settings().max_intake_bytes
 
 
 @bp.post("/api/polls", strict_slashes=False)
@@ -111,16 +105,13 @@ def _intake(table: str, write: _Write) -> tuple[Response, int]:
     if fmt is None:
         sent = request.mimetype or "none"
         abort(415, f"unsupported Content-Type {sent!r}: send one of {', '.join(MEDIA_TYPES)}")
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = get_settings().max_intake_bytes
-        abort(413, f"the body is larger than {limit} bytes (STOREMON_MAX_INTAKE_BYTES); send it in parts")
+    body = read_limited(get_settings().max_intake_bytes, " (STOREMON_MAX_INTAKE_BYTES); send it in parts")
     name = f"{request.method} {request.path} ({fmt})"
-    try:
-        loaded = read_body(table, fmt, body, name)
-    except storemon.InputError as exc:
-        abort(400, str(exc))
+    with client_body(name):
+        try:
+            loaded = read_body(table, fmt, body, name)
+        except storemon.InputError as exc:
+            abort(400, str(exc))
     if loaded.frame.is_empty():
         return _nothing_valid(table, fmt, loaded)
     try:
