@@ -14,8 +14,10 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -439,3 +441,64 @@ def test_chunked_bodies_cannot_pass_the_limits(service_factory, redis_url, tmp_p
     accepted = send_chunked(service.port, "POST", "/api/polls", at_limit, "text/csv")
     assert accepted.status == 201, accepted.body
     assert accepted.json()["rejected"] == 0 and accepted.json()["rows"] == at_limit.count(b"\n") - 1
+
+
+# --- staying up: slow clients, dead workers, Redis losing queued jobs ------------------------------
+
+
+def _slowloris(port: int, payload: bytes, stop: threading.Event, deadline: float, sent: list[int]) -> None:
+    """Send ``payload`` one byte at a time (every 50 ms) until ``stop`` or ``deadline``; then hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for byte in payload:
+            if stop.is_set() or time.monotonic() > deadline:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break  # the server gave up on us: fine
+            sent.append(1)
+            time.sleep(0.05)
+
+
+def test_twenty_slow_clients_do_not_starve_the_service(service_factory, redis_url, service_data_dir):
+    service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    service.start_worker()
+    service.wait_healthy()
+    headers_forever = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 4000
+    body_forever = (
+        b"POST /api/polls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        + f"Authorization: Bearer {TOKENS['write']}\r\nContent-Length: 100000\r\n\r\n".encode()
+        + b"store_id,timestamp_utc,status\n" * 2000
+    )
+    stop, sent = threading.Event(), []
+    deadline = time.monotonic() + 20  # bounded even if the assertions below hang
+    clients = [
+        threading.Thread(
+            target=_slowloris, args=(service.port, headers_forever if i % 2 else body_forever, stop, deadline, sent)
+        )
+        for i in range(20)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        wait_until = time.monotonic() + 5
+        while len(sent) < 20 * 10 and time.monotonic() < wait_until:  # every client is well under way
+            time.sleep(0.05)
+        assert len(sent) >= 20 * 10, "the slow clients did not get going"
+
+        started = time.monotonic()
+        health = service.request("GET", "/api/health", timeout=2)
+        health_seconds = time.monotonic() - started
+        started = time.monotonic()
+        trigger = service.request("POST", "/api/trigger_report/", timeout=2)
+        trigger_seconds = time.monotonic() - started
+        assert all(client.is_alive() for client in clients), "the slow clients should still be trickling"
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(10)
+
+    assert health.status == 200 and health_seconds < 2, (health.status, health_seconds)
+    assert trigger.status == 202 and trigger_seconds < 2, (trigger.status, trigger_seconds)
+    assert service.wait_report(trigger.json()["report_id"]).headers["X-Report-Status"] == "Complete"
