@@ -502,3 +502,44 @@ def test_twenty_slow_clients_do_not_starve_the_service(service_factory, redis_ur
     assert health.status == 200 and health_seconds < 2, (health.status, health_seconds)
     assert trigger.status == 202 and trigger_seconds < 2, (trigger.status, trigger_seconds)
     assert service.wait_report(trigger.json()["report_id"]).headers["X-Report-Status"] == "Complete"
+
+
+def test_health_stops_counting_a_killed_worker_within_30_seconds(service_factory, redis_url, service_data_dir):
+    service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    worker = service.start_worker()
+    service.wait_healthy()
+    assert service.get("/api/health").json()["workers"] == 1
+
+    for pid in (worker.pid, *_children(worker.pid)):
+        _kill_group(pid)
+    worker.wait(10)
+    killed = time.monotonic()
+    deadline, health = killed + 30, service.get("/api/health")
+    while health.json()["workers"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        health = service.get("/api/health")
+
+    assert health.status == 503 and health.json()["workers"] == 0, "a dead worker still counted after 30 s"
+    service.start_worker()
+    service.wait_healthy()
+
+
+def test_a_report_queued_when_redis_restarts_is_requeued_and_completes(
+    service_factory, private_redis: RedisServer, service_data_dir
+):
+    service = service_factory(private_redis.url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    report_id = service.trigger()  # no worker yet: the job waits in Redis
+    record = json.loads((service.reports_dir / f"{report_id}.json").read_text())
+    assert record["status"] == "Queued"
+
+    private_redis.stop()
+    private_redis.start()  # empty: the queued job is gone
+    running = service.get(f"/api/get_report/{report_id}/")
+    assert running.status == 200 and running.json() == {"status": "Running", "progress": 0.0}
+
+    service.start_worker()
+    done = service.wait_report(report_id)
+    assert done.headers["X-Report-Status"] == "Complete"
+    assert done.body == library_csv(service.tmp_path, service_data_dir)

@@ -313,10 +313,12 @@ def test_redis_down_is_503_then_the_app_recovers(make_app, private_redis: RedisS
 
     private_redis.start()  # same port, empty: the pending job is gone with the old data
 
-    assert client.get(f"/api/get_report/{pending}/").status_code == 404
+    requeued = client.get(f"/api/get_report/{pending}/")  # its Queued record puts it back on the queue
+    assert requeued.status_code == 200 and requeued.get_json() == {"status": "Running", "progress": 0.0}
     again = trigger(client)
     run_jobs(app)
     assert client.get(f"/api/get_report/{again}/").data == served.data
+    assert client.get(f"/api/get_report/{pending}/").data == served.data
 
 
 # --- health ------------------------------------------------------------------------------

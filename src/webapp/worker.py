@@ -80,11 +80,18 @@ class StoremonWorker(Worker):
 
 
 def make_worker(settings: Settings) -> StoremonWorker:
-    """A worker on ``settings.queue`` with the service's heartbeat settings."""
+    """A worker on ``settings.queue`` with the service's heartbeat settings.
+
+    Idle, it heart-beats every ``STOREMON_WORKER_HEARTBEAT`` seconds too (RQ
+    heart-beats once per blocking dequeue, whose timeout is ``worker_ttl −
+    15``), so ``/api/health`` stops counting a dead worker within
+    :attr:`Settings.worker_stale_after` seconds.
+    """
     worker = StoremonWorker(
         [settings.queue],
         connection=connect_redis(settings.redis_url),
         job_monitoring_interval=settings.worker_heartbeat,
+        worker_ttl=settings.worker_heartbeat + 15,
     )
     worker.grace_seconds = settings.abandon_after - settings.worker_heartbeat
     return worker
