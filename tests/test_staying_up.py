@@ -2,28 +2,35 @@
 only, old reports are pruned, and a full disk is a clean 507.
 
 Through Flask's test client and in-process RQ workers, on the suite's real redis-server
-(private ones where Redis is stopped).
+(private ones where Redis is stopped). The disk-full cases make the writer raise
+``OSError(ENOSPC)``; the real disk is never filled.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 from rq import SimpleWorker
 
 import webapp.jobs
 from conftest import TOKENS, TOKENS_ENV, RedisServer, run_jobs
+from storemon.store import check_store, read_polls
 from webapp import create_app
+from webapp.errors import DISK_FULL
 from webapp.jobs import prune_reports
 from webapp.records import new_report_id, record_path, write_record
 from webapp.resources import get_queue
 from webapp.status import LOST
 
 pytestmark = pytest.mark.service
+
+POLLS = b"store_id,timestamp_utc,status\n1001,2024-10-14 12:00:00 UTC,active\n"
 
 
 @pytest.fixture
@@ -222,3 +229,59 @@ def test_the_worker_prunes_old_reports_after_each_job(make_app, reports_dir):
     assert (reports_dir / f"{kept}.json").exists()
     assert client.get(f"/api/get_report/{fresh}/").headers["X-Report-Status"] == "Complete"
     assert client.get(f"/api/get_report/{old}/").status_code == 404
+
+
+# --- a full disk: 507, nothing half-written, downloads keep working ------------------------------
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_intake_on_a_full_disk_is_507_and_stores_nothing(make_app, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    app = make_app(STOREMON_STORE=str(store))
+    client = app.test_client(token=TOKENS["admin"])
+    assert client.post("/api/polls", data=POLLS, content_type="text/csv").status_code == 201
+    before = sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())
+    polls_before = read_polls(store)
+
+    write_parquet = pl.DataFrame.write_parquet
+
+    def half_then_full(self, file, *args, **kwargs):
+        write_parquet(self.head(1), file, *args, **kwargs)  # something reaches the temp file …
+        _disk_full()  # … then the disk is full
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", half_then_full)
+    more = POLLS.replace(b"12:00:00", b"12:30:00")
+    for method, path, body in [
+        ("post", "/api/polls", more),
+        ("put", "/api/hours", b"store_id,dayOfWeek,start_time_local,end_time_local\n1001,0,09:00,17:00\n"),
+    ]:
+        response = getattr(client, method)(path, data=body, content_type="text/csv")
+        assert response.status_code == 507, response.get_data(as_text=True)
+        assert response.get_json() == {"error": DISK_FULL}
+    monkeypatch.undo()
+
+    after = sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())
+    assert after == before  # no temp file, no orphan part, the manifest unchanged
+    assert read_polls(store).equals(polls_before)
+    check_store(store)
+
+
+def test_a_trigger_on_a_full_disk_is_507_and_queues_nothing_while_downloads_still_work(
+    app, client, reports_dir, monkeypatch
+):
+    done = trigger(client)
+    run_jobs(app)
+    csv = client.get(f"/api/get_report/{done}/").data
+
+    monkeypatch.setattr(webapp.jobs, "write_record", _disk_full)
+    refused = client.post("/api/trigger_report/")
+    served = client.get(f"/api/get_report/{done}/")
+
+    assert refused.status_code == 507 and refused.get_json() == {"error": DISK_FULL}
+    with app.app_context():
+        assert get_queue().count == 0
+    assert served.status_code == 200 and served.data == csv
+    assert sorted(p.name for p in reports_dir.iterdir()) == [f"{done}.csv", f"{done}.json"]

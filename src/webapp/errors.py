@@ -1,7 +1,8 @@
 """Every error the service returns is JSON: ``{"error": "<for a person>"}``.
 
 HTTP errors keep their status and headers (405 keeps ``Allow``); Redis being
-unreachable is 503 with ``Retry-After``; anything unexpected is a logged 500 that shows no internals.
+unreachable is 503 with ``Retry-After``; a full disk (``ENOSPC``, ``EDQUOT``)
+is 507; anything unexpected is a logged 500 that shows no internals.
 
 A body the client sent can break a parser in ways nobody listed (a
 ``UnicodeError`` or ``ValueError`` from deep inside a decoder). Code that
@@ -13,6 +14,7 @@ logged with its traceback as a warning. The same exceptions anywhere else
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,10 +26,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from storemon import StoremonError
 
-__all__ = ["init_app", "json_error", "client_body", "ClientBodyError", "REDIS_DOWN"]
+__all__ = ["init_app", "json_error", "client_body", "is_disk_full", "ClientBodyError", "REDIS_DOWN", "DISK_FULL"]
 
 REDIS_DOWN = "the job queue (Redis) is unreachable; try again in a few seconds"
+DISK_FULL = "the service's disk is full: nothing was stored; try again once space has been freed"
 RETRY_AFTER_SECONDS = 5
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class ClientBodyError(Exception):
@@ -48,6 +53,16 @@ def client_body(what: str) -> Iterator[None]:
             raise
         current_app.logger.warning("unreadable request body (%s)", what, exc_info=exc)
         raise ClientBodyError(f"{what}: the request body cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk or the quota is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def json_error(status: int, message: str) -> Response:
@@ -85,5 +100,8 @@ def _client_body(exc: ClientBodyError) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    if is_disk_full(exc):
+        current_app.logger.error("disk full: %s", exc)
+        return json_error(507, DISK_FULL)
     current_app.logger.exception("unexpected error", exc_info=exc)
     return json_error(500, "internal server error; the service log has the details")

@@ -42,7 +42,7 @@ from storemon import IngestResult, Loaded
 from webapp.auth import require
 from webapp.bodies import CSV, MEDIA_TYPES, body_format, read_body
 from webapp.config import Settings
-from webapp.errors import client_body, json_error
+from webapp.errors import DISK_FULL, client_body, is_disk_full, json_error
 from webapp.limits import read_limited
 from webapp.resources import get_settings
 
@@ -123,7 +123,10 @@ def _intake(table: str, write: _Write) -> tuple[Response, int]:
             rows_read=loaded.rows_read,
             rejects=loaded.rejects,
         )
-    except (storemon.StoreError, OSError):
+    except (storemon.StoreError, OSError) as exc:
+        if is_disk_full(exc):
+            current_app.logger.error("intake into %s failed, the disk is full: %s", store, exc)
+            return json_error(507, DISK_FULL), 507
         current_app.logger.exception("intake into %s failed", store)
         return json_error(503, STORE_FAILED), 503
     return jsonify(_summary(table, fmt, result)), 200 if result.skipped else 201
