@@ -36,6 +36,7 @@ from storemon.exceptions import (
     FileFormatError,
     InputError,
     InvalidRowError,
+    StaleVersionError,
     StoreError,
     StoremonError,
 )
@@ -59,6 +60,7 @@ from storemon.store import (
     check_store,
     collect_garbage,
     compact,
+    current_table,
     ingest_paths,
     latest_poll,
     open_store,
@@ -110,6 +112,7 @@ __all__ = [
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
     "compact",
     "collect_garbage",
     "IngestResult",
@@ -134,5 +137,6 @@ __all__ = [
     "InvalidRowError",
     "ConfigError",
     "StoreError",
+    "StaleVersionError",
     "__version__",
 ]

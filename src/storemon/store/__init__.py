@@ -57,6 +57,7 @@ from storemon.store._files import Store, StoreLike, open_store
 from storemon.store._ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
 from storemon.store._reads import (
     check_store,
+    current_table,
     latest_poll,
     read_polls,
     read_rejects,
@@ -80,6 +81,7 @@ __all__ = [
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
     "compact",
     "collect_garbage",
 ]

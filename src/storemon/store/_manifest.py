@@ -37,6 +37,8 @@ __all__ = [
     "TableEntry",
     "IngestEntry",
     "Manifest",
+    "NO_VERSION",
+    "version_of",
     "read_manifest",
     "write_manifest",
     "commit_lock",
@@ -69,6 +71,17 @@ class TableEntry:
     rows: int
     sha256: str | None = None  # of the source it came from, when it has one
     ingest: str | None = None  # id of the ingest that wrote it
+
+
+#: The version of a table that has none yet (no ingest of it was ever committed).
+NO_VERSION = "none"
+
+
+def version_of(table: TableEntry | None) -> str:
+    """A table version's name: the id of the ingest that wrote it (:data:`NO_VERSION` for none)."""
+    if table is None:
+        return NO_VERSION
+    return table.ingest or Path(table.path).stem
 
 
 @dataclass(frozen=True)
