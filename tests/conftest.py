@@ -91,6 +91,14 @@ def bearer(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
+def if_match(client, path: str) -> dict[str, str]:
+    """The ``If-Match`` header naming the current version of the table ``path`` replaces (``/api/hours`` …)."""
+    table = path.rstrip("/").rsplit("/", 1)[-1]
+    response = client.get(f"/api/tables/{table}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {"If-Match": response.headers["ETag"]}
+
+
 REDIS_INSTALL_HINT = "redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server)"
 
 

@@ -34,6 +34,10 @@ ENDPOINTS = [
     ("POST", "/api/polls", POLLS_CSV, "write"),
     ("PUT", "/api/hours", HOURS_CSV, "admin"),
     ("PUT", "/api/timezones", ZONES_CSV, "admin"),
+    ("PATCH", "/api/hours", HOURS_CSV, "write"),
+    ("PATCH", "/api/timezones", ZONES_CSV, "write"),
+    ("GET", "/api/tables/hours", None, "read"),
+    ("GET", "/api/tables/timezones", None, "read"),
 ]
 ROLES = ("read", "write", "admin")
 IDS = [f"{method} {path}" for method, path, _, _ in ENDPOINTS]
@@ -63,6 +67,9 @@ def app(make_app):
 
 def call(app, method: str, path: str, body: bytes | None, authorization: str | None):
     headers = {"Authorization": authorization} if authorization is not None else {}
+    if method == "PUT":  # the version it replaces, so that only authorization can stop it
+        current = app.test_client(token=TOKENS["admin"]).get(f"/api/tables/{path.rsplit('/', 1)[-1]}")
+        headers["If-Match"] = current.headers["ETag"]
     kwargs = {"data": body, "content_type": "text/csv"} if body is not None else {}
     return app.test_client().open(path, method=method, headers=headers, **kwargs)
 
@@ -116,6 +123,8 @@ def test_the_right_role_and_every_stronger_one_get_through(make_app, method, pat
         assert response.status_code in (200, 201, 202, 404), response.get_data(as_text=True)
         if path.startswith(("/api/get_report", "/get_report")):
             assert response.status_code == 404  # known caller, unknown report
+        if path.startswith("/api/tables/"):
+            assert response.status_code == 200 and response.headers["ETag"]
         assert "WWW-Authenticate" not in response.headers
 
 

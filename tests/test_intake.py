@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 import storemon
-from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, run_jobs
+from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, if_match, run_jobs
 from storemon import ConfigError, write_report
 from storemon._load import parse_polls
 from storemon.store import check_store, read_polls
@@ -88,7 +88,9 @@ def library_csv(tmp_path: Path, polls: pl.DataFrame, hours: pl.DataFrame, zones:
 
 
 def post_csv(client, path: str, body: bytes, method: str = "post"):
-    return getattr(client, method)(path, data=body, content_type="text/csv")
+    """Send a CSV body; a PUT names the current version (If-Match), as it must."""
+    headers = if_match(client, path) if method == "put" else {}
+    return getattr(client, method)(path, data=body, content_type="text/csv", headers=headers)
 
 
 def ingest_service_data(client, data_dir: Path) -> dict[str, dict]:
@@ -348,7 +350,7 @@ def test_put_hours_and_timezones_change_the_next_report_exactly(app, client, ser
         {"store_id": "2002", "dayOfWeek": 9, "start_time_local": "09:00", "end_time_local": "17:00"},
     ]
     zones = "store_id,timezone_str\n1001,Asia/Kolkata\n3003,Europe/Berlin\n3003,Asia/Tokyo\n"
-    put_hours = client.put("/api/hours", json=hours)
+    put_hours = client.put("/api/hours", json=hours, headers=if_match(client, "/api/hours"))
     put_zones = post_csv(client, "/api/timezones", zones.encode(), "put")
 
     assert put_hours.status_code == 201 and put_zones.status_code == 201

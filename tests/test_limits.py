@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import TOKENS, TOKENS_ENV, run_jobs
+from conftest import TOKENS, TOKENS_ENV, if_match, run_jobs
 from storemon.store import read_polls
 from webapp import create_app
 from webapp.bodies import LONE_SURROGATE, NUL_CHARACTER
@@ -158,7 +158,8 @@ def test_unstorable_text_rejects_its_row_and_the_other_rows_still_land(
     texts = [json.dumps(good), _raw_item(items[0]), json.dumps(good).replace("1001", "1002")]
     body = ("[" + ",".join(texts) + "]" if fmt == "application/json" else "\n".join(texts) + "\n").encode()
 
-    response = getattr(client, method)(path, data=body, content_type=fmt)
+    headers = if_match(client, path) if method == "put" else {}
+    response = getattr(client, method)(path, data=body, content_type=fmt, headers=headers)
 
     assert response.status_code == 201, response.get_data(as_text=True)
     answer = response.get_json()

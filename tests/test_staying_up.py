@@ -19,7 +19,7 @@ import pytest
 from rq import SimpleWorker
 
 import webapp.jobs
-from conftest import TOKENS, TOKENS_ENV, RedisServer, run_jobs
+from conftest import TOKENS, TOKENS_ENV, RedisServer, if_match, run_jobs
 from storemon.store import check_store, read_polls
 from webapp import create_app
 from webapp.errors import DISK_FULL
@@ -258,7 +258,8 @@ def test_intake_on_a_full_disk_is_507_and_stores_nothing(make_app, tmp_path, mon
         ("post", "/api/polls", more),
         ("put", "/api/hours", b"store_id,dayOfWeek,start_time_local,end_time_local\n1001,0,09:00,17:00\n"),
     ]:
-        response = getattr(client, method)(path, data=body, content_type="text/csv")
+        headers = if_match(client, path) if method == "put" else {}
+        response = getattr(client, method)(path, data=body, content_type="text/csv", headers=headers)
         assert response.status_code == 507, response.get_data(as_text=True)
         assert response.get_json() == {"error": DISK_FULL}
     monkeypatch.undo()

@@ -5,8 +5,8 @@ needs ``Authorization: Bearer <token>``; the tokens come from
 ``STOREMON_TOKENS`` (``role:token`` pairs, :mod:`webapp.config`).
 
 =========  ===============================================================
-``read``   fetch reports
-``write``  + trigger reports, ``POST /api/polls``
+``read``   fetch reports, ``GET /api/tables/<name>``
+``write``  + trigger reports, ``POST /api/polls``, ``PATCH`` a table
 ``admin``  + ``PUT /api/hours``, ``PUT /api/timezones`` (replace a table)
 =========  ===============================================================
 

@@ -87,8 +87,8 @@ VARIABLES.update(
         "STOREMON_TOKENS": (
             None,
             "Bearer tokens of the API, comma-separated role:token pairs, e.g. "
-            "'read:…,write:…,admin:…'. Roles: read (fetch reports), write (+ trigger "
-            "reports, POST polls), admin (+ PUT tables). Tokens are at least 16 characters "
+            "'read:…,write:…,admin:…'. Roles: read (fetch reports, read tables), write (+ trigger "
+            "reports, POST polls, PATCH tables), admin (+ PUT tables). Tokens are at least 16 characters "
             "of [A-Za-z0-9._~+/=-]. Unset: the web app refuses to start unless STOREMON_AUTH=off.",
         ),
         "STOREMON_AUTH": (

@@ -100,9 +100,13 @@ _REPORT_RESPONSES: dict[str, Any] = {
 }
 
 
-def _intake(operation_id: str, summary: str, table: str, role: str) -> dict[str, Any]:
+_ETAG = {"ETag": {"description": "the table's new current version", "schema": {"type": "string"}}}
+
+
+def _intake(operation_id: str, summary: str, table: str, role: str, mode: str = "append") -> dict[str, Any]:
     row = {"$ref": f"#/components/schemas/{table}Row"}
-    return {
+    versioned = mode != "append"
+    operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
         "description": (
@@ -121,8 +125,12 @@ def _intake(operation_id: str, summary: str, table: str, role: str) -> dict[str,
             },
         },
         "responses": {
-            "200": _json({"$ref": "#/components/schemas/IntakeResult"}, "already ingested: nothing changed"),
-            "201": _json({"$ref": "#/components/schemas/IntakeResult"}, "stored"),
+            "200": _json(
+                {"$ref": "#/components/schemas/IntakeResult"},
+                "already ingested: nothing changed",
+                _ETAG if versioned else None,
+            ),
+            "201": _json({"$ref": "#/components/schemas/IntakeResult"}, "stored", _ETAG if versioned else None),
             "400": _json(
                 {"anyOf": [{"$ref": "#/components/schemas/IntakeRejected"}, _ERROR]},
                 "unreadable body, or no valid row (then with the counts and every reject)",
@@ -136,6 +144,20 @@ def _intake(operation_id: str, summary: str, table: str, role: str) -> dict[str,
             "507": _DISK_FULL,
         },
     }
+    if versioned:
+        operation["parameters"] = [
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": mode == "replace",
+                "description": "the ETag of the version to replace (GET /api/tables/{name})",
+                "schema": {"type": "string"},
+            }
+        ]
+        operation["responses"]["412"] = _error("the table has another current version (its ETag is sent)", _ETAG)
+        if mode == "replace":
+            operation["responses"]["428"] = _error("If-Match is missing")
+    return operation
 
 
 _SCALAR = {"type": ["string", "number", "null"]}
@@ -197,8 +219,30 @@ def document() -> dict[str, Any]:
                 }
             },
             "/api/polls": {"post": _intake("postPolls", "Append status polls", "Poll", "write")},
-            "/api/hours": {"put": _intake("putHours", "Replace the business hours", "Hours", "admin")},
-            "/api/timezones": {"put": _intake("putTimezones", "Replace the time zones", "Timezone", "admin")},
+            "/api/hours": {
+                "put": _intake("putHours", "Replace the business hours", "Hours", "admin", "replace"),
+                "patch": _intake("patchHours", "Upsert business hours per store", "Hours", "write", "upsert"),
+            },
+            "/api/timezones": {
+                "put": _intake("putTimezones", "Replace the time zones", "Timezone", "admin", "replace"),
+                "patch": _intake("patchTimezones", "Upsert time zones per store", "Timezone", "write", "upsert"),
+            },
+            "/api/tables/{name}": {
+                "get": {
+                    "operationId": "getTable",
+                    "summary": "The current version of a table (hours, timezones) and its ETag",
+                    "security": [{"bearer": ["read"]}],
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Table"}, "the current version", _ETAG),
+                        "401": _UNAUTHORIZED,
+                        "403": _FORBIDDEN,
+                        "404": _error("no such table"),
+                        "500": _INTERNAL,
+                        "503": _error("no data store is configured"),
+                    },
+                }
+            },
             "/api/health": {
                 "get": {
                     "operationId": "health",
@@ -294,6 +338,15 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["error", "table", "format", "rows", "accepted", "rejected", "rejects"],
                     "properties": {"error": {"type": "string"}, **_COUNTS},
+                },
+                "Table": {
+                    "type": "object",
+                    "required": ["table", "version", "rows"],
+                    "properties": {
+                        "table": {"type": "string", "enum": ["hours", "timezones"]},
+                        "version": {"type": "string"},
+                        "rows": {"type": "array", "items": {"type": "object"}},
+                    },
                 },
                 "Health": {
                     "type": "object",
