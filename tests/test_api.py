@@ -31,8 +31,8 @@ PUBLIC = {
         "write_report", "write_table", "display_report", "output_format", "FORMATS", "atomic_path",
         "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
         "replace_timezones", "report_from_store", "latest_poll", "read_polls", "read_rejects",
-        "rows_rejected", "check_store", "current_table", "compact", "collect_garbage", "IngestResult",
-        "CompactResult",
+        "rows_rejected", "check_store", "current_table", "table_versions", "restore_table", "compact",
+        "collect_garbage", "IngestResult", "CompactResult",
         "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
         "REJECTS_SCHEMA", "STATUS", "is_known_zone", "check_zone",
         "DEFAULT_HORIZON", "DEFAULT_TIMEZONE",
@@ -51,7 +51,8 @@ PUBLIC = {
     "storemon.store": [
         "Store", "StoreLike", "IngestResult", "CompactResult", "open_store", "ingest_paths", "append_polls",
         "replace_hours", "replace_timezones", "latest_poll", "report_from_store", "read_polls",
-        "read_rejects", "rows_rejected", "check_store", "current_table", "compact", "collect_garbage",
+        "read_rejects", "rows_rejected", "check_store", "current_table", "table_versions", "restore_table",
+        "compact", "collect_garbage",
     ],
 }  # fmt: skip
 

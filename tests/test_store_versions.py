@@ -1,13 +1,23 @@
 """Table versions in the store: current_table names the current version; replace_hours and
-replace_timezones with ``if_version`` replace only that version (checked under the commit lock)."""
+replace_timezones with ``if_version`` replace only that version (checked under the commit lock);
+every version is kept (table_versions) and can be made current again (restore_table)."""
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
-from storemon import HOURS_SCHEMA, TIMEZONES_SCHEMA, ConfigError, StaleVersionError
-from storemon.store import check_store, current_table, open_store, replace_hours, replace_timezones
+from storemon import HOURS_SCHEMA, TIMEZONES_SCHEMA, ConfigError, StaleVersionError, StoreError
+from storemon.store import (
+    check_store,
+    compact,
+    current_table,
+    open_store,
+    replace_hours,
+    replace_timezones,
+    restore_table,
+    table_versions,
+)
 
 
 def hours(*rows: tuple[str, int, str, str]) -> pl.DataFrame:
@@ -62,3 +72,36 @@ def test_the_first_version_can_be_conditional_on_none(tmp_path):
     replace_hours(store, hours(("1", 0, "09:00", "17:00")), source="a", if_version="none")
     with pytest.raises(StaleVersionError):
         replace_hours(store, hours(("1", 0, "09:00", "18:00")), source="b", if_version="none")
+
+
+def test_versions_are_listed_newest_first_and_survive_compaction(tmp_path):
+    store = tmp_path / "s"
+    a = replace_hours(store, hours(("1", 0, "09:00", "17:00")), source="a").ingest_id
+    b = replace_hours(store, hours(("1", 0, "10:00", "18:00"), ("2", 1, "08:00", "09:00")), source="b").ingest_id
+    compact(store)
+
+    versions = table_versions(store, "hours")
+
+    assert [(v["version"], v["source"], v["rows"], v["current"], v["restorable"]) for v in versions] == [
+        (b, "b", 2, True, True),
+        (a, "a", 1, False, True),
+    ]
+    assert table_versions(store, "timezones") == []
+
+
+def test_restore_makes_an_old_version_current_as_a_new_one(tmp_path):
+    store = tmp_path / "s"
+    old = replace_hours(store, hours(("1", 0, "09:00", "17:00")), source="a").ingest_id
+    old_rows = current_table(store, "hours")[0]
+    newer = replace_hours(store, hours(("1", 0, "10:00", "18:00")), source="b").ingest_id
+
+    restored = restore_table(store, "hours", old, if_version=newer)
+
+    frame, version = current_table(store, "hours")
+    assert frame.equals(old_rows) and version == restored.ingest_id not in (old, newer)
+    assert restore_table(store, "hours", old).skipped  # already the current content
+    with pytest.raises(StaleVersionError):
+        restore_table(store, "hours", newer, if_version=newer)
+    with pytest.raises(StoreError, match="no restorable"):
+        restore_table(store, "hours", "nope")
+    check_store(store)

@@ -69,7 +69,9 @@ from storemon.store import (
     replace_hours,
     replace_timezones,
     report_from_store,
+    restore_table,
     rows_rejected,
+    table_versions,
 )
 
 __all__ = [
@@ -113,6 +115,8 @@ __all__ = [
     "rows_rejected",
     "check_store",
     "current_table",
+    "table_versions",
+    "restore_table",
     "compact",
     "collect_garbage",
     "IngestResult",

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from storemon._load import Loaded, load_hours, load_polls, load_timezones
-from storemon.exceptions import InputError, StaleVersionError
+from storemon.exceptions import ConfigError, InputError, StaleVersionError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
@@ -47,7 +47,7 @@ from storemon.store._manifest import (
 )
 from storemon.store._sources import file_sha256, find_sources
 
-__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones"]
+__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones", "restore_table"]
 
 
 _SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
@@ -204,6 +204,36 @@ def replace_timezones(
     return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects, if_version)
 
 
+def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
+    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``) current again, as a new version.
+
+    ``version`` is a name from :func:`table_versions`; the new version holds
+    the same rows (a no-op when it already is the current content).
+    ``if_version`` as for :func:`replace_hours`. Raises :class:`StoreError`
+    for a version the store does not have (or no longer can restore).
+    """
+    if table not in ("hours", "timezones"):
+        raise ConfigError(f"unknown table {table!r}: expected hours or timezones")
+    opened = open_store(store)
+    manifest = opened.manifest()
+    entry = next((e for e in manifest.ingests if e.kind == table and e.id == version), None)
+    path = _version_path(opened.root, entry)
+    if entry is None or path is None:
+        raise StoreError(f"{opened.root}: no restorable {table} version {version!r}")
+    frame = read_table(opened.root, TableEntry(path, entry.rows_accepted), _SCHEMAS[table])
+    return _ingest_frame(
+        opened, table, frame, f"restore of {table} version {version}", entry.sha256, None, None, if_version
+    )
+
+
+def _version_path(root: Path, entry: IngestEntry | None) -> str | None:
+    """Where the table version an ingest wrote lives (older manifests did not record it: the naming rule)."""
+    if entry is None:
+        return None
+    path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
+    return path if (root / path).is_file() else None
+
+
 def _ingest_frame(
     store: StoreLike,
     kind: str,
@@ -286,6 +316,7 @@ def _commit(
             rows_rejected=source.rows_rejected,
             committed_at=now,
             rejects=one.rejects_path,
+            table=one.table.path if one.table is not None else None,
         )
         entries.append(entry)
         manifest = _with_source(manifest, source, one)

@@ -97,6 +97,7 @@ class IngestEntry:
     rows_rejected: int
     committed_at: str  # ISO 8601, UTC
     rejects: str | None = None  # path of the rejects file, when there were any
+    table: str | None = None  # hours / time zones: path of the version it wrote (kept for restores)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Manifest:
         """Every file this state refers to, relative to the store root."""
         tables = (self.hours, self.timezones, self.poll_stores)
         named = {part.path for part in self.parts} | {table.path for table in tables if table is not None}
+        named |= {entry.table for entry in self.ingests if entry.table}  # every table version stays restorable
         return named | {entry.rejects for entry in self.ingests if entry.rejects}
 
     def polls_ingest_with(self, sha256: str) -> IngestEntry | None:

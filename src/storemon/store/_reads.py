@@ -30,6 +30,7 @@ __all__ = [
     "rows_rejected",
     "check_store",
     "current_table",
+    "table_versions",
 ]
 
 
@@ -182,6 +183,36 @@ def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
     def read(root: Path, manifest: Manifest) -> tuple[pl.DataFrame, str]:
         entry = getattr(manifest, table)
         return read_table(root, entry, _TABLE_SCHEMAS[table]), version_of(entry)
+
+    return _on_snapshot(store, read)
+
+
+def table_versions(store: StoreLike, table: str) -> list[dict[str, object]]:
+    """Every version of ``table`` (``"hours"``, ``"timezones"``), newest first.
+
+    Each is ``{"version", "committed_at", "source", "rows", "current", "restorable"}``;
+    ``restorable`` says whether its rows are still in the store (versions
+    written before the store kept them may have been removed by ``compact``).
+    """
+    if table not in _TABLE_SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+
+    def read(root: Path, manifest: Manifest) -> list[dict[str, object]]:
+        current = version_of(getattr(manifest, table))
+        versions = []
+        for entry in reversed([e for e in manifest.ingests if e.kind == table]):
+            path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
+            versions.append(
+                {
+                    "version": entry.id,
+                    "committed_at": entry.committed_at,
+                    "source": entry.source,
+                    "rows": entry.rows_accepted,
+                    "current": entry.id == current,
+                    "restorable": (root / path).is_file(),
+                }
+            )
+        return versions
 
     return _on_snapshot(store, read)
 
