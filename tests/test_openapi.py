@@ -82,7 +82,12 @@ def test_the_document_is_openapi_3_1_and_covers_every_route():
 
     app = make({"STOREMON_AUTH": "off", "REDIS_URL": "redis://127.0.0.1:1/0"})
     routes = {
-        (rule.rule.replace("<report_id>", "{report_id}").replace("<name>", "{name}"), method)
+        (
+            rule.rule.replace("<report_id>", "{report_id}")
+            .replace("<name>", "{name}")
+            .replace("<version>", "{version}"),
+            method,
+        )
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.endpoint != "static"

@@ -157,3 +157,33 @@ def test_concurrent_patches_of_different_stores_all_land(app, store):
 
     assert errors == []
     assert sorted(row[0] for row in hours_rows(store)) == [f"{p}{i}" for p in "xy" for i in range(5)]
+
+
+def test_versions_are_listed_and_an_old_one_can_be_restored(app, admin, store):
+    first = admin.put(
+        "/api/hours", data=csv("A,0,09:00,17:00"), content_type="text/csv", headers=if_match(admin, "/api/hours")
+    )
+    admin.patch("/api/hours", data=csv("B,1,10:00,11:00"), content_type="text/csv")
+    v1 = first.get_json()["version"]
+
+    listed = admin.get("/api/tables/hours/versions")
+
+    assert listed.status_code == 200
+    versions = listed.get_json()["versions"]
+    assert [v["current"] for v in versions] == [True, False] and versions[1]["version"] == v1
+    assert all(v["restorable"] for v in versions)
+    stale = admin.post(f"/api/tables/hours/versions/{v1}/restore", headers={"If-Match": '"not-the-current"'})
+    assert stale.status_code == 412
+
+    restored = admin.post(f"/api/tables/hours/versions/{v1}/restore")
+
+    assert restored.status_code == 201, restored.get_data(as_text=True)
+    assert restored.headers["ETag"] == admin.get("/api/tables/hours").headers["ETag"]
+    assert hours_rows(store) == [("A", 0, "09:00:00", "17:00:00")]
+    assert admin.post(f"/api/tables/hours/versions/{v1}/restore").status_code == 200  # already current
+    assert admin.post("/api/tables/hours/versions/nope/restore").status_code == 404
+    assert admin.get("/api/tables/polls/versions").status_code == 404
+    assert len(admin.get("/api/tables/hours/versions").get_json()["versions"]) == 3
+    writer = app.test_client(token=TOKENS["write"])
+    assert writer.get("/api/tables/hours/versions").status_code == 403
+    assert writer.post(f"/api/tables/hours/versions/{v1}/restore").status_code == 403

@@ -7,7 +7,8 @@ needs ``Authorization: Bearer <token>``; the tokens come from
 =========  ===============================================================
 ``read``   fetch reports, ``GET /api/tables/<name>``
 ``write``  + trigger reports, ``POST /api/polls``, ``PATCH`` a table
-``admin``  + ``PUT /api/hours``, ``PUT /api/timezones`` (replace a table)
+``admin``  + ``PUT /api/hours``, ``PUT /api/timezones`` (replace a table),
+           list and restore table versions
 =========  ===============================================================
 
 No or an unknown token: **401** with ``WWW-Authenticate: Bearer``; a known

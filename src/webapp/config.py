@@ -88,8 +88,8 @@ VARIABLES.update(
             None,
             "Bearer tokens of the API, comma-separated role:token pairs, e.g. "
             "'read:…,write:…,admin:…'. Roles: read (fetch reports, read tables), write (+ trigger "
-            "reports, POST polls, PATCH tables), admin (+ PUT tables). Tokens are at least 16 characters "
-            "of [A-Za-z0-9._~+/=-]. Unset: the web app refuses to start unless STOREMON_AUTH=off.",
+            "reports, POST polls, PATCH tables), admin (+ PUT tables, restore versions). Tokens are at "
+            "least 16 characters of [A-Za-z0-9._~+/=-]. Unset: the web app refuses to start unless STOREMON_AUTH=off.",
         ),
         "STOREMON_AUTH": (
             "on",

@@ -6,6 +6,8 @@
 ``PUT  /api/timezones``                replace the time zones (a new version)
 ``PATCH /api/hours``, ``/api/timezones``  upsert per store (a new version)
 ``GET  /api/tables/<hours|timezones>``  the current version, with its ``ETag``
+``GET  /api/tables/<name>/versions``   every version, newest first (admin)
+``POST /api/tables/<name>/versions/<v>/restore``  make ``v`` current again (admin)
 =====================================  ==========================================
 
 Tables are versioned (:func:`storemon.current_table`). ``PUT`` (role admin)
@@ -131,13 +133,49 @@ def patch_timezones() -> tuple[Response, int]:
 def get_table(name: str) -> Response:
     """The current version of a table as JSON rows, with its version as ``ETag``."""
     store = _store()
-    if name not in VERSIONED:
-        abort(404, f"no table {name!r}: the versioned tables are {', '.join(VERSIONED)}")
+    _known_table(name)
     frame, version = storemon.current_table(store, name)
     rows = [{key: _text(value) for key, value in row.items()} for row in frame.to_dicts()]
     response = jsonify(table=name, version=version, rows=rows)
     response.headers["ETag"] = _etag(version)
     return response
+
+
+@bp.get("/api/tables/<name>/versions", strict_slashes=False)
+@require("admin")
+def get_table_versions(name: str) -> Response:
+    """Every version of a table, newest first."""
+    store = _store()
+    _known_table(name)
+    return jsonify(table=name, versions=storemon.table_versions(store, name))
+
+
+@bp.post("/api/tables/<name>/versions/<version>/restore", strict_slashes=False)
+@require("admin")
+def restore_table_version(name: str, version: str) -> tuple[Response, int]:
+    """Make an earlier version current again (as a new version); If-Match optional."""
+    store = _store()
+    _known_table(name)
+    known = {v["version"]: v for v in storemon.table_versions(store, name)}
+    if version not in known:
+        abort(404, f"no {name} version {version!r}: GET /api/tables/{name}/versions lists them")
+    if not known[version]["restorable"]:
+        abort(409, f"{name} version {version} was written before versions were kept and is gone")
+    try:
+        result = storemon.restore_table(store, name, version, if_version=_if_match())
+    except storemon.StaleVersionError as exc:
+        return _stale(name, exc)
+    except (storemon.StoreError, OSError) as exc:
+        return _store_failed(store, exc)
+    new = result.ingest_id or result.duplicate_of or storemon.current_table(store, name)[1]
+    response = jsonify(table=name, restored=version, version=new, duplicate_of=result.duplicate_of)
+    response.headers["ETag"] = _etag(new)
+    return response, 200 if result.skipped else 201
+
+
+def _known_table(name: str) -> None:
+    if name not in VERSIONED:
+        abort(404, f"no table {name!r}: the versioned tables are {', '.join(VERSIONED)}")
 
 
 APPEND, REPLACE, UPSERT = "append", "replace", "upsert"
@@ -194,19 +232,9 @@ def _intake(table: str, write: _Write, mode: str = APPEND) -> tuple[Response, in
                 **extra,
             )
     except storemon.StaleVersionError as exc:
-        response = json_error(
-            412,
-            f"{table} has changed: the current version is {exc.current}, not {exc.expected}; "
-            f"GET /api/tables/{table} and try again",
-        )
-        response.headers["ETag"] = _etag(exc.current)
-        return response, 412
+        return _stale(table, exc)
     except (storemon.StoreError, OSError) as exc:
-        if is_disk_full(exc):
-            current_app.logger.error("intake into %s failed, the disk is full: %s", store, exc)
-            return json_error(507, DISK_FULL), 507
-        current_app.logger.exception("intake into %s failed", store)
-        return json_error(503, STORE_FAILED), 503
+        return _store_failed(store, exc)
     answer = _summary(table, fmt, result)
     if mode == APPEND:
         return jsonify(answer), 200 if result.skipped else 201
@@ -214,6 +242,24 @@ def _intake(table: str, write: _Write, mode: str = APPEND) -> tuple[Response, in
     response = jsonify({**answer, "version": version})
     response.headers["ETag"] = _etag(version)
     return response, 200 if result.skipped else 201
+
+
+def _stale(table: str, exc: storemon.StaleVersionError) -> tuple[Response, int]:
+    response = json_error(
+        412,
+        f"{table} has changed: the current version is {exc.current}, not {exc.expected}; "
+        f"GET /api/tables/{table} and try again",
+    )
+    response.headers["ETag"] = _etag(exc.current)
+    return response, 412
+
+
+def _store_failed(store: Path, exc: Exception) -> tuple[Response, int]:
+    if is_disk_full(exc):
+        current_app.logger.error("writing to %s failed, the disk is full: %s", store, exc)
+        return json_error(507, DISK_FULL), 507
+    current_app.logger.exception("writing to %s failed", store)
+    return json_error(503, STORE_FAILED), 503
 
 
 def _upsert(store: Path, table: str, write: _Write, loaded: Loaded, name: str, if_match: str | None) -> IngestResult:

@@ -227,6 +227,46 @@ def document() -> dict[str, Any]:
                 "put": _intake("putTimezones", "Replace the time zones", "Timezone", "admin", "replace"),
                 "patch": _intake("patchTimezones", "Upsert time zones per store", "Timezone", "write", "upsert"),
             },
+            "/api/tables/{name}/versions": {
+                "get": {
+                    "operationId": "getTableVersions",
+                    "summary": "Every version of a table, newest first",
+                    "security": [{"bearer": ["admin"]}],
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/TableVersions"}, "the versions"),
+                        "401": _UNAUTHORIZED,
+                        "403": _FORBIDDEN,
+                        "404": _error("no such table"),
+                        "500": _INTERNAL,
+                        "503": _error("no data store is configured"),
+                    },
+                }
+            },
+            "/api/tables/{name}/versions/{version}/restore": {
+                "post": {
+                    "operationId": "restoreTableVersion",
+                    "summary": "Make an earlier version current again (as a new version)",
+                    "security": [{"bearer": ["admin"]}],
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Restored"}, "already the current content", _ETAG),
+                        "201": _json({"$ref": "#/components/schemas/Restored"}, "restored", _ETAG),
+                        "401": _UNAUTHORIZED,
+                        "403": _FORBIDDEN,
+                        "404": _error("no such table or version"),
+                        "409": _error("the version is gone (written before versions were kept)"),
+                        "412": _error("If-Match names another version than the current one", _ETAG),
+                        "500": _INTERNAL,
+                        "503": _error("no data store is configured, or it cannot be written"),
+                        "507": _DISK_FULL,
+                    },
+                }
+            },
             "/api/tables/{name}": {
                 "get": {
                     "operationId": "getTable",
@@ -346,6 +386,38 @@ def document() -> dict[str, Any]:
                         "table": {"type": "string", "enum": ["hours", "timezones"]},
                         "version": {"type": "string"},
                         "rows": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "TableVersions": {
+                    "type": "object",
+                    "required": ["table", "versions"],
+                    "properties": {
+                        "table": {"type": "string"},
+                        "versions": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["version", "committed_at", "source", "rows", "current", "restorable"],
+                                "properties": {
+                                    "version": {"type": "string"},
+                                    "committed_at": {"type": "string"},
+                                    "source": {"type": "string"},
+                                    "rows": {"type": "integer", "minimum": 0},
+                                    "current": {"type": "boolean"},
+                                    "restorable": {"type": "boolean"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Restored": {
+                    "type": "object",
+                    "required": ["table", "restored", "version"],
+                    "properties": {
+                        "table": {"type": "string"},
+                        "restored": {"type": "string"},
+                        "version": {"type": "string"},
+                        "duplicate_of": {"type": ["string", "null"]},
                     },
                 },
                 "Health": {
