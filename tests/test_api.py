@@ -31,16 +31,18 @@ PUBLIC = {
         "write_report", "write_table", "display_report", "output_format", "FORMATS", "atomic_path",
         "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
         "replace_timezones", "report_from_store", "latest_poll", "read_polls", "read_rejects",
-        "rows_rejected", "check_store", "compact", "collect_garbage", "IngestResult", "CompactResult",
+        "rows_rejected", "check_store", "current_table", "table_versions", "restore_table", "compact",
+        "collect_garbage", "IngestResult", "CompactResult",
         "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
         "REJECTS_SCHEMA", "STATUS", "is_known_zone", "check_zone",
         "DEFAULT_HORIZON", "DEFAULT_TIMEZONE",
         "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
-        "__version__",
+        "StaleVersionError", "__version__",
     ],
     "storemon.defaults": ["DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "HOUR", "DAY", "WEEK", "ENV_PREFIX"],
     "storemon.exceptions": [
         "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
+        "StaleVersionError",
     ],
     "storemon.schema": [
         "STATUS", "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
@@ -49,7 +51,8 @@ PUBLIC = {
     "storemon.store": [
         "Store", "StoreLike", "IngestResult", "CompactResult", "open_store", "ingest_paths", "append_polls",
         "replace_hours", "replace_timezones", "latest_poll", "report_from_store", "read_polls",
-        "read_rejects", "rows_rejected", "check_store", "compact", "collect_garbage",
+        "read_rejects", "rows_rejected", "check_store", "current_table", "table_versions", "restore_table",
+        "compact", "collect_garbage",
     ],
 }  # fmt: skip
 
@@ -121,6 +124,7 @@ def test_exception_hierarchy_matches_its_docstring():
     assert issubclass(storemon.ConfigError, storemon.StoremonError)
     assert issubclass(storemon.StoreError, storemon.StoremonError)
     assert not issubclass(storemon.ConfigError, storemon.InputError)
+    assert issubclass(storemon.StaleVersionError, storemon.StoreError)
     for name in exceptions.__all__:
         assert name in (exceptions.__doc__ or "")
 

@@ -32,6 +32,7 @@ from storemon.store import (
     replace_hours,
     replace_timezones,
     report_from_store,
+    table_versions,
 )
 from storemon.store._compact import collect_garbage, compact
 from storemon.store._manifest import read_manifest
@@ -241,10 +242,12 @@ def test_hours_and_timezones_are_replaced_by_new_versions(tmp_path: Path) -> Non
     assert report_from_store(store).equals(report_with(hours_v1))
     # … but the current version again is.
     assert ingest_paths(store, [hours_v1])[0].skipped
-    # The superseded versions are garbage, collected by compact.
+    # Superseded versions stay (restorable: storemon.restore_table); compact keeps them.
     assert len(list((store / "tables").glob("hours-*.parquet"))) == 3
     compact(store)
-    assert len(list((store / "tables").glob("hours-*.parquet"))) == 1
+    assert len(list((store / "tables").glob("hours-*.parquet"))) == 3
+    versions = table_versions(store, "hours")
+    assert [v["current"] for v in versions] == [True, False, False] and all(v["restorable"] for v in versions)
 
 
 def test_rejected_rows_are_kept_per_ingest(tmp_path: Path) -> None:

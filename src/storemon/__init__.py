@@ -37,6 +37,7 @@ from storemon.exceptions import (
     FileFormatError,
     InputError,
     InvalidRowError,
+    StaleVersionError,
     StoreError,
     StoremonError,
 )
@@ -60,6 +61,7 @@ from storemon.store import (
     check_store,
     collect_garbage,
     compact,
+    current_table,
     ingest_paths,
     latest_poll,
     open_store,
@@ -68,7 +70,9 @@ from storemon.store import (
     replace_hours,
     replace_timezones,
     report_from_store,
+    restore_table,
     rows_rejected,
+    table_versions,
 )
 
 __all__ = [
@@ -112,6 +116,9 @@ __all__ = [
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
+    "restore_table",
     "compact",
     "collect_garbage",
     "IngestResult",
@@ -136,5 +143,6 @@ __all__ = [
     "InvalidRowError",
     "ConfigError",
     "StoreError",
+    "StaleVersionError",
     "__version__",
 ]

@@ -40,7 +40,10 @@ What it guarantees:
   with the length of history.
 
 Hours and time zones are *replaced* by each ingest of such a file (they
-describe the present); polls are *appended*. Only local directories are
+describe the present); polls are *appended*. Every hours and time-zone
+version stays in the store (the manifest's ingest entry names its file), so
+:func:`table_versions` lists them and :func:`restore_table` makes one
+current again. Only local directories are
 supported: locks, renames and fsync need a POSIX file system, so ``s3://``
 or ``gs://`` locations are refused with :class:`StoreError`.
 
@@ -54,14 +57,23 @@ The package gathers the public names; the work lives in
 
 from storemon.store._compact import CompactResult, collect_garbage, compact
 from storemon.store._files import Store, StoreLike, open_store
-from storemon.store._ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
+from storemon.store._ingest import (
+    IngestResult,
+    append_polls,
+    ingest_paths,
+    replace_hours,
+    replace_timezones,
+    restore_table,
+)
 from storemon.store._reads import (
     check_store,
+    current_table,
     latest_poll,
     read_polls,
     read_rejects,
     report_from_store,
     rows_rejected,
+    table_versions,
 )
 
 __all__ = [
@@ -80,6 +92,9 @@ __all__ = [
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
+    "restore_table",
     "compact",
     "collect_garbage",
 ]

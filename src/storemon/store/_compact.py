@@ -8,7 +8,7 @@ in fewer files.
 
 :func:`collect_garbage` deletes every file under ``polls/``, ``tables/`` and
 ``rejects/`` that the committed manifest does not name: parts replaced by a
-compaction, superseded hours/time-zone/poll-store versions, files of
+compaction, superseded poll-store versions, files of
 ingests that crashed before their commit, and leftover temporary files. It
 holds the writers' lock exclusively, so files being staged by a running
 ingest are never touched. A report that was reading a deleted file of an

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from storemon._load import Loaded, load_hours, load_polls, load_timezones
-from storemon.exceptions import InputError
+from storemon.exceptions import ConfigError, InputError, StaleVersionError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
@@ -41,12 +41,13 @@ from storemon.store._manifest import (
     TableEntry,
     commit_lock,
     read_manifest,
+    version_of,
     write_manifest,
     writers_lock,
 )
 from storemon.store._sources import file_sha256, find_sources
 
-__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones"]
+__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones", "restore_table"]
 
 
 _SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
@@ -99,6 +100,7 @@ class _Source:
     rows_read: int
     rows_rejected: int
     rejects: pl.DataFrame
+    if_version: str | None = None  # hours / time zones: commit only while this version is current
 
 
 @dataclass
@@ -173,13 +175,16 @@ def replace_hours(
     sha256: str | None = None,
     rows_read: int | None = None,
     rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
 ) -> IngestResult:
     """Make validated business hours (``HOURS_SCHEMA``) the store's current version, durably.
 
     Arguments as for :func:`append_polls`. A no-op when ``sha256`` equals the
-    current version's.
+    current version's. With ``if_version`` (a version from :func:`table_version`)
+    the replace happens only while that version is still current, checked
+    under the commit lock; otherwise :class:`~storemon.StaleVersionError`.
     """
-    return _ingest_frame(store, "hours", hours, source, sha256, rows_read, rejects)
+    return _ingest_frame(store, "hours", hours, source, sha256, rows_read, rejects, if_version)
 
 
 def replace_timezones(
@@ -190,12 +195,43 @@ def replace_timezones(
     sha256: str | None = None,
     rows_read: int | None = None,
     rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
 ) -> IngestResult:
     """Make validated time zones (``TIMEZONES_SCHEMA``, first row per store wins) current, durably.
 
-    Arguments as for :func:`append_polls`.
+    Arguments (and ``if_version``) as for :func:`replace_hours`.
     """
-    return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects)
+    return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects, if_version)
+
+
+def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
+    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``) current again, as a new version.
+
+    ``version`` is a name from :func:`table_versions`; the new version holds
+    the same rows (a no-op when it already is the current content).
+    ``if_version`` as for :func:`replace_hours`. Raises :class:`StoreError`
+    for a version the store does not have (or no longer can restore).
+    """
+    if table not in ("hours", "timezones"):
+        raise ConfigError(f"unknown table {table!r}: expected hours or timezones")
+    opened = open_store(store)
+    manifest = opened.manifest()
+    entry = next((e for e in manifest.ingests if e.kind == table and e.id == version), None)
+    path = _version_path(opened.root, entry)
+    if entry is None or path is None:
+        raise StoreError(f"{opened.root}: no restorable {table} version {version!r}")
+    frame = read_table(opened.root, TableEntry(path, entry.rows_accepted), _SCHEMAS[table])
+    return _ingest_frame(
+        opened, table, frame, f"restore of {table} version {version}", entry.sha256, None, None, if_version
+    )
+
+
+def _version_path(root: Path, entry: IngestEntry | None) -> str | None:
+    """Where the table version an ingest wrote lives (older manifests did not record it: the naming rule)."""
+    if entry is None:
+        return None
+    path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
+    return path if (root / path).is_file() else None
 
 
 def _ingest_frame(
@@ -206,6 +242,7 @@ def _ingest_frame(
     sha256: str | None,
     rows_read: int | None,
     rejects: pl.DataFrame | None,
+    if_version: str | None = None,
 ) -> IngestResult:
     typed = _typed(frame, kind)
     rejects = _typed_rejects(rejects)
@@ -213,7 +250,7 @@ def _ingest_frame(
     if rows_read is None:
         rows_read = typed.height + rows_rejected
     digest = sha256 if sha256 is not None else hashlib.sha256(typed.write_csv().encode()).hexdigest()
-    prepared = _Source(kind, typed, str(source), digest, rows_read, rows_rejected, rejects)
+    prepared = _Source(kind, typed, str(source), digest, rows_read, rows_rejected, rejects, if_version)
     return _ingest(open_store(store, create=True), [prepared])[0]
 
 
@@ -260,6 +297,10 @@ def _commit(
     entries: list[IngestEntry] = []
     new_store_ids: list[pl.Series] = []
     for index, source in enumerate(sources):
+        if source.if_version is not None:
+            now_current = version_of(getattr(current, source.kind))
+            if now_current != source.if_version:
+                raise StaleVersionError(source.kind, source.if_version, now_current)
         earlier = _duplicate_of(current, source.kind, source.sha256, sources[:index])
         one = staged.get(index)
         if one is None or earlier is not None or source.frame is None:
@@ -275,6 +316,7 @@ def _commit(
             rows_rejected=source.rows_rejected,
             committed_at=now,
             rejects=one.rejects_path,
+            table=one.table.path if one.table is not None else None,
         )
         entries.append(entry)
         manifest = _with_source(manifest, source, one)

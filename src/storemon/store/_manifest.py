@@ -37,6 +37,8 @@ __all__ = [
     "TableEntry",
     "IngestEntry",
     "Manifest",
+    "NO_VERSION",
+    "version_of",
     "read_manifest",
     "write_manifest",
     "commit_lock",
@@ -71,6 +73,17 @@ class TableEntry:
     ingest: str | None = None  # id of the ingest that wrote it
 
 
+#: The version of a table that has none yet (no ingest of it was ever committed).
+NO_VERSION = "none"
+
+
+def version_of(table: TableEntry | None) -> str:
+    """A table version's name: the id of the ingest that wrote it (:data:`NO_VERSION` for none)."""
+    if table is None:
+        return NO_VERSION
+    return table.ingest or Path(table.path).stem
+
+
 @dataclass(frozen=True)
 class IngestEntry:
     """What one ingest of one source committed."""
@@ -84,6 +97,7 @@ class IngestEntry:
     rows_rejected: int
     committed_at: str  # ISO 8601, UTC
     rejects: str | None = None  # path of the rejects file, when there were any
+    table: str | None = None  # hours / time zones: path of the version it wrote (kept for restores)
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class Manifest:
         """Every file this state refers to, relative to the store root."""
         tables = (self.hours, self.timezones, self.poll_stores)
         named = {part.path for part in self.parts} | {table.path for table in tables if table is not None}
+        named |= {entry.table for entry in self.ingests if entry.table}  # every table version stays restorable
         return named | {entry.rejects for entry in self.ingests if entry.rejects}
 
     def polls_ingest_with(self, sha256: str) -> IngestEntry | None:

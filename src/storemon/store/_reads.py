@@ -20,7 +20,7 @@ from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import POLL_STORES_SCHEMA, StoreLike, open_store, read_table
-from storemon.store._manifest import Manifest
+from storemon.store._manifest import Manifest, version_of
 
 __all__ = [
     "latest_poll",
@@ -29,6 +29,8 @@ __all__ = [
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
 ]
 
 
@@ -162,6 +164,57 @@ def read_polls(store: StoreLike) -> pl.DataFrame:
         return _polls_between(root, manifest, None, None).collect()
 
     return _on_snapshot(store, read).sort("store_id", "timestamp_utc", "status")
+
+
+_TABLE_SCHEMAS = {"hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
+
+
+def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
+    """The current version of ``table`` (``"hours"`` or ``"timezones"``) and its version name.
+
+    The version is the id of the ingest that wrote it, or ``"none"`` while
+    the table has none (the frame is then empty); pass it as ``if_version``
+    to :func:`replace_hours` / :func:`replace_timezones` to replace only
+    that version.
+    """
+    if table not in _TABLE_SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+
+    def read(root: Path, manifest: Manifest) -> tuple[pl.DataFrame, str]:
+        entry = getattr(manifest, table)
+        return read_table(root, entry, _TABLE_SCHEMAS[table]), version_of(entry)
+
+    return _on_snapshot(store, read)
+
+
+def table_versions(store: StoreLike, table: str) -> list[dict[str, object]]:
+    """Every version of ``table`` (``"hours"``, ``"timezones"``), newest first.
+
+    Each is ``{"version", "committed_at", "source", "rows", "current", "restorable"}``;
+    ``restorable`` says whether its rows are still in the store (versions
+    written before the store kept them may have been removed by ``compact``).
+    """
+    if table not in _TABLE_SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+
+    def read(root: Path, manifest: Manifest) -> list[dict[str, object]]:
+        current = version_of(getattr(manifest, table))
+        versions = []
+        for entry in reversed([e for e in manifest.ingests if e.kind == table]):
+            path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
+            versions.append(
+                {
+                    "version": entry.id,
+                    "committed_at": entry.committed_at,
+                    "source": entry.source,
+                    "rows": entry.rows_accepted,
+                    "current": entry.id == current,
+                    "restorable": (root / path).is_file(),
+                }
+            )
+        return versions
+
+    return _on_snapshot(store, read)
 
 
 def read_rejects(store: StoreLike) -> pl.DataFrame:
