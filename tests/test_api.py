@@ -24,7 +24,7 @@ SRC = Path(storemon.__file__).parent.parent
 
 PUBLIC = {
     "storemon": [
-        "compute_report", "resolve_now",
+        "compute_report", "resolve_now", "timeline", "incidents", "daily",
         "parse_instant", "utc_instant", "format_instant",
         "load_dir", "load_inputs", "load_polls", "load_hours", "load_timezones",
         "parse_polls", "parse_hours", "parse_timezones", "Inputs", "Loaded",
@@ -32,7 +32,8 @@ PUBLIC = {
         "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
         "replace_timezones", "report_from_store", "latest_poll", "read_polls", "read_rejects",
         "rows_rejected", "check_store", "compact", "collect_garbage", "IngestResult", "CompactResult",
-        "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
+        "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "SPECIAL_HOURS_SCHEMA", "REPORT_SCHEMA",
+        "TIMELINE_SCHEMA", "TIMELINE_STATUS", "INCIDENTS_SCHEMA", "DAILY_SCHEMA", "REPORT_COLUMNS",
         "REJECTS_SCHEMA", "STATUS", "is_known_zone", "check_zone",
         "DEFAULT_HORIZON", "DEFAULT_TIMEZONE",
         "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
@@ -43,7 +44,8 @@ PUBLIC = {
         "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
     ],
     "storemon.schema": [
-        "STATUS", "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
+        "STATUS", "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "SPECIAL_HOURS_SCHEMA", "REPORT_SCHEMA",
+        "TIMELINE_STATUS", "TIMELINE_SCHEMA", "INCIDENTS_SCHEMA", "DAILY_SCHEMA", "REPORT_COLUMNS",
         "REJECTS_SCHEMA", "is_known_zone", "check_zone",
     ],
     "storemon.store": [
@@ -55,7 +57,7 @@ PUBLIC = {
 
 # What the pure computation may import: polars, computation-only stdlib modules and its own kind.
 CORE_MAY_IMPORT = {
-    "__future__", "dataclasses", "datetime", "functools", "collections", "typing", "math", "zoneinfo",
+    "__future__", "dataclasses", "datetime", "enum", "functools", "collections", "typing", "math", "zoneinfo",
     "polars", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
     "storemon.exceptions",
 }  # fmt: skip

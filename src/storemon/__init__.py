@@ -13,6 +13,7 @@ friends, the data store is :mod:`storemon.store`. The rules every figure
 follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 """
 
+from storemon._core.ranges import daily, incidents, timeline
 from storemon._core.report import compute_report, resolve_now
 from storemon._fileio import atomic_path
 from storemon._instants import format_instant, parse_instant, utc_instant
@@ -40,12 +41,17 @@ from storemon.exceptions import (
     StoremonError,
 )
 from storemon.schema import (
+    DAILY_SCHEMA,
     HOURS_SCHEMA,
+    INCIDENTS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
     REPORT_COLUMNS,
     REPORT_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
     STATUS,
+    TIMELINE_SCHEMA,
+    TIMELINE_STATUS,
     TIMEZONES_SCHEMA,
     check_zone,
     is_known_zone,
@@ -74,6 +80,9 @@ __all__ = [
     # computing
     "compute_report",
     "resolve_now",
+    "timeline",
+    "incidents",
+    "daily",
     # instants
     "parse_instant",
     "utc_instant",
@@ -118,7 +127,12 @@ __all__ = [
     "POLLS_SCHEMA",
     "HOURS_SCHEMA",
     "TIMEZONES_SCHEMA",
+    "SPECIAL_HOURS_SCHEMA",
     "REPORT_SCHEMA",
+    "TIMELINE_SCHEMA",
+    "TIMELINE_STATUS",
+    "INCIDENTS_SCHEMA",
+    "DAILY_SCHEMA",
     "REPORT_COLUMNS",
     "REJECTS_SCHEMA",
     "STATUS",

@@ -19,7 +19,33 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["StoreTable", "store_table", "polls_with_codes"]
+__all__ = ["StoreTable", "store_table", "polls_with_codes", "valid_store_id", "MAX_STORE_ID_LENGTH"]
+
+#: The longest valid store id, in code points (SPEC.md, "Inputs").
+MAX_STORE_ID_LENGTH = 256
+# C0 controls, DEL and C1 controls. Lone surrogates need no check: Polars
+# strings are UTF-8, which cannot hold one (a CSV holding its bytes is not
+# UTF-8 and fails to load as a whole).
+_CONTROL = r"[\x00-\x1F\x7F-\x9F]"
+# A spreadsheet runs a cell beginning with one of these as a formula.
+_FORMULA_START = r"^[=+\-@]"
+
+
+def valid_store_id(ids: pl.Expr) -> pl.Expr:
+    """Whether each store id is valid (SPEC.md, "Inputs").
+
+    "An id that is empty, longer than 256 code points, holds a control
+    character (U+0000–U+001F, U+007F–U+009F) or a lone surrogate, or begins
+    with ``=``, ``+``, ``-`` or ``@`` is invalid." An id of blanks only counts
+    as empty too, as the loaders have always treated it.
+    """
+    return (
+        ids.str.contains(r"\S")
+        & (ids.str.len_chars() <= MAX_STORE_ID_LENGTH)
+        & ~ids.str.contains(_CONTROL)
+        & ~ids.str.contains(_FORMULA_START)
+    )
+
 
 _FINGERPRINT_SEED = 0x5EED_1D
 _CHECK_SEED = 0xC0FFEE
@@ -50,8 +76,10 @@ class StoreTable:
     latest_poll_us: int | None
 
 
-def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> StoreTable:
-    """Stores appearing in any row of ``polls`` (all of it), ``hours`` or ``tz``."""
+def store_table(
+    polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame, special: pl.DataFrame | None = None
+) -> StoreTable:
+    """Stores appearing in any row of ``polls`` (all of it), ``hours``, ``tz`` or ``special``."""
     per_store = (
         polls.group_by(fingerprint(pl.col("store_id")).alias("fingerprint"))
         .agg(
@@ -69,7 +97,10 @@ def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> S
     else:
         polled_ids = per_store.select("store_id")
     stores = (
-        pl.concat([polled_ids, hours.select("store_id"), tz.select("store_id")])
+        pl.concat(
+            [polled_ids, hours.select("store_id"), tz.select("store_id")]
+            + ([special.select("store_id")] if special is not None else [])
+        )
         .unique()
         .sort("store_id")
         .with_row_index("code")

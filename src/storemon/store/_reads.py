@@ -8,13 +8,14 @@ Every read takes one committed manifest and then only the files it names
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
 
-from storemon._core.report import compute_report, reaching_polls
+from storemon._core.report import SAME_AS_HORIZON, Horizon, compute_report, reaching_polls
 from storemon._instants import utc_instant
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
@@ -63,6 +64,8 @@ def report_from_store(
     now: datetime | None = None,
     *,
     horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
 ) -> pl.DataFrame:
     """:func:`~storemon.compute_report` over the store's committed data, per SPEC.md.
@@ -70,11 +73,12 @@ def report_from_store(
     Equal to ``compute_report`` on the ingested inputs (polls appended,
     latest hours and time zones). ``now`` defaults to the latest committed
     poll. Reads one committed snapshot and only the poll parts that overlap
-    ``[now − 7 d − horizon, now]``.
+    ``[now − 7 d − max(horizon_active, horizon_inactive), now]``.
     """
+    horizons = _Horizons(horizon, horizon_active, horizon_inactive)
 
     def report(root: Path, manifest: Manifest) -> pl.DataFrame:
-        return _report(root, manifest, now, horizon, default_timezone)
+        return _report(root, manifest, now, horizons, default_timezone)
 
     return _on_snapshot(store, report)
 
@@ -104,19 +108,39 @@ def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
     raise StoreError(f"{opened.root}: a file named by the manifest is missing: {missing}")
 
 
+@dataclass(frozen=True)
+class _Horizons:
+    """A computation's ``horizon``, ``horizon_active`` and ``horizon_inactive`` arguments."""
+
+    horizon: timedelta | None
+    active: Horizon
+    inactive: Horizon
+
+
 def _report(
-    root: Path, manifest: Manifest, now: datetime | None, horizon: timedelta | None, default_timezone: str
+    root: Path, manifest: Manifest, now: datetime | None, horizons: _Horizons, default_timezone: str
 ) -> pl.DataFrame:
     if now is None:
         if manifest.max_timestamp_us is None:
             raise ConfigError("no polls to take 'now' from: pass now explicitly")
         now = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
     now = utc_instant(now)
-    lowest, now_us = reaching_polls(now, horizon)
+    lowest, now_us = reaching_polls(
+        now, horizons.horizon, horizon_active=horizons.active, horizon_inactive=horizons.inactive
+    )
     polls = pl.concat([_polls_between(root, manifest, lowest, now_us), _store_markers(root, manifest, now_us)])
     hours = read_table(root, manifest.hours, HOURS_SCHEMA)
     timezones = read_table(root, manifest.timezones, TIMEZONES_SCHEMA)
-    return compute_report(polls, hours, timezones, now, horizon=horizon, default_timezone=default_timezone)
+    return compute_report(
+        polls,
+        hours,
+        timezones,
+        now,
+        horizon=horizons.horizon,
+        horizon_active=horizons.active,
+        horizon_inactive=horizons.inactive,
+        default_timezone=default_timezone,
+    )
 
 
 def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: int | None) -> pl.LazyFrame:
