@@ -24,9 +24,11 @@ from storemon._load import (
     load_hours,
     load_inputs,
     load_polls,
+    load_special_hours,
     load_timezones,
     parse_hours,
     parse_polls,
+    parse_special_hours,
     parse_timezones,
 )
 from storemon._output import FORMATS, display_report, output_format, write_report, write_table
@@ -93,9 +95,11 @@ __all__ = [
     "load_polls",
     "load_hours",
     "load_timezones",
+    "load_special_hours",
     "parse_polls",
     "parse_hours",
     "parse_timezones",
+    "parse_special_hours",
     "Inputs",
     "Loaded",
     # writing
