@@ -600,3 +600,24 @@ def test_daily_follows_local_calendar_days_of_23_and_25_hours(start, long_day, h
     ]
     assert daily(*frames, **options).rows() == expected
     assert reference_daily(*frames, **options) == expected
+
+
+def test_invalid_store_ids_and_out_of_range_polls_handed_to_compute_report_are_left_out():
+    # UTC 24/7 store "s": active poll at 12:00 (the latest valid one, so the default now).
+    # "=cmd" (a formula), "-1" and a 257-character id are invalid ids, so they are not
+    # listed and their later polls do not move the default now; a poll dated 2200 is out
+    # of range and left out too. now = 12:00, 8-day horizon: "s" is up all week.
+    noon = utc(2024, 7, 10, 12)
+    polls = polls_frame(
+        [
+            ("s", noon, "active"),
+            ("=cmd", noon + H, "active"),
+            ("-1", noon + 2 * H, "inactive"),
+            ("x" * 257, noon + 3 * H, "active"),
+            ("s", utc(2200, 1, 1), "inactive"),
+        ]
+    )
+    hours = hours_frame([("@sum", 0, time(9), time(17))])
+    report = compute_report(polls, hours, tz_frame([("+1", "UTC"), ("s", "UTC")]))
+    assert report_rows(report) == {"s": ALL_UP}
+    assert report.equals(compute_report(polls.head(1), hours_frame([]), tz_frame([("s", "UTC")]), noon))

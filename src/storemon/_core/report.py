@@ -253,7 +253,8 @@ def _horizon_ticks(horizon: object, what: str = "horizon") -> int:
 
 
 def _latest_poll_us(polls: pl.LazyFrame) -> int:
-    return _latest(polls.select(pl.col("t").max()).collect().item())
+    valid = polls.filter(valid_store_id(pl.col("store_id")))
+    return _latest(valid.select(pl.col("t").max()).collect().item())
 
 
 def _latest(latest_us: int | None) -> int:
@@ -306,7 +307,8 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
             active.alias("active"),
         )
         .drop_nulls()
-        .filter(valid_store_id(pl.col("store_id")), (t >= _MIN_US) & (t < _MAX_US))
+        # Invalid store ids are left out by store_table, once per distinct id.
+        .filter((t >= _MIN_US) & (t < _MAX_US))
     )
 
 

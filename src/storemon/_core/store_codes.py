@@ -79,7 +79,13 @@ class StoreTable:
 def store_table(
     polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame, special: pl.DataFrame | None = None
 ) -> StoreTable:
-    """Stores appearing in any row of ``polls`` (all of it), ``hours``, ``tz`` or ``special``."""
+    """Stores appearing in any row of ``polls`` (all of it), ``hours``, ``tz`` or ``special``.
+
+    Store ids of polls are checked with :func:`valid_store_id` here, once per
+    distinct id rather than once per poll: the polls of an invalid id find no
+    code in :func:`polls_with_codes` and drop out there, and they do not count
+    for ``earliest_poll_us`` / ``latest_poll_us`` (the default ``now``).
+    """
     per_store = (
         polls.group_by(fingerprint(pl.col("store_id")).alias("fingerprint"))
         .agg(
@@ -93,9 +99,15 @@ def store_table(
     )
     polled_ids_clash = not (per_store["check_lo"] == per_store["check_hi"]).all()
     if polled_ids_clash:
-        polled_ids = polls.select("store_id").unique().collect()
+        per_store = (
+            polls.filter(valid_store_id(pl.col("store_id")))
+            .group_by("store_id")
+            .agg(pl.col("t").min().alias("earliest"), pl.col("t").max().alias("latest"))
+            .collect()
+        )
     else:
-        polled_ids = per_store.select("store_id")
+        per_store = per_store.filter(valid_store_id(pl.col("store_id")))
+    polled_ids = per_store.select("store_id")
     stores = (
         pl.concat(
             [polled_ids, hours.select("store_id"), tz.select("store_id")]
@@ -108,7 +120,13 @@ def store_table(
     )
     clash = polled_ids_clash or stores["fingerprint"].n_unique() != stores.height
     join_on = "store_id" if clash else "fingerprint"
-    return StoreTable(stores, join_on, per_store["earliest"].min(), per_store["latest"].max())
+    return StoreTable(
+        stores, join_on, _int_or_none(per_store["earliest"].min()), _int_or_none(per_store["latest"].max())
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def polls_with_codes(polls: pl.LazyFrame, table: StoreTable) -> pl.LazyFrame:
