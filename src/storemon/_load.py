@@ -186,7 +186,7 @@ class Inputs:
     @property
     def rows_rejected(self) -> int:
         """Number of rejected rows over all files (each row counted once)."""
-        return self.rejects.select(pl.struct("file", "line").n_unique()).item()
+        return int(self.rejects.select(pl.struct("file", "line").n_unique()).item())
 
     def summary(self) -> str:
         """One line for a person: rows read, rows rejected and the reasons."""
@@ -523,11 +523,22 @@ def _read_bytes(
 
 def _read_csv(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
     """Read a CSV file's required columns, every value a string ('' when missing)."""
-    options = dict(infer_schema=False, empty_string_is_null=False, glob=False, raise_if_empty=True)
+
+    def read(n_rows: int | None = None, wanted: Sequence[str] | None = None) -> pl.DataFrame:
+        return pl.read_csv(
+            path,
+            columns=wanted,
+            n_rows=n_rows,
+            infer_schema=False,
+            empty_string_is_null=False,
+            glob=False,
+            raise_if_empty=True,
+        )
+
     try:
-        header = pl.read_csv(path, n_rows=0, **options).columns
+        header = read(n_rows=0).columns
         chosen = _match_columns(header, columns, aliases, file)
-        frame = pl.read_csv(path, columns=[chosen[name] for name in columns], **options)
+        frame = read(wanted=[chosen[name] for name in columns])
     except pl.exceptions.NoDataError:
         raise FileFormatError("empty file (no header)", file=file) from None
     except (pl.exceptions.PolarsError, OSError) as exc:

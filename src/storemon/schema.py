@@ -57,33 +57,41 @@ __all__ = [
 STATUS = pl.Enum(["inactive", "active"])
 
 #: Valid status polls.
-POLLS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "timestamp_utc": pl.Datetime("us", "UTC"),
-    "status": STATUS,
-}
+POLLS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "timestamp_utc": pl.Datetime("us", "UTC"),
+        "status": STATUS,
+    }
+)
 
 #: Valid weekly business-hours rows, local wall-clock times.
-HOURS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "dayOfWeek": pl.Int8(),
-    "start_time_local": pl.Time(),
-    "end_time_local": pl.Time(),
-}
+HOURS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "dayOfWeek": pl.Int8(),
+        "start_time_local": pl.Time(),
+        "end_time_local": pl.Time(),
+    }
+)
 
 #: Valid time-zone rows.
-TIMEZONES_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "timezone_str": pl.String(),
-}
+TIMEZONES_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "timezone_str": pl.String(),
+    }
+)
 
 #: Valid special-hours rows (date overrides): both times null means closed on ``date_local``.
-SPECIAL_HOURS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "date_local": pl.Date(),
-    "start_time_local": pl.Time(),
-    "end_time_local": pl.Time(),
-}
+SPECIAL_HOURS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "date_local": pl.Date(),
+        "start_time_local": pl.Time(),
+        "end_time_local": pl.Time(),
+    }
+)
 
 #: The six figures of a report, in order: minutes for ``_hour``, hours otherwise.
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -96,10 +104,12 @@ REPORT_COLUMNS: tuple[str, ...] = (
 )
 
 #: One row per store, sorted by ``store_id``, unrounded.
-REPORT_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    **{name: pl.Float64() for name in REPORT_COLUMNS},
-}
+REPORT_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        **{name: pl.Float64() for name in REPORT_COLUMNS},
+    }
+)
 
 #: A timeline segment's status: ``unknown`` is time no poll's status reaches.
 TIMELINE_STATUS = pl.Enum(["active", "inactive", "unknown"])
@@ -108,43 +118,51 @@ TIMELINE_STATUS = pl.Enum(["active", "inactive", "unknown"])
 _INSTANT = pl.Datetime("ns", "UTC")
 
 #: Maximal segments of constant (business, status) per store, sorted by store and start.
-TIMELINE_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "start": _INSTANT,
-    "end": _INSTANT,
-    "business": pl.Boolean(),
-    "status": TIMELINE_STATUS,
-}
+TIMELINE_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "start": _INSTANT,
+        "end": _INSTANT,
+        "business": pl.Boolean(),
+        "status": TIMELINE_STATUS,
+    }
+)
 
 #: Maximal business intervals not known to be active; ``minutes`` = inactive + unknown.
-INCIDENTS_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "start": _INSTANT,
-    "end": _INSTANT,
-    "minutes": pl.Float64(),
-    "inactive_minutes": pl.Float64(),
-    "unknown_minutes": pl.Float64(),
-}
+INCIDENTS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "start": _INSTANT,
+        "end": _INSTANT,
+        "minutes": pl.Float64(),
+        "inactive_minutes": pl.Float64(),
+        "unknown_minutes": pl.Float64(),
+    }
+)
 
 #: Per store and local calendar date: hours of that day within the range.
-DAILY_SCHEMA: dict[str, pl.DataType] = {
-    "store_id": pl.String(),
-    "date": pl.Date(),
-    "business_hours": pl.Float64(),
-    "uptime_hours": pl.Float64(),
-    "downtime_hours": pl.Float64(),
-    "uptime_ratio": pl.Float64(),
-}
+DAILY_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "store_id": pl.String(),
+        "date": pl.Date(),
+        "business_hours": pl.Float64(),
+        "uptime_hours": pl.Float64(),
+        "downtime_hours": pl.Float64(),
+        "uptime_ratio": pl.Float64(),
+    }
+)
 
 #: Rows the loaders left out, and why. ``line`` is 1-based with the header as
 #: line 1 (for Parquet: the row number + 1, so the first row is line 2 too).
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "file": pl.String(),
-    "line": pl.Int64(),
-    "column": pl.String(),
-    "value": pl.String(),
-    "reason": pl.String(),
-}
+REJECTS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "file": pl.String(),
+        "line": pl.Int64(),
+        "column": pl.String(),
+        "value": pl.String(),
+        "reason": pl.String(),
+    }
+)
 
 
 @functools.cache

@@ -81,7 +81,7 @@ def timeline(
         runs.join(scope.codes, on="code", how="inner")
         .select("store_id", _instant("start"), _instant("end"), "business", status.alias("status"))
         .sort("store_id", "start")
-        .cast(TIMELINE_SCHEMA)  # type: ignore[arg-type]
+        .cast(TIMELINE_SCHEMA)
     )
 
 
@@ -145,7 +145,7 @@ def incidents(
         )
         .filter(pl.col("minutes") >= min_minutes)
         .sort("store_id", "start")
-        .cast(INCIDENTS_SCHEMA)  # type: ignore[arg-type]
+        .cast(INCIDENTS_SCHEMA)
     )
 
 
@@ -200,7 +200,7 @@ def daily(
             pl.when(business > 0).then(up / business).alias("uptime_ratio"),
         )
         .sort("store_id", "date")
-        .cast(DAILY_SCHEMA)  # type: ignore[arg-type]
+        .cast(DAILY_SCHEMA)
     )
 
 

@@ -266,7 +266,7 @@ def _latest(latest_us: int | None) -> int:
 # --- inputs --------------------------------------------------------------------
 
 
-def _lazy(frame: Frame, name: str, schema: pl.Schema | dict[str, pl.DataType]) -> pl.LazyFrame:
+def _lazy(frame: Frame, name: str, schema: pl.Schema) -> pl.LazyFrame:
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     if not isinstance(lf, pl.LazyFrame):
         raise InputError(f"{name} must be a Polars DataFrame or LazyFrame, not {type(frame).__name__}")

@@ -45,7 +45,7 @@ def status_intervals(
     code, t = pl.col("code"), pl.col("t")
     # Sorting puts inactive (False) first, so the first row of an instant
     # carries "inactive if any of them is".
-    polls = _sorted(polls, t_bounds, stores).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
+    unique = _sorted(polls, t_bounds, stores).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
     same_prev = (code == code.shift(1)).fill_null(False)
     same_next = (code == code.shift(-1)).fill_null(False)
     ticks = t * TICKS_PER_US
@@ -55,7 +55,7 @@ def status_intervals(
         horizon = pl.when(pl.col("active")).then(horizon_active).otherwise(horizon_inactive).cast(pl.Int64)
     start = pl.when(same_prev).then(pl.max_horizontal(ticks - horizon, t.shift(1) + t))
     end = pl.when(same_next).then(pl.min_horizontal(ticks + horizon, t + t.shift(-1)))
-    held = polls.select(
+    held = unique.select(
         "code",
         start.otherwise(ticks - horizon).clip(lo, hi).alias("start"),
         end.otherwise(ticks + horizon).clip(lo, hi).alias("end"),

@@ -62,8 +62,13 @@ def segments(
         pieces.append(_boundaries(cuts.select("code", "at")))
     events = pl.concat(pieces).sort("code", "at")
     code, at = pl.col("code"), pl.col("at")
-    state = pl.when(pl.col("d_active").cum_sum() > 0).then(ACTIVE)
-    state = state.when(pl.col("d_inactive").cum_sum() > 0).then(INACTIVE).otherwise(UNKNOWN)
+    state = (
+        pl.when(pl.col("d_active").cum_sum() > 0)
+        .then(ACTIVE)
+        .when(pl.col("d_inactive").cum_sum() > 0)
+        .then(INACTIVE)
+        .otherwise(UNKNOWN)
+    )
     return events.select(
         code,
         at.alias("start"),
