@@ -30,7 +30,8 @@ PUBLIC = {
         "parse_polls", "parse_hours", "parse_timezones", "parse_special_hours", "Inputs", "Loaded",
         "write_report", "write_table", "display_report", "output_format", "FORMATS", "atomic_path",
         "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
-        "replace_timezones", "report_from_store", "latest_poll", "read_polls", "read_rejects",
+        "replace_timezones", "replace_special_hours", "report_from_store", "timeline_from_store",
+        "incidents_from_store", "daily_from_store", "latest_poll", "read_polls", "read_rejects",
         "rows_rejected", "check_store", "compact", "collect_garbage", "IngestResult", "CompactResult",
         "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "SPECIAL_HOURS_SCHEMA", "REPORT_SCHEMA",
         "TIMELINE_SCHEMA", "TIMELINE_STATUS", "INCIDENTS_SCHEMA", "DAILY_SCHEMA", "REPORT_COLUMNS",
@@ -50,7 +51,8 @@ PUBLIC = {
     ],
     "storemon.store": [
         "Store", "StoreLike", "IngestResult", "CompactResult", "open_store", "ingest_paths", "append_polls",
-        "replace_hours", "replace_timezones", "latest_poll", "report_from_store", "read_polls",
+        "replace_hours", "replace_timezones", "replace_special_hours", "latest_poll", "report_from_store",
+        "timeline_from_store", "incidents_from_store", "daily_from_store", "read_polls",
         "read_rejects", "rows_rejected", "check_store", "compact", "collect_garbage",
     ],
 }  # fmt: skip

@@ -39,8 +39,8 @@ What it guarantees:
   predicate pushed into the Parquet scan. The cost of a report does not grow
   with the length of history.
 
-Hours and time zones are *replaced* by each ingest of such a file (they
-describe the present); polls are *appended*. Only local directories are
+Hours, time zones and special hours are *replaced* by each ingest of such a
+file (they describe the present); polls are *appended*. Only local directories are
 supported: locks, renames and fsync need a POSIX file system, so ``s3://``
 or ``gs://`` locations are refused with :class:`StoreError`.
 
@@ -54,14 +54,24 @@ The package gathers the public names; the work lives in
 
 from storemon.store._compact import CompactResult, collect_garbage, compact
 from storemon.store._files import Store, StoreLike, open_store
-from storemon.store._ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
+from storemon.store._ingest import (
+    IngestResult,
+    append_polls,
+    ingest_paths,
+    replace_hours,
+    replace_special_hours,
+    replace_timezones,
+)
 from storemon.store._reads import (
     check_store,
+    daily_from_store,
+    incidents_from_store,
     latest_poll,
     read_polls,
     read_rejects,
     report_from_store,
     rows_rejected,
+    timeline_from_store,
 )
 
 __all__ = [
@@ -74,8 +84,12 @@ __all__ = [
     "append_polls",
     "replace_hours",
     "replace_timezones",
+    "replace_special_hours",
     "latest_poll",
     "report_from_store",
+    "timeline_from_store",
+    "incidents_from_store",
+    "daily_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",

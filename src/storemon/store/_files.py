@@ -40,7 +40,7 @@ __all__ = [
 
 
 #: The poll-store table: every store id that ever had a valid poll.
-POLL_STORES_SCHEMA: dict[str, pl.DataType] = {"store_id": pl.String()}
+POLL_STORES_SCHEMA: pl.Schema = pl.Schema({"store_id": pl.String()})
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def write_parquet(root: Path, relative: str, frame: pl.DataFrame) -> None:
         raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def read_table(root: Path, table: TableEntry | None, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def read_table(root: Path, table: TableEntry | None, schema: pl.Schema) -> pl.DataFrame:
     """The table version ``table`` names, in ``schema``; empty when there is none yet."""
     if table is None:
         return pl.DataFrame(schema=schema)

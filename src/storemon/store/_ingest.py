@@ -21,9 +21,9 @@ from pathlib import Path
 
 import polars as pl
 
-from storemon._load import Loaded, load_hours, load_polls, load_timezones
+from storemon._load import Loaded, load_hours, load_polls, load_special_hours, load_timezones
 from storemon.exceptions import InputError
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
     Store,
@@ -46,11 +46,30 @@ from storemon.store._manifest import (
 )
 from storemon.store._sources import file_sha256, find_sources
 
-__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones"]
+__all__ = [
+    "IngestResult",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "replace_special_hours",
+]
 
 
-_SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
-_LOADERS: dict[str, Callable[..., Loaded]] = {"polls": load_polls, "hours": load_hours, "timezones": load_timezones}
+_SCHEMAS = {
+    "polls": POLLS_SCHEMA,
+    "hours": HOURS_SCHEMA,
+    "timezones": TIMEZONES_SCHEMA,
+    "special": SPECIAL_HOURS_SCHEMA,
+}
+_LOADERS: dict[str, Callable[..., Loaded]] = {
+    "polls": load_polls,
+    "hours": load_hours,
+    "timezones": load_timezones,
+    "special": load_special_hours,
+}
+# Columns that may hold nulls in a valid frame: the two times of a closed special date.
+_NULLABLE = {"special": ("start_time_local", "end_time_local")}
 
 
 @dataclass(frozen=True)
@@ -196,6 +215,23 @@ def replace_timezones(
     Arguments as for :func:`append_polls`.
     """
     return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects)
+
+
+def replace_special_hours(
+    store: StoreLike,
+    special: pl.DataFrame,
+    *,
+    source: str,
+    sha256: str | None = None,
+    rows_read: int | None = None,
+    rejects: pl.DataFrame | None = None,
+) -> IngestResult:
+    """Make validated special hours (``SPECIAL_HOURS_SCHEMA``) the store's current version, durably.
+
+    Like business hours they describe the present and are replaced as a
+    whole. Arguments as for :func:`append_polls`.
+    """
+    return _ingest_frame(store, "special", special, source, sha256, rows_read, rejects)
 
 
 def _ingest_frame(
@@ -397,7 +433,14 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
         typed = frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
-    nulls = [column for column, count in zip(typed.columns, typed.null_count().row(0), strict=False) if count]
+    nullable = _NULLABLE.get(kind, ())
+    nulls = [
+        column
+        for column, count in zip(typed.columns, typed.null_count().row(0), strict=False)
+        if count and column not in nullable
+    ]
+    if nullable and typed.filter(pl.col(nullable[0]).is_null() != pl.col(nullable[1]).is_null()).height:
+        nulls += [f"exactly one of {' and '.join(nullable)}"]
     if nulls:
         raise InputError(f"{kind} frame has missing values in {', '.join(nulls)} (validate it first)", file=kind)
     return typed
