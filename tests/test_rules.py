@@ -22,8 +22,9 @@ import polars as pl
 import pytest
 
 from reference import reference_daily, reference_incidents, reference_report, reference_timeline
-from storemon import compute_report, daily, incidents, timeline
+from storemon import ConfigError, compute_report, daily, incidents, timeline
 from storemon._core import business_hours
+from storemon._core.report import reaching_polls
 from strategies import hours_frame, polls_frame, report_rows, special_frame, tz_frame, utc
 
 Figures = tuple[float, float, float, float, float, float]
@@ -621,3 +622,39 @@ def test_invalid_store_ids_and_out_of_range_polls_handed_to_compute_report_are_l
     report = compute_report(polls, hours, tz_frame([("+1", "UTC"), ("s", "UTC")]))
     assert report_rows(report) == {"s": ALL_UP}
     assert report.equals(compute_report(polls.head(1), hours_frame([]), tz_frame([("s", "UTC")]), noon))
+
+
+# --- parameters of the range views --------------------------------------------------
+
+
+def test_range_parameters_are_checked():
+    # start < end <= now is required; min_minutes is a number >= 0; stores is an iterable of ids.
+    now = utc(2024, 7, 10, 12)
+    frames = polls_frame([("s", now, "active")]), hours_frame([]), tz_frame([])
+    for start, end in ((now - H, now - H), (now, now - H), (now - H, now + MIN), (utc(1969, 12, 31), now)):
+        with pytest.raises(ConfigError):
+            timeline(*frames, now, start=start, end=end)
+    with pytest.raises(ConfigError):
+        incidents(*frames, now, min_minutes=-1)
+    with pytest.raises(ConfigError):
+        daily(*frames, now, stores="s")
+    with pytest.raises(ConfigError, match="horizon_active"):
+        timeline(*frames, now, horizon_active=-H)
+    # A range ending before now: polls after its end but not after now still place the last change.
+    # Active at 10:00, inactive at 12:00 -> change at 11:00; range [09:00, 11:30).
+    two = polls_frame([("s", now - 2 * H, "active"), ("s", now, "inactive")]), hours_frame([]), tz_frame([])
+    got = timeline(*two, now, start=now - 3 * H, end=now - 30 * MIN, stores=["s", "nobody"]).rows()
+    assert got == [("s", now - 3 * H, now - H, True, "active"), ("s", now - H, now - 30 * MIN, True, "inactive")]
+
+
+def test_the_polls_read_reach_back_by_the_longer_horizon():
+    # [now - 7 d - max(horizon_active, horizon_inactive), now] in epoch microseconds.
+    now = utc(2024, 7, 10, 12)
+    us = timedelta(microseconds=1)
+    epoch = utc(1970, 1, 1)
+    options = {"horizon_active": 2 * H, "horizon_inactive": timedelta(days=3)}
+    assert reaching_polls(now, timedelta(days=1), **options) == (
+        (now - timedelta(days=10) - epoch) // us,
+        (now - epoch) // us,
+    )
+    assert reaching_polls(now, timedelta(days=1), start=now - H)[0] == (now - H - timedelta(days=1) - epoch) // us
