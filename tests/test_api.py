@@ -27,7 +27,7 @@ PUBLIC = {
         "compute_report", "resolve_now", "timeline", "incidents", "daily",
         "parse_instant", "utc_instant", "format_instant",
         "load_dir", "load_inputs", "load_polls", "load_hours", "load_timezones", "load_special_hours",
-        "parse_polls", "parse_hours", "parse_timezones", "parse_special_hours", "Inputs", "Loaded",
+        "parse_polls", "parse_hours", "parse_timezones", "parse_special_hours", "Inputs", "Loaded", "sample_dir",
         "write_report", "write_table", "display_report", "output_format", "FORMATS", "atomic_path",
         "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
         "replace_timezones", "replace_special_hours", "report_from_store", "timeline_from_store",

@@ -503,7 +503,7 @@ def test_store_settings_are_validated(tmp_path, monkeypatch):
     settings = Settings.from_env({"STOREMON_STORE": "var/store", "STOREMON_MAX_INTAKE_BYTES": " 1024 "})
     assert settings.store == tmp_path.resolve() / "var" / "store"
     assert settings.max_intake_bytes == 1024
-    defaults = Settings.from_env({})
+    defaults = Settings.from_env({"STOREMON_DATA_DIR": str(tmp_path)})
     assert defaults.store is None and defaults.max_intake_bytes == 16 * 1024 * 1024
 
     for name, value in [

@@ -28,7 +28,6 @@ import pytest
 import storemon
 from conftest import SERVICE_DATA_END, RedisServer, free_port
 from storemon import write_report
-from webapp.config import DEFAULT_DATA_DIR
 from webapp.jobs import PROGRESS_COMPUTED
 from webapp.status import ABANDONED, HORSE_DIED
 
@@ -216,7 +215,7 @@ def library_csv(tmp_path: Path, data_dir: Path, now=None) -> bytes:
 def test_bundled_sample_over_http_equals_the_cli_and_survives_a_flush(
     service_factory, redis_url, redis_server, tmp_path
 ):
-    service = service_factory(redis_url)  # no STOREMON_DATA_DIR: the bundled sample
+    service = service_factory(redis_url, STOREMON_DATA_DIR=str(storemon.sample_dir()))
     service.start_web()
     service.start_worker()
     service.wait_healthy()
@@ -227,7 +226,7 @@ def test_bundled_sample_over_http_equals_the_cli_and_survives_a_flush(
 
     cli_out = tmp_path / "cli.csv"
     subprocess.run(
-        [str(VENV_BIN / "storemon"), "report", str(DEFAULT_DATA_DIR), "--now", now, "-o", str(cli_out)],
+        [str(VENV_BIN / "storemon"), "report", str(storemon.sample_dir()), "--now", now, "-o", str(cli_out)],
         check=True,
         capture_output=True,
         timeout=60,

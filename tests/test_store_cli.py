@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
+from storemon import report_from_store
 from storemon._cli import main
 from storemon._generate import generate_dataset
 from storemon.store._manifest import read_manifest
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
+STOREMON = shutil.which("storemon", path=str(Path(sys.executable).parent)) or "storemon"
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +115,51 @@ def test_ingest_refuses_to_make_a_store_inside_a_data_directory(dataset: Path, c
     assert status == 2
     assert "other files and no data store" in err and "Traceback" not in err
     assert sorted(p.name for p in dataset.iterdir()) == before
+
+
+def test_a_damaged_part_is_exit_1_with_a_message_not_a_traceback(dataset: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert main(["ingest", str(dataset), "--store", str(store)]) == 0
+    part = store / read_manifest(store).parts[0].path
+    part.write_bytes(b"PAR1 this is no longer a parquet file PAR1")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")}
+    result = subprocess.run(
+        [STOREMON, "report", "--store", str(store), "-o", str(tmp_path / "r.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert str(store) in result.stderr and "unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_damaged_manifest_is_exit_1_but_a_directory_without_one_is_exit_2(
+    dataset: Path, tmp_path: Path, capsys
+) -> None:
+    store = tmp_path / "store"
+    assert run(capsys, "ingest", str(dataset / "menu_hours.csv"), "--store", str(store))[0] == 0
+    (store / "manifest.json").write_text("{ not json")
+    status, err = run(capsys, "report", "--store", str(store), "--now", "2024-10-14T12:00:00Z", "-o", "-")
+    assert status == 1 and "damaged manifest" in err
+
+    status, err = run(capsys, "report", "--store", str(dataset), "-o", "-")
+    assert status == 2 and "Invalid value for '--store'" in err and "not a storemon store" in err
+
+
+def test_report_from_a_store_in_every_format(dataset: Path, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    assert run(capsys, "ingest", str(dataset), "--store", str(store))[0] == 0
+    expected = report_from_store(store)
+    for name, read in [("r.parquet", pl.read_parquet), ("r.jsonl", pl.read_ndjson)]:
+        status, err = run(capsys, "report", "--store", str(store), "-o", str(tmp_path / name))
+        assert status == 0, err
+        assert_frame_equal(read(tmp_path / name), expected, check_dtypes=False)
+    status, err = run(capsys, "report", "--store", str(store), "-o", str(tmp_path / "rej"), "--rejects",
+                      str(tmp_path / "rejects.jsonl"), "--format", "jsonl")  # fmt: skip
+    assert status == 0, err
+    assert pl.read_ndjson(tmp_path / "rejects.jsonl")["value"].to_list() == ["not a time"]
+    assert_frame_equal(pl.read_ndjson(tmp_path / "rej"), expected, check_dtypes=False)

@@ -332,7 +332,11 @@ def test_health_needs_redis_a_worker_and_data(make_app, app, client, tmp_path):
     worker.register_birth()
     try:
         healthy = client.get("/api/health")
-        no_data = make_app(STOREMON_DATA_DIR=str(tmp_path / "missing")).test_client().get("/api/health")
+        vanishing = tmp_path / "vanishing"
+        vanishing.mkdir()
+        no_data_app = make_app(STOREMON_DATA_DIR=str(vanishing))  # a missing one stops the app at start-up
+        vanishing.rmdir()
+        no_data = no_data_app.test_client().get("/api/health")
     finally:
         worker.register_death()
 
@@ -345,6 +349,8 @@ def test_settings_come_from_the_environment(monkeypatch, redis_url, tmp_path):
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("STOREMON_QUEUE", "other-queue")
     monkeypatch.setenv("STOREMON_REPORTS_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("STOREMON_DATA_DIR", str(storemon.sample_dir()))
+    monkeypatch.delenv("STOREMON_STORE", raising=False)
     app = create_app()
 
     with app.app_context():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rq.timeouts import JobTimeoutException
 
-from storemon import ConfigError, FileFormatError
+from storemon import ConfigError, FileFormatError, sample_dir
 from webapp import create_app
-from webapp.config import DEFAULT_DATA_DIR, Settings
+from webapp.config import NO_DATA_MESSAGE, Settings
 from webapp.jobs import describe_error
 from webapp.params import BadParameter, ReportParams, parse_trigger_body
 from webapp.records import csv_path, is_report_id, new_report_id, read_record, write_record
@@ -21,10 +21,12 @@ from webapp.worker import make_worker
 
 def test_settings_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({})
+    (tmp_path / "data").mkdir()
+    settings = Settings.from_env({"STOREMON_DATA_DIR": "data"})
 
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
-    assert settings.data_dir == DEFAULT_DATA_DIR
+    assert settings.data_dir == tmp_path.resolve() / "data"
+    assert settings.store is None
     assert settings.reports_dir == tmp_path.resolve() / "run" / "reports"
     assert settings.queue == "storemon"
     assert settings.job_timeout == 600
@@ -35,6 +37,7 @@ def test_settings_defaults(tmp_path, monkeypatch):
 
 def test_settings_read_every_variable_and_make_paths_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
     settings = Settings.from_env(
         {
             "REDIS_URL": "unix:///tmp/redis.sock",
@@ -78,13 +81,38 @@ def test_bad_settings_are_config_errors_naming_the_variable(name, value):
     assert name in str(caught.value) and value in str(caught.value)
 
 
+def test_without_data_the_service_refuses_to_start(tmp_path, monkeypatch):
+    # An installed service has no repository sample to fall back on: no data configured is an error.
+    monkeypatch.chdir(tmp_path)
+    for environ in ({}, {"STOREMON_DATA_DIR": " "}, {"STOREMON_STORE": ""}):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env(environ)
+        assert str(caught.value) == NO_DATA_MESSAGE
+        assert "STOREMON_STORE" in str(caught.value) and "STOREMON_DATA_DIR" in str(caught.value)
+    with pytest.raises(ConfigError, match="no data configured"):
+        create_app({"REDIS_URL": "redis://127.0.0.1:1/0"})
+
+    (tmp_path / "a-file").write_text("x")
+    for value, what in [("missing", "does not exist"), ("a-file", "is not a directory")]:
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"STOREMON_DATA_DIR": value})
+        assert f"STOREMON_DATA_DIR='{value}' {what}" in str(caught.value)
+
+    # A store is data enough; an unused data directory need not exist then.
+    only_store = Settings.from_env({"STOREMON_STORE": "store"})
+    assert only_store.store == tmp_path.resolve() / "store" and only_store.data_dir is None
+    assert Settings.from_env({"STOREMON_STORE": "store", "STOREMON_DATA_DIR": "missing"}).data_dir is not None
+
+
 def test_create_app_refuses_bad_settings():
     with pytest.raises(ConfigError, match="STOREMON_JOB_TIMEOUT"):
         create_app({"STOREMON_JOB_TIMEOUT": "soon"})
 
 
 def test_worker_abandons_a_silent_job_after_the_configured_time(redis_url):
-    settings = Settings.from_env({"REDIS_URL": redis_url, "STOREMON_WORKER_HEARTBEAT": "3"})
+    settings = Settings.from_env(
+        {"REDIS_URL": redis_url, "STOREMON_WORKER_HEARTBEAT": "3", "STOREMON_DATA_DIR": str(sample_dir())}
+    )
     worker = make_worker(settings)
 
     class _Job:

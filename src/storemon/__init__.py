@@ -32,6 +32,7 @@ from storemon._load import (
     parse_timezones,
 )
 from storemon._output import FORMATS, display_report, output_format, write_report, write_table
+from storemon._sample import sample_dir
 from storemon._version import __version__
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import (
@@ -106,6 +107,7 @@ __all__ = [
     "parse_special_hours",
     "Inputs",
     "Loaded",
+    "sample_dir",
     # writing
     "write_report",
     "write_table",

@@ -1,328 +1,522 @@
-"""The ``storemon`` command line.
+"""The ``storemon`` command line, on click.
 
-Thin by design: it parses options, calls the library and prints. Every option
-also reads an environment variable, ``STOREMON_`` + the option name in upper
-case with dashes as underscores (``--now`` ← ``STOREMON_NOW``); a flag given on
-the command line wins. Exit status: 0 success, 1 a file could not be read
-or written, 2 bad input or usage (with a message, never a traceback).
+Thin by design, like rq's: one function per command; each parses nothing
+itself (typed options do that), calls the library and prints a summary on
+stderr.
 
-Subcommands are registered by one ``_add_<name>`` function each, and run by
-one ``_run_<name>`` function.
+Environment: every option also reads two variables, the first one set wins:
+``STOREMON_<COMMAND>_<OPTION>`` (click's ``auto_envvar_prefix`` naming) and the
+shared ``STOREMON_<OPTION>`` (``--now`` ← ``STOREMON_NOW``, ``--store`` ←
+``STOREMON_STORE``, as the service reads it), with dashes as underscores. The
+one exception is ``generate --format`` (a data-set layout), which reads only
+``STOREMON_GENERATE_FORMAT``: ``STOREMON_FORMAT`` is the report's output
+format. ``report``'s ``DATA_DIR`` also reads ``STOREMON_DATA_DIR``. A value
+given on the command line wins over both; ``--help`` lists each option's
+variables.
+
+Exit status, decided in one place (:func:`main`): 0 success; 2 bad input or
+parameters (a :class:`StoremonError`, a click usage error, a ``--store`` that
+names no store); 1 a file or the data store could not be read or written
+(:class:`OSError`, a damaged store part); 130 interrupted (Ctrl-C). Each
+comes with a one-line message on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
+import io
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import click
+import polars as pl
+from click.core import ParameterSource
+
+from storemon._core.report import compute_report, resolve_now
+from storemon._generate import DEFAULT_END, generate_dataset
+from storemon._instants import format_instant, parse_instant
+from storemon._load import Inputs, load_dir, load_inputs
+from storemon._output import FORMATS, display_report, output_format, write_report, write_table
+from storemon._output import _spreadsheet_safe as spreadsheet_safe
+from storemon._sample import sample_dir
+from storemon._version import __version__
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, ENV_PREFIX
-from storemon.exceptions import ConfigError, StoremonError
+from storemon.exceptions import ConfigError, StoreError, StoremonError
+from storemon.store import Store, ingest_paths, latest_poll, open_store, read_rejects, report_from_store
+from storemon.store._compact import compact
+from storemon.store._manifest import MANIFEST_NAME
 
-__all__ = ["main", "parse_horizon", "parse_now"]
+__all__ = ["main", "cli", "HorizonType", "InstantType", "parse_horizon", "describe_horizon"]
 
 EXIT_OK = 0
 EXIT_OS = 1
 EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
 
-_HORIZON_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms]?)\s*$")
-_HORIZON_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "hours"}
+#: Horizon units: suffix → timedelta keyword. A number needs one.
+HORIZON_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_HORIZON_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_UNLIMITED = {"inf", "infinite", "none"}
+_UNITS_HELP = "w (weeks), d (days), h (hours), m (minutes), s (seconds)"
+
+#: Options whose shared ``STOREMON_<OPTION>`` would clash with another command's option of that name.
+_COMMAND_ONLY_ENVVARS = {("generate", "format")}
+
+
+# --- typed options ------------------------------------------------------------------
 
 
 def parse_horizon(text: str) -> timedelta | None:
-    """``8d``, ``36h``, ``90m``, ``2w``, ``45s`` or a bare number of hours; ``inf`` for no limit."""
-    if text.strip().lower() in {"inf", "infinite", "none"}:
+    """``8d``, ``36h``, ``90m``, ``2w``, ``45s`` (decimals allowed); ``inf`` for no limit.
+
+    Raises :class:`ConfigError` naming the value: for a number without a unit
+    (listing the units), an unknown unit, or a horizon too long to represent.
+    """
+    if text.strip().lower() in _UNLIMITED:
         return None
     match = _HORIZON_RE.match(text)
     if not match:
-        raise ConfigError(f"bad horizon {text!r}: use e.g. 8d, 36h, 90m or inf")
+        raise ConfigError(f"bad horizon {text!r}: use a number and a unit, e.g. 8d, 36h, 90m, or inf for no limit")
     number, unit = match.groups()
-    return timedelta(**{_HORIZON_UNITS[unit]: float(number)})
-
-
-def parse_now(text: str) -> datetime:
-    """An ISO 8601 instant (``2024-10-14T12:00:00Z``, ``… UTC``, offsets); naive is UTC."""
-    from dateutil.parser import isoparse
-
-    cleaned = text.strip()
-    if cleaned.endswith(" UTC"):
-        cleaned = cleaned[: -len(" UTC")]
+    if not unit:
+        raise ConfigError(f"bad horizon {text!r}: the number needs a unit: {_UNITS_HELP}; e.g. 8d or 36h")
+    if unit.lower() not in HORIZON_UNITS:
+        raise ConfigError(f"bad horizon {text!r}: unknown unit {unit!r}; use {_UNITS_HELP}")
     try:
-        moment = isoparse(cleaned)
-    except (ValueError, OverflowError):
-        raise ConfigError(f"bad --now {text!r}: expected ISO 8601, e.g. 2024-10-14T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return timedelta(**{HORIZON_UNITS[unit.lower()]: float(number)})
+    except OverflowError:
+        raise ConfigError(f"bad horizon {text!r}: too long (at most {timedelta.max.days} days); use inf") from None
+
+
+def describe_horizon(horizon: timedelta | None) -> str:
+    """The horizon as the option spells it: ``8d``, ``36h``, ``90m``, ``45s``, ``inf``."""
+    if horizon is None:
+        return "inf"
+    seconds = horizon.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class _Option(click.Option):
+    """An option whose error message names the environment variable its value came from, if it did."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = click.Parameter.get_error_hint(self, ctx)  # not click.Option's list of every variable
+        if ctx is not None and self.name and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT:
+            names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or [])
+            used = next((name for name in names if os.environ.get(name)), None)
+            if used:
+                hint += f" (from {used}={os.environ[used]!r})"
+        return hint
+
+
+option = functools.partial(click.option, cls=_Option)
+
+
+if TYPE_CHECKING:  # click >= 8.5 types ParamType by (value, input); older clicks take no arguments at run time
+    _HorizonBase = click.ParamType[timedelta | None, Any]
+    _InstantBase = click.ParamType[datetime | None, Any]
+else:
+    _HorizonBase = _InstantBase = click.ParamType
+
+
+class HorizonType(_HorizonBase):
+    """How far a poll's status reaches: ``8d``, ``36h``, ``90m``, ``2w``, ``45s`` or ``inf`` (None)."""
+
+    name = "horizon"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta | None:
+        if value is None or isinstance(value, timedelta):
+            return value
+        try:
+            return parse_horizon(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DURATION"
+
+
+class InstantType(_InstantBase):
+    """An instant, in any form an input file may write a timestamp (:func:`storemon.parse_instant`)."""
+
+    name = "instant"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        what = param.opts[0] if param is not None and param.opts else "instant"
+        try:
+            return parse_instant(str(value), what)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "INSTANT"
+
+
+HORIZON = HorizonType()
+INSTANT = InstantType()
+
+
+# --- the error boundary ------------------------------------------------------------------
+
+
+class _IOFailure(Exception):
+    """A file could not be written (exit 1); the message says which."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (also used by the console script)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help(sys.stderr)
-        return EXIT_INPUT
+    """Run the CLI and return its exit status (the console script exits with it).
+
+    The single error boundary: usage errors and :class:`StoremonError` are
+    exit 2, :class:`OSError` and a damaged store exit 1, Ctrl-C 130; each
+    with a message on stderr and no traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.run(args)
-    except StoremonError as exc:
-        print(f"storemon: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except OSError as exc:
-        print(f"storemon: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        result = cli.main(args, prog_name="storemon", standalone_mode=False)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and EOF at a prompt)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # pragma: no cover - outside click's own catch
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:  # usage and bad parameters: exit 2
+        exc.show()
+        return exc.exit_code
+    except StoreError as exc:  # the store was opened, then found damaged or unwritable
+        _error(str(exc))
         return EXIT_OS
-    except KeyboardInterrupt:
-        return 130
+    except StoremonError as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    except _IOFailure as exc:
+        _error(str(exc))
+        return EXIT_OS
+    except BrokenPipeError:  # the reader of stdout went away (``| head``): not worth a message
+        _silence_stdout()
+        return EXIT_OS
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}")
+        return EXIT_OS
+    return result if isinstance(result, int) else EXIT_OK
 
 
-# --- the parser ----------------------------------------------------------------
+def _error(message: str) -> None:
+    click.echo(f"storemon: error: {message}", err=True)
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(ENV_PREFIX + "_" + name.upper().replace("-", "_"), default)
+def _note(message: str) -> None:
+    click.echo(f"storemon: {message}", err=True)
 
 
-def _env_flag(name: str) -> bool:
-    return (_env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so that the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="storemon",
-        description="Exact store uptime/downtime over business hours.",
-        epilog=f"Every option also reads {ENV_PREFIX}_<OPTION> from the environment.",
-    )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in (_add_report, _add_generate, _add_ingest, _add_compact):
-        add(commands)
-    return parser
+def _open_store(location: str, *, create: bool = False) -> Store:
+    """Open ``--store``; a location that holds no store is a bad parameter (exit 2), not damage."""
+    try:
+        return open_store(location, create=create)
+    except StoreError as exc:
+        if not _names_no_store(location, create=create):
+            raise  # a store that is there but damaged, or a directory that cannot be written: exit 1
+        raise click.BadParameter(str(exc), param_hint="'--store'") from None
 
 
-def _command(commands, name: str, run: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-    sub = commands.add_parser(name, help=help, description=help)
-    sub.set_defaults(run=run)
-    return sub
+def _names_no_store(location: str, *, create: bool) -> bool:
+    """Whether ``location`` is the wrong thing to name as a store (as opposed to a store in trouble)."""
+    root = Path(location)
+    try:
+        if "://" in location or (root.exists() and not root.is_dir()):
+            return True
+        if (root / MANIFEST_NAME).exists():
+            return False
+        # Without a manifest: no store to open; to create one, a directory holding other files.
+        return not create or (root.is_dir() and any(root.iterdir()))
+    except OSError:
+        return False
 
 
-# --- storemon report --------------------------------------------------------------
+# --- the commands --------------------------------------------------------------------------
+
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "auto_envvar_prefix": ENV_PREFIX,
+    "help_option_names": ["-h", "--help"],
+    "show_default": True,
+    "max_content_width": 100,
+}
 
 
-def _add_report(commands) -> None:
-    sub = _command(commands, "report", _run_report, "Compute the uptime/downtime report as CSV.")
-    sub.add_argument(
-        "data_dir",
-        nargs="?",
-        default=_env("data-dir"),
-        metavar="DATA_DIR",
-        help="directory holding the three input files (2024 or 2023 names)",
-    )
-    sub.add_argument("--polls", default=_env("polls"), help="status polls file (CSV or Parquet)")
-    sub.add_argument("--hours", default=_env("hours"), help="business hours file")
-    sub.add_argument("--timezones", default=_env("timezones"), help="time zones file")
-    sub.add_argument("--now", default=_env("now"), help="report instant, ISO 8601 (default: latest poll)")
-    sub.add_argument(
-        "--horizon", default=_env("horizon", "8d"), help="how far a poll's status reaches (default 8d; inf = no limit)"
-    )
-    sub.add_argument(
-        "--default-timezone",
-        default=_env("default-timezone", DEFAULT_TIMEZONE),
-        help=f"zone for stores without one (default {DEFAULT_TIMEZONE})",
-    )
-    sub.add_argument("--strict", action="store_true", default=_env_flag("strict"), help="stop at the first invalid row")
-    sub.add_argument(
-        "-o", "--output", default=_env("output", "report.csv"), help="CSV to write ('-' for stdout; default report.csv)"
-    )
-    sub.add_argument("--rejects", default=_env("rejects"), help="also write every rejected input row to this CSV")
-    sub.add_argument(
-        "--store",
-        default=_env("store"),
-        metavar="DIR",
-        help="report from this data store (see 'storemon ingest') instead of input files",
-    )
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="storemon", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Exact store uptime/downtime over business hours.
+
+    Every option also reads STOREMON_<COMMAND>_<OPTION> or STOREMON_<OPTION>
+    from the environment (see each command's --help). Exit status: 0 success,
+    2 bad input or usage, 1 a file or the store could not be read or written,
+    130 interrupted.
+    """
 
 
-def _run_report(args: argparse.Namespace) -> int:
-    from storemon._core.report import compute_report, resolve_now
-    from storemon._load import load_dir, load_inputs
+@cli.command()
+@click.argument(
+    "data_dir",
+    required=False,
+    type=click.Path(path_type=str),
+    envvar=[f"{ENV_PREFIX}_REPORT_DATA_DIR", f"{ENV_PREFIX}_DATA_DIR"],
+)
+@option("--polls", type=click.Path(path_type=str), help="Status polls file (CSV or Parquet).")
+@option("--hours", type=click.Path(path_type=str), help="Business hours file.")
+@option("--timezones", type=click.Path(path_type=str), help="Time zones file.")
+@option("--store", metavar="DIR", help="Report from this data store (see 'storemon ingest') instead of input files.")
+@option("--now", type=INSTANT, show_default="the latest poll", help="The instant the report is for.")
+@option(
+    "--horizon",
+    type=HORIZON,
+    default=describe_horizon(DEFAULT_HORIZON),
+    help="How far a poll's status reaches: a number and a unit w, d, h, m, s (8d, 36h, 90m), or inf.",
+)
+@option("--default-timezone", default=DEFAULT_TIMEZONE, metavar="ZONE", help="Zone of stores without one.")
+@option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2).")
+@option(
+    "-o",
+    "--output",
+    default="report.csv",
+    metavar="FILE",
+    help="Where to write the report; '-' for stdout.",
+)
+@option("--rejects", metavar="FILE", help="Also write every rejected input row to FILE.")
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS, case_sensitive=False),
+    show_default="by extension: .parquet, .jsonl or .ndjson, else csv",
+    help="Format of -o and --rejects.",
+)
+def report(
+    data_dir: str | None,
+    polls: str | None,
+    hours: str | None,
+    timezones: str | None,
+    store: str | None,
+    now: datetime | None,
+    horizon: timedelta | None,
+    default_timezone: str,
+    strict: bool,
+    output: str,
+    rejects: str | None,
+    fmt: str | None,
+) -> None:
+    """Compute the uptime/downtime report of every store.
 
+    Reads DATA_DIR (the three files under their 2024 or 2023 names, CSV or
+    Parquet), or the three files given by --polls, --hours and --timezones,
+    or a data store (--store). The CSV report rounds to two decimals;
+    Parquet and JSON lines keep the exact figures. A summary and the count of
+    rejected rows per file and reason go to stderr. DATA_DIR also reads
+    STOREMON_REPORT_DATA_DIR or STOREMON_DATA_DIR.
+    """
     started = time.perf_counter()
-    horizon = parse_horizon(args.horizon) if args.horizon else DEFAULT_HORIZON
-    now = parse_now(args.now) if args.now else None
-    explicit = [args.polls, args.hours, args.timezones]
-    if args.store:
-        if args.data_dir or any(explicit):
+    if rejects == "-":
+        raise click.BadParameter("'-' (stdout) is for -o only; give a file name", param_hint="'--rejects'")
+    explicit = [polls, hours, timezones]
+    if store:
+        if data_dir or any(explicit):
             raise ConfigError("give either --store or input files (DATA_DIR, --polls/--hours/--timezones), not both")
-        return _run_report_from_store(args, now, horizon, started)
-    if args.data_dir and any(explicit):
+        opened = _open_store(store)
+        now = now or latest_poll(opened)
+        if now is None:
+            raise ConfigError(f"store {store} holds no polls yet: pass --now or ingest polls first")
+        result = report_from_store(opened, now, horizon=horizon, default_timezone=default_timezone)
+        where = _write_outputs(result, output, read_rejects(opened) if rejects else None, rejects, fmt)
+        _note(
+            f"{result.height} stores from store {store}, now {format_instant(now)}, "
+            f"horizon {describe_horizon(horizon)} → {where} ({time.perf_counter() - started:.2f} s)"
+        )
+        return
+    if data_dir and any(explicit):
         raise ConfigError("give either DATA_DIR or --polls/--hours/--timezones, not both")
-    if args.data_dir:
-        inputs = load_dir(args.data_dir, strict=args.strict)
-    elif all(explicit):
-        inputs = load_inputs(args.polls, args.hours, args.timezones, strict=args.strict)
+    if data_dir:
+        inputs = load_dir(data_dir, strict=strict)
+    elif polls and hours and timezones:
+        inputs = load_inputs(polls, hours, timezones, strict=strict)
     else:
-        raise ConfigError("give DATA_DIR, or all three of --polls, --hours and --timezones")
-
+        raise ConfigError("give DATA_DIR, or all three of --polls, --hours and --timezones, or --store")
     now = resolve_now(inputs.polls, now)
-    report = compute_report(
-        inputs.polls,
-        inputs.hours,
-        inputs.timezones,
-        now,
-        horizon=horizon,
-        default_timezone=args.default_timezone,
+    result = compute_report(
+        inputs.polls, inputs.hours, inputs.timezones, now, horizon=horizon, default_timezone=default_timezone
     )
-    where = _write_outputs(report, args.output, inputs.rejects, args.rejects)
-
-    elapsed = time.perf_counter() - started
-    print(
-        f"storemon: {report.height} stores, now {now.isoformat().replace('+00:00', 'Z')}, "
-        f"horizon {args.horizon}, {inputs.rows_rejected} rejected rows → {where} ({elapsed:.2f} s)",
-        file=sys.stderr,
+    where = _write_outputs(result, output, inputs.rejects, rejects, fmt)
+    _note(
+        f"{result.height} stores, now {format_instant(now)}, horizon {describe_horizon(horizon)}, "
+        f"{inputs.rows_rejected} rejected rows → {where} ({time.perf_counter() - started:.2f} s)"
     )
-    _print_rejects_summary(inputs, args.rejects)
-    return EXIT_OK
+    _print_rejects_summary(inputs, rejects)
 
 
-def _run_report_from_store(
-    args: argparse.Namespace, now: datetime | None, horizon: timedelta | None, started: float
-) -> int:
-    from storemon.store import latest_poll, open_store, read_rejects, report_from_store
-
-    store = open_store(args.store)
-    now = now or latest_poll(store)
-    if now is None:
-        raise ConfigError(f"store {args.store} holds no polls yet: pass --now or ingest polls first")
-    report = report_from_store(store, now, horizon=horizon, default_timezone=args.default_timezone)
-    where = _write_outputs(report, args.output, read_rejects(store) if args.rejects else None, args.rejects)
-    print(
-        f"storemon: {report.height} stores from store {args.store}, now {now.isoformat().replace('+00:00', 'Z')}, "
-        f"horizon {args.horizon} → {where} ({time.perf_counter() - started:.2f} s)",
-        file=sys.stderr,
-    )
-    return EXIT_OK
-
-
-def _write_outputs(report, output: str, rejects, rejects_file: str | None) -> str:
-    """Write the report CSV (``-``: stdout) and, when asked, the rejects; say where the report went."""
-    from storemon._output import display_report
-    from storemon._output import write_report as write_report_csv
-    from storemon._output import write_table as write_csv_atomic
-
-    if output == "-":
-        display_report(report).write_csv(sys.stdout)
-        where = "stdout"
+def _write_outputs(
+    result: pl.DataFrame, output: str, rejects: pl.DataFrame | None, rejects_file: str | None, fmt: str | None
+) -> str:
+    """Write the report (``-``: stdout) and, when asked, the rejects; say where the report went."""
+    if rejects_file and rejects is not None:
+        write_table(rejects, rejects_file, fmt)
+    if output != "-":
+        return str(write_report(result, output, fmt))
+    kind = output_format(None, fmt)
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    if kind == "parquet" and stream.isatty():
+        raise ConfigError("refusing to write Parquet to a terminal: give -o FILE or redirect stdout")
+    buffer = io.BytesIO()
+    if kind == "parquet":
+        result.write_parquet(buffer)
+    elif kind == "jsonl":
+        result.write_ndjson(buffer)
     else:
-        where = str(write_report_csv(report, output))
-    if rejects_file:
-        write_csv_atomic(rejects, rejects_file)
-    return where
+        spreadsheet_safe(display_report(result)).write_csv(buffer)
+    stream.write(buffer.getvalue())
+    stream.flush()
+    return "stdout"
 
 
-def _print_rejects_summary(inputs, rejects_file: str | None) -> None:
+def _print_rejects_summary(inputs: Inputs, rejects_file: str | None) -> None:
     if inputs.rejects.is_empty():
         return
     for file, reason, rows in inputs.reject_counts().select("file", "reason", "rows").rows():
-        print(f"storemon: rejected {rows} rows in {file}: {reason}", file=sys.stderr)
+        _note(f"rejected {rows} rows in {file}: {reason}")
     if rejects_file:
-        print(f"storemon: every rejected row written to {rejects_file}", file=sys.stderr)
+        _note(f"every rejected row written to {rejects_file}")
     else:
-        print("storemon: use --rejects FILE to list each rejected row", file=sys.stderr)
+        _note("use --rejects FILE to list each rejected row")
 
 
-# --- storemon generate --------------------------------------------------------------
-
-
-def _add_generate(commands) -> None:
-    sub = _command(commands, "generate", _run_generate, "Write a synthetic data set shaped like the Loop files.")
-    sub.add_argument("out", metavar="OUT", help="directory to write the three files into")
-    sub.add_argument("--stores", type=int, default=int(_env("stores", "100")), help="number of stores (default 100)")
-    sub.add_argument("--days", type=float, default=float(_env("days", "11")), help="days of polls (default 11)")
-    sub.add_argument("--seed", type=int, default=int(_env("seed", "0")), help="random seed (default 0)")
-    sub.add_argument(
-        "--format", choices=["2023", "2024"], default=_env("format", "2024"), help="file names and column order"
-    )
-    sub.add_argument("--end", default=_env("end"), help="end of the polled period, ISO 8601")
-
-
-def _run_generate(args: argparse.Namespace) -> int:
-    from storemon._generate import generate_dataset
-
+@cli.command()
+@click.argument("out", metavar="OUT", type=click.Path(path_type=Path))
+@option("--stores", type=int, default=100, help="Number of stores.")
+@option("--days", type=float, default=11.0, help="Days of polls.")
+@option("--seed", type=int, default=0, help="Random seed (the same seed gives the same bytes).")
+@option("--format", "fmt", type=click.Choice(["2023", "2024"]), default="2024", help="File names and columns.")
+@option("--end", type=INSTANT, show_default=format_instant(DEFAULT_END), help="End of the polled period (excluded).")
+def generate(out: Path, stores: int, days: float, seed: int, fmt: str, end: datetime | None) -> None:
+    """Write a synthetic data set shaped like the Loop files into directory OUT."""
     started = time.perf_counter()
-    end = parse_now(args.end) if args.end else None
-    files = generate_dataset(
-        Path(args.out), stores=args.stores, days=args.days, seed=args.seed, fmt=args.format, end=end
-    )
-    print(f"storemon: generated {files} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
-    return EXIT_OK
+    try:
+        files = generate_dataset(out, stores=stores, days=days, seed=seed, fmt=fmt, end=end)
+    except ConfigError as exc:
+        if isinstance(exc.__cause__, OSError):  # the arguments were fine; the directory is not writable
+            raise _IOFailure(str(exc)) from exc
+        raise
+    _note(f"generated {files} in {time.perf_counter() - started:.2f} s")
 
 
-# --- storemon ingest -------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="DATA_DIR|FILE...", type=click.Path(path_type=str))
+@option("--store", metavar="DIR", help="The store directory (created if missing).")
+@option("--strict", is_flag=True, help="Stop at the first invalid row (nothing is ingested).")
+def ingest(paths: tuple[str, ...], store: str | None, strict: bool) -> None:
+    """Validate input files and add them to a data store.
 
-
-def _add_ingest(commands) -> None:
-    sub = _command(
-        commands, "ingest", _run_ingest, "Validate input files and add them to a data store (created if missing)."
-    )
-    sub.add_argument(
-        "paths",
-        nargs="+",
-        metavar="DATA_DIR|FILE",
-        help="data directories (2024 or 2023 file names) or single polls/hours/time-zone files",
-    )
-    sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
-    sub.add_argument(
-        "--strict",
-        action="store_true",
-        default=_env_flag("strict"),
-        help="stop at the first invalid row (nothing is ingested)",
-    )
-
-
-def _run_ingest(args: argparse.Namespace) -> int:
-    from storemon.store import ingest_paths
-
-    if not args.store:
+    Each DATA_DIR contributes the input files it holds (2024 or 2023 names);
+    a FILE is a polls, hours or time-zone file. Polls are appended (the same
+    file twice is a no-op); hours and time zones replace the current version.
+    """
+    if not store:
         raise ConfigError("give --store DIR (or set STOREMON_STORE)")
     started = time.perf_counter()
-    results = ingest_paths(args.store, args.paths, strict=args.strict)
+    results = ingest_paths(_open_store(store, create=True), list(paths), strict=strict)
     for result in results:
-        print(f"storemon: {result.describe()}", file=sys.stderr)
+        _note(result.describe())
         if not result.skipped and result.rows_rejected:
             reasons = result.rejects.unique(["file", "line"], keep="first").group_by("reason").len().sort("reason")
             for reason, count in reasons.rows():
-                print(f"storemon:   rejected {count} × {reason}", file=sys.stderr)
+                _note(f"  rejected {count} × {reason}")
     new = sum(not result.skipped for result in results)
-    print(
-        f"storemon: {new} of {len(results)} sources ingested into {args.store} ({time.perf_counter() - started:.2f} s)",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+    _note(f"{new} of {len(results)} sources ingested into {store} ({time.perf_counter() - started:.2f} s)")
 
 
-# --- storemon compact ------------------------------------------------------------------
-
-
-def _add_compact(commands) -> None:
-    sub = _command(
-        commands, "compact", _run_compact, "Merge each date's poll part files into one and delete unreferenced files."
-    )
-    sub.add_argument("--store", default=_env("store"), metavar="DIR", help="the store directory")
-
-
-def _run_compact(args: argparse.Namespace) -> int:
-    from storemon.store._compact import compact
-
-    if not args.store:
+@cli.command(name="compact")
+@option("--store", metavar="DIR", help="The store directory.")
+def compact_command(store: str | None) -> None:
+    """Merge each date's poll part files into one and delete unreferenced files."""
+    if not store:
         raise ConfigError("give --store DIR (or set STOREMON_STORE)")
     started = time.perf_counter()
-    result = compact(args.store)
-    print(f"storemon: {args.store}: {result.describe()} ({time.perf_counter() - started:.2f} s)", file=sys.stderr)
-    return EXIT_OK
+    result = compact(_open_store(store))
+    _note(f"{store}: {result.describe()} ({time.perf_counter() - started:.2f} s)")
+
+
+@cli.command()
+@click.argument("directory", required=False, metavar="[DIR]", type=click.Path(path_type=Path))
+def sample(directory: Path | None) -> None:
+    """Print the bundled sample data set's directory, or copy its three CSVs into DIR.
+
+    The copy never replaces a file: if any of the three names exists in DIR,
+    nothing is copied (exit 2).
+    """
+    source = sample_dir()
+    if directory is None:
+        click.echo(str(source))
+        return
+    files = sorted(source.glob("*.csv"))
+    taken = [directory / file.name for file in files if os.path.lexists(directory / file.name)]
+    if taken:
+        raise ConfigError(f"{', '.join(map(str, taken))}: already there; not overwriting (give an empty directory)")
+    directory.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        _copy_new(file, directory / file.name)
+    _note(f"copied {', '.join(file.name for file in files)} into {directory}")
+
+
+def _copy_new(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically, never replacing a file that appeared meanwhile."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.chmod(tmp, 0o644)
+        os.link(tmp, target)  # fails if target exists: a hard link never replaces
+    except FileExistsError:
+        raise ConfigError(f"{target}: already there; not overwriting") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- environment variables ------------------------------------------------------------------
+
+
+def _wire_envvars(group: click.Group) -> None:
+    """Give each option its two variables (see the module docstring) and show them in ``--help``."""
+    for command_name, command in group.commands.items():
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.name is None or param.envvar is not None:
+                continue
+            long = max(param.opts, key=len).lstrip("-")  # ``--format``, not its parameter name ``fmt``
+            option = long.upper().replace("-", "_")
+            own = f"{ENV_PREFIX}_{command_name.upper()}_{option}"
+            shared = f"{ENV_PREFIX}_{option}"
+            param.envvar = [own] if (command_name, long) in _COMMAND_ONLY_ENVVARS else [own, shared]
+            param.show_envvar = True
+
+
+_wire_envvars(cli)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,7 @@ Choices worth knowing:
   blanks is rejected as ``"empty store id"``; one longer than 256 code
   points, holding a control character (U+0000–U+001F, U+007F–U+009F) or
   beginning with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
-  formula) as ``"invalid store id"`` (SPEC.md, "Inputs").
+  formula) as ``"invalid store id"`` (docs/rules.md, "The inputs").
 - A timestamp that parses but lies outside ``[1970-01-01, 2200-01-01)`` UTC
   is ``"timestamp out of range"``; with ``not_after=`` a poll dated after
   that instant is ``"timestamp in the future"`` (live intake's 15-minute
@@ -711,7 +711,7 @@ def _date_parser(name: str) -> _Parser:
 
 
 def _store_id_checks(store_id: pl.Series) -> list[tuple[str, str, pl.Series]]:
-    """The store-id checks of every file: empty (or all blanks), else invalid (SPEC.md, "Inputs")."""
+    """The store-id checks of every file: empty (or all blanks), else invalid (docs/rules.md, "The inputs")."""
     blank = _is_blank(store_id)
     valid = pl.select(valid_store_id(pl.lit(store_id))).to_series()
     return [("store_id", EMPTY_STORE_ID, blank), ("store_id", INVALID_STORE_ID, ~blank & ~valid)]

@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from storemon import ConfigError
 
-__all__ = ["Settings", "VARIABLES", "DEFAULT_DATA_DIR", "REPO_ROOT"]
+__all__ = ["Settings", "VARIABLES", "NO_DATA_MESSAGE"]
 
-#: The repository root when the package runs from a checkout (``src/webapp/..``).
-REPO_ROOT: Path = Path(__file__).resolve().parents[2]
-
-#: The bundled sample data set; present in a checkout, not in an installed wheel.
-DEFAULT_DATA_DIR: Path = REPO_ROOT / "data" / "sample"
+#: Why a service with neither ``STOREMON_STORE`` nor ``STOREMON_DATA_DIR`` refuses to start.
+NO_DATA_MESSAGE = (
+    "no data configured: set STOREMON_STORE (a data store) or STOREMON_DATA_DIR (a directory with the input "
+    "files; `storemon sample` prints the bundled sample's)"
+)
 
 #: Environment variable → (default, what it is): the service's only defaults.
 VARIABLES: dict[str, tuple[str | None, str]] = {
@@ -33,9 +33,10 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
         "lives there; finished reports live in the reports directory.",
     ),
     "STOREMON_DATA_DIR": (
-        str(DEFAULT_DATA_DIR),
+        None,
         "Directory with store_status.csv, menu_hours.csv and timezones.csv (2024 names) "
-        "or the 2023 names. Default: the bundled sample of the repository.",
+        "or the 2023 names; it must exist. No default: without it or STOREMON_STORE the "
+        "service refuses to start.",
     ),
     "STOREMON_STORE": (
         None,
@@ -81,7 +82,7 @@ class Settings:
     """The service's validated configuration (see :data:`VARIABLES` for each field)."""
 
     redis_url: str
-    data_dir: Path
+    data_dir: Path | None
     reports_dir: Path
     queue: str
     job_timeout: int
@@ -96,7 +97,9 @@ class Settings:
 
         Unset or empty variables take their defaults; relative paths are made
         absolute against the current directory, so a job carries paths that
-        mean the same thing on the worker.
+        mean the same thing on the worker. There is no default data: without
+        ``STOREMON_STORE``, ``STOREMON_DATA_DIR`` must name an existing
+        directory (:class:`ConfigError` otherwise).
         """
         env = os.environ if environ is None else environ
 
@@ -106,9 +109,9 @@ class Settings:
 
         hold = raw("STOREMON_TEST_HOLD_FILE")
         store = raw("STOREMON_STORE")
-        return cls(
+        settings = cls(
             redis_url=_redis_url(raw("REDIS_URL") or ""),
-            data_dir=_path("STOREMON_DATA_DIR", raw("STOREMON_DATA_DIR") or ""),
+            data_dir=None,
             reports_dir=_path("STOREMON_REPORTS_DIR", raw("STOREMON_REPORTS_DIR") or ""),
             queue=_queue_name(raw("STOREMON_QUEUE") or ""),
             job_timeout=_positive_int("STOREMON_JOB_TIMEOUT", raw("STOREMON_JOB_TIMEOUT") or ""),
@@ -119,6 +122,9 @@ class Settings:
                 "STOREMON_MAX_INTAKE_BYTES", raw("STOREMON_MAX_INTAKE_BYTES") or "", unit="bytes"
             ),
         )
+        # Last, so that a bad value of any other variable is named first.
+        data_dir = _data_dir("STOREMON_DATA_DIR", raw("STOREMON_DATA_DIR"), has_store=settings.store is not None)
+        return replace(settings, data_dir=data_dir)
 
     @property
     def abandon_after(self) -> int:
@@ -140,6 +146,19 @@ def _path(name: str, value: str) -> Path:
     if "\0" in value:
         raise ConfigError(f"{name}={value!r} is not a usable path")
     return Path(value).expanduser().resolve()
+
+
+def _data_dir(name: str, value: str | None, *, has_store: bool) -> Path | None:
+    """The data directory; required, and required to exist, when there is no store to read instead."""
+    if value is None:
+        if has_store:
+            return None
+        raise ConfigError(NO_DATA_MESSAGE)
+    path = _path(name, value)
+    if not has_store and not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise ConfigError(f"{name}={value!r} {what}: it must be a directory with the input files")
+    return path
 
 
 def _store(name: str, value: str) -> Path:

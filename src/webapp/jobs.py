@@ -77,7 +77,7 @@ def job_source(settings: Settings) -> dict[str, str]:
 def data_present(settings: Settings) -> bool:
     """Whether the inputs a job would read are there: an openable store, or the data directory."""
     if settings.store is None:
-        return settings.data_dir.is_dir()
+        return settings.data_dir is not None and settings.data_dir.is_dir()
     try:
         storemon.open_store(settings.store)
     except storemon.StoreError:

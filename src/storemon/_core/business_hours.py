@@ -16,10 +16,10 @@ Rules (SPEC.md, "Business hours → UTC intervals"):
 * overlaps need no merging here: the sweep in :mod:`storemon._core.sweep` counts
   open intervals, so an instant covered twice is still counted once.
 
-Special hours (SPEC.md, "Special hours"): "for a store and a date D that has
-at least one valid special row, the special rows **replace** what D would
-otherwise have: the weekly rows whose weekday is D's (or, for a store without
-weekly rows, the 24-hour day)". Rows are *anchored* at a date, so replacing
+Special hours (docs/rules.md, "Special hours"): for a store and a date D with
+at least one valid special row, those rows take the place of what D would
+have had: the weekly rows for D's weekday, or, for a store without weekly
+rows, the whole day from D 00:00 to D+1 00:00. Rows are *anchored* at a date, so replacing
 means dropping the weekly rows anchored at D and adding the special ones
 anchored at D (same 23:59 / overnight / 24-hour rules); an overnight row of
 D − 1 still runs into D. A closed row (both times null) only marks its date

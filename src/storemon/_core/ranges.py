@@ -1,10 +1,10 @@
 """Figures over a range of instants: the status timeline, incidents and the daily series.
 
-The rules (SPEC.md, "Beyond the three figures: timeline, incidents, daily
-series"): all three are "computed by the same rules as the report, over a
-range ``[start, end)`` of UTC instants (default: the last week,
-``[now − 168 h, now)``; ``start < end ≤ now`` is required)", for every store
-or for the stores asked for (ids that appear in no valid row are left out).
+The rules (docs/rules.md, "Timeline, incidents and daily series"): the
+report's rules, applied over any range ``[start, end)`` of UTC instants
+(default: the last week before ``now``; ``start < end ≤ now`` is required),
+for all stores or only those asked for (ids without any valid row are left
+out).
 
 * **timeline** — "the range cut into maximal segments of constant
   (``business``, ``status``), per store, sorted by store and start";
@@ -19,7 +19,7 @@ or for the stores asked for (ids that appear in no valid row are left out).
   ``uptime_ratio`` = uptime / business (null when business is 0).
 
 All three are sums or runs over the segments of :func:`storemon._core.report.range_segments`
-— the very segments the report adds up — so the SPEC's cross-checks (incident
+— the very segments the report adds up — so the cross-checks (incident
 minutes = week downtime, daily sums = week figures, timeline sums = report
 figures) hold by construction. Instants are returned exactly: a tick is half
 a microsecond, i.e. 500 ns, so ``Datetime("ns", "UTC")`` holds every one.

@@ -103,7 +103,7 @@ def compute_report(
 
     Invalid rows it is given (nulls, an unknown status, a day outside 0–6, an
     invalid store id, a timestamp or date out of range, an unknown zone, a
-    special row with exactly one time) are left out, as SPEC.md says;
+    special row with exactly one time) are left out (docs/rules.md, "Invalid rows");
     reporting them is the loaders' job (:mod:`storemon._load`).
 
     Raises :class:`ConfigError` for a bad parameter and :class:`InputError` for
@@ -210,8 +210,8 @@ def reaching_polls(
 ) -> tuple[int, int]:
     """``(earliest, latest)``: epoch microseconds, inclusive, of the polls a computation at ``now`` reads.
 
-    That is ``[start − max(horizon_active, horizon_inactive), now]`` (SPEC.md,
-    status timeline) with ``start`` the range's start, by default the
+    That is ``[start − max(horizon_active, horizon_inactive), now]`` (docs/rules.md,
+    "How exactness is kept") with ``start`` the range's start, by default the
     report's week ``now − 7 d``: an earlier poll's status ends before the
     range begins. An unlimited horizon gives an ``earliest`` before any
     representable date. Raises :class:`ConfigError` for a bad ``now`` or

@@ -21,7 +21,7 @@ import polars as pl
 
 __all__ = ["StoreTable", "store_table", "polls_with_codes", "valid_store_id", "MAX_STORE_ID_LENGTH"]
 
-#: The longest valid store id, in code points (SPEC.md, "Inputs").
+#: The longest valid store id, in code points (docs/rules.md, "The inputs").
 MAX_STORE_ID_LENGTH = 256
 # C0 controls, DEL and C1 controls. Lone surrogates need no check: Polars
 # strings are UTF-8, which cannot hold one (a CSV holding its bytes is not
@@ -32,12 +32,12 @@ _FORMULA_START = r"^[=+\-@]"
 
 
 def valid_store_id(ids: pl.Expr) -> pl.Expr:
-    """Whether each store id is valid (SPEC.md, "Inputs").
+    """Whether each store id is valid (docs/rules.md, "The inputs").
 
-    "An id that is empty, longer than 256 code points, holds a control
-    character (U+0000–U+001F, U+007F–U+009F) or a lone surrogate, or begins
-    with ``=``, ``+``, ``-`` or ``@`` is invalid." An id of blanks only counts
-    as empty too, as the loaders have always treated it.
+    An id is invalid when it is empty (or only blanks), longer than 256
+    characters, holds a control character (U+0000–U+001F, U+007F–U+009F), or
+    starts with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
+    formula).
     """
     return (
         ids.str.contains(r"\S")

@@ -8,8 +8,8 @@ events of a store. A segment is business time when the first counter is
 positive (so overlapping business rows count once, with no merging step);
 its status is ``active`` or ``inactive`` when that counter is positive
 (status intervals of a store are disjoint, so at most one is) and
-``unknown`` otherwise (SPEC.md, "Status timeline": time covered by no
-poll's interval has no known status).
+``unknown`` otherwise (docs/rules.md, "Status over time": time farther than the horizon
+from every poll has no known status).
 
 Every figure storemon returns is a sum over these segments: the report's
 (:func:`measure_windows`), and the timeline, incidents and daily series of

@@ -40,7 +40,7 @@ __all__ = [
 
 
 #: The poll-store table: every store id that ever had a valid poll.
-POLL_STORES_SCHEMA: pl.Schema = pl.Schema({"store_id": pl.String()})
+POLL_STORES_SCHEMA = pl.Schema({"store_id": pl.String()})
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,7 @@ def _commit(
     for index, source in enumerate(sources):
         earlier = _duplicate_of(current, source.kind, source.sha256, sources[:index])
         one = staged.get(index)
-        if one is None or earlier is not None:
+        if one is None or earlier is not None or source.frame is None:
             results[index] = _skipped(root, current, source, earlier)
             continue
         entry = IngestEntry(
@@ -333,7 +333,11 @@ def _with_source(manifest: Manifest, source: _Source, one: _Staged) -> Manifest:
             latest = max(latest, manifest.max_timestamp_us)
         parts = tuple(sorted(manifest.parts + one.parts, key=lambda p: (p.date, p.path)))
         return dataclasses.replace(manifest, parts=parts, max_timestamp_us=latest)
-    return dataclasses.replace(manifest, **{source.kind: one.table})
+    if source.kind == "hours":
+        return dataclasses.replace(manifest, hours=one.table)
+    if source.kind == "special":
+        return dataclasses.replace(manifest, special=one.table)
+    return dataclasses.replace(manifest, timezones=one.table)
 
 
 def _duplicate_of(manifest: Manifest, kind: str, sha256: str, pending: Iterable[_Source] = ()) -> str | None:

@@ -210,10 +210,10 @@ def _table(raw: Any) -> TableEntry | None:
     return None if raw is None else _checked(TableEntry, raw)
 
 
-def _checked(kind: type, raw: Any) -> Any:
+def _checked(kind: type[Any], raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ValueError(f"{kind.__name__} entry is not an object: {raw!r}")
-    names = set(kind.__dataclass_fields__)
+    names = {field.name for field in dataclasses.fields(kind)}
     unknown = set(raw) - names
     if unknown:
         raise ValueError(f"{kind.__name__} entry has unknown keys {sorted(unknown)}")

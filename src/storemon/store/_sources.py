@@ -39,7 +39,7 @@ def find_sources(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Pat
 
 def _files_in(directory: Path) -> list[tuple[str, Path]]:
     entries = sorted(entry for entry in directory.iterdir() if entry.is_file())
-    found = []
+    found: list[tuple[str, Path]] = []
     for kind in KINDS:
         matches = [entry for entry in entries if _name_matches(entry, kind)]
         if len(matches) > 1:
