@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from rq import SimpleWorker
 from schemathesis import checks
 
+import storemon
 from conftest import TOKENS, TOKENS_ENV
 from webapp import create_app
 from webapp.openapi import document
@@ -31,6 +32,8 @@ CHECKS = [
     checks.response_headers_conformance,
     checks.response_schema_conformance,
 ]
+
+SAMPLE = str(storemon.sample_dir())
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -80,7 +83,7 @@ def test_the_api_conforms_to_its_openapi_document(app, case):
 def test_the_document_is_openapi_3_1_and_covers_every_route():
     from webapp import create_app as make
 
-    app = make({"STOREMON_AUTH": "off", "REDIS_URL": "redis://127.0.0.1:1/0"})
+    app = make({"STOREMON_AUTH": "off", "REDIS_URL": "redis://127.0.0.1:1/0", "STOREMON_DATA_DIR": SAMPLE})
     routes = {
         (
             rule.rule.replace("<report_id>", "{report_id}")
@@ -100,7 +103,9 @@ def test_the_document_is_openapi_3_1_and_covers_every_route():
 
 
 def test_the_document_is_served_without_a_token(redis_url):
-    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "STOREMON_TOKENS": TOKENS_ENV})
+    app = create_app(
+        {"TESTING": True, "REDIS_URL": redis_url, "STOREMON_TOKENS": TOKENS_ENV, "STOREMON_DATA_DIR": SAMPLE}
+    )
     response = app.test_client().get("/api/openapi.json")
 
     assert response.status_code == 200 and response.get_json() == document()

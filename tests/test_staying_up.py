@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from rq import SimpleWorker
 
+import storemon
 import webapp.jobs
 from conftest import TOKENS, TOKENS_ENV, RedisServer, if_match, run_jobs
 from storemon.store import check_store, read_polls
@@ -182,12 +183,13 @@ def test_an_idle_worker_heartbeats_every_heartbeat_interval(redis_url):
     from webapp.config import Settings
     from webapp.worker import make_worker
 
-    settings = Settings.from_env({"REDIS_URL": redis_url, "STOREMON_WORKER_HEARTBEAT": "4"})
+    data = {"STOREMON_DATA_DIR": str(storemon.sample_dir())}
+    settings = Settings.from_env({"REDIS_URL": redis_url, "STOREMON_WORKER_HEARTBEAT": "4", **data})
     worker = make_worker(settings)
 
     assert worker.dequeue_timeout == 4  # RQ heart-beats once per blocking dequeue
     assert settings.worker_stale_after == 13 < 30
-    assert Settings.from_env({}).worker_stale_after == 25  # default heartbeat 10 s
+    assert Settings.from_env(data).worker_stale_after == 25  # default heartbeat 10 s
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -39,9 +39,9 @@ What it guarantees:
   predicate pushed into the Parquet scan. The cost of a report does not grow
   with the length of history.
 
-Hours and time zones are *replaced* by each ingest of such a file (they
-describe the present); polls are *appended*. Every hours and time-zone
-version stays in the store (the manifest's ingest entry names its file), so
+Hours, time zones and special hours are *replaced* by each ingest of such a
+file (they describe the present); polls are *appended*. Every table version
+stays in the store (the manifest's ingest entry names its file), so
 :func:`table_versions` lists them and :func:`restore_table` makes one
 current again. Only local directories are
 supported: locks, renames and fsync need a POSIX file system, so ``s3://``
@@ -62,18 +62,22 @@ from storemon.store._ingest import (
     append_polls,
     ingest_paths,
     replace_hours,
+    replace_special_hours,
     replace_timezones,
     restore_table,
 )
 from storemon.store._reads import (
     check_store,
     current_table,
+    daily_from_store,
+    incidents_from_store,
     latest_poll,
     read_polls,
     read_rejects,
     report_from_store,
     rows_rejected,
     table_versions,
+    timeline_from_store,
 )
 
 __all__ = [
@@ -86,8 +90,12 @@ __all__ = [
     "append_polls",
     "replace_hours",
     "replace_timezones",
+    "replace_special_hours",
     "latest_poll",
     "report_from_store",
+    "timeline_from_store",
+    "incidents_from_store",
+    "daily_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import polars as pl
 
-from storemon._load import Loaded, load_hours, load_polls, load_timezones
+from storemon._load import Loaded, load_hours, load_polls, load_special_hours, load_timezones
 from storemon.exceptions import ConfigError, InputError, StaleVersionError, StoreError
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
     Store,
@@ -47,11 +47,31 @@ from storemon.store._manifest import (
 )
 from storemon.store._sources import file_sha256, find_sources
 
-__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones", "restore_table"]
+__all__ = [
+    "IngestResult",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "replace_special_hours",
+    "restore_table",
+]
 
 
-_SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
-_LOADERS: dict[str, Callable[..., Loaded]] = {"polls": load_polls, "hours": load_hours, "timezones": load_timezones}
+_SCHEMAS = {
+    "polls": POLLS_SCHEMA,
+    "hours": HOURS_SCHEMA,
+    "timezones": TIMEZONES_SCHEMA,
+    "special": SPECIAL_HOURS_SCHEMA,
+}
+_LOADERS: dict[str, Callable[..., Loaded]] = {
+    "polls": load_polls,
+    "hours": load_hours,
+    "timezones": load_timezones,
+    "special": load_special_hours,
+}
+# Columns that may hold nulls in a valid frame: the two times of a closed special date.
+_NULLABLE = {"special": ("start_time_local", "end_time_local")}
 
 
 @dataclass(frozen=True)
@@ -205,15 +225,15 @@ def replace_timezones(
 
 
 def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
-    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``) current again, as a new version.
+    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``) current again.
 
     ``version`` is a name from :func:`table_versions`; the new version holds
     the same rows (a no-op when it already is the current content).
     ``if_version`` as for :func:`replace_hours`. Raises :class:`StoreError`
     for a version the store does not have (or no longer can restore).
     """
-    if table not in ("hours", "timezones"):
-        raise ConfigError(f"unknown table {table!r}: expected hours or timezones")
+    if table not in ("hours", "timezones", "special"):
+        raise ConfigError(f"unknown table {table!r}: expected hours, timezones or special")
     opened = open_store(store)
     manifest = opened.manifest()
     entry = next((e for e in manifest.ingests if e.kind == table and e.id == version), None)
@@ -232,6 +252,24 @@ def _version_path(root: Path, entry: IngestEntry | None) -> str | None:
         return None
     path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
     return path if (root / path).is_file() else None
+
+
+def replace_special_hours(
+    store: StoreLike,
+    special: pl.DataFrame,
+    *,
+    source: str,
+    sha256: str | None = None,
+    rows_read: int | None = None,
+    rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
+) -> IngestResult:
+    """Make validated special hours (``SPECIAL_HOURS_SCHEMA``) the store's current version, durably.
+
+    Like business hours they describe the present and are replaced as a
+    whole. Arguments (and ``if_version``) as for :func:`replace_hours`.
+    """
+    return _ingest_frame(store, "special", special, source, sha256, rows_read, rejects, if_version)
 
 
 def _ingest_frame(
@@ -341,6 +379,8 @@ def _with_source(manifest: Manifest, source: _Source, one: _Staged) -> Manifest:
         return dataclasses.replace(manifest, parts=parts, max_timestamp_us=latest)
     if source.kind == "hours":
         return dataclasses.replace(manifest, hours=one.table)
+    if source.kind == "special":
+        return dataclasses.replace(manifest, special=one.table)
     return dataclasses.replace(manifest, timezones=one.table)
 
 
@@ -441,7 +481,14 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
         typed = frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
-    nulls = [column for column, count in zip(typed.columns, typed.null_count().row(0), strict=False) if count]
+    nullable = _NULLABLE.get(kind, ())
+    nulls = [
+        column
+        for column, count in zip(typed.columns, typed.null_count().row(0), strict=False)
+        if count and column not in nullable
+    ]
+    if nullable and typed.filter(pl.col(nullable[0]).is_null() != pl.col(nullable[1]).is_null()).height:
+        nulls += [f"exactly one of {' and '.join(nullable)}"]
     if nulls:
         raise InputError(f"{kind} frame has missing values in {', '.join(nulls)} (validate it first)", file=kind)
     return typed

@@ -65,7 +65,7 @@ class PartEntry:
 
 @dataclass(frozen=True)
 class TableEntry:
-    """One version of a whole table (hours, time zones, or the poll-store ids)."""
+    """One version of a whole table (hours, time zones, special hours, or the poll-store ids)."""
 
     path: str
     rows: int
@@ -89,7 +89,7 @@ class IngestEntry:
     """What one ingest of one source committed."""
 
     id: str
-    kind: str  # "polls", "hours" or "timezones"
+    kind: str  # "polls", "hours", "timezones" or "special"
     source: str
     sha256: str
     rows_read: int
@@ -112,10 +112,11 @@ class Manifest:
     timezones: TableEntry | None = None
     poll_stores: TableEntry | None = None
     ingests: tuple[IngestEntry, ...] = field(default=())
+    special: TableEntry | None = None  # special hours; absent from manifests written before they existed
 
     def files(self) -> set[str]:
         """Every file this state refers to, relative to the store root."""
-        tables = (self.hours, self.timezones, self.poll_stores)
+        tables = (self.hours, self.timezones, self.special, self.poll_stores)
         named = {part.path for part in self.parts} | {table.path for table in tables if table is not None}
         named |= {entry.table for entry in self.ingests if entry.table}  # every table version stays restorable
         return named | {entry.rejects for entry in self.ingests if entry.rejects}
@@ -213,6 +214,7 @@ def _from_json(document: Any) -> Manifest:
         timezones=_table(document["timezones"]),
         poll_stores=_table(document["poll_stores"]),
         ingests=ingests,
+        special=_table(document.get("special")),
     )
     for path in manifest.files():
         _check_relative(path)
