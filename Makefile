@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Lines + branches of src/ exercised by the suite, subprocesses included (CLI runs,
 # gunicorn, RQ workers). Set from the measured figure, a little below it: see README.
-COVERAGE_FLOOR ?= 85
+COVERAGE_FLOOR ?= 93
 CHECKED := src tests benchmarks scripts
 
 .PHONY: run test check fmt bench install clean
