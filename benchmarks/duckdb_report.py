@@ -304,8 +304,9 @@ starts AS MATERIALIZED (
     SELECT l.store_id, l.zone, l.wall_end, u.utc_us AS utc_start
     FROM local_iv l JOIN utc u ON u.zone = l.zone AND u.wall = l.wall_start
 ),
+-- DISTINCT: duplicated rows would tie in ORDER BY s, e, and the two windows below could order ties differently
 business AS (
-    SELECT store_id, s, e FROM (
+    SELECT DISTINCT store_id, s, e FROM (
         SELECT b.store_id,
                greatest(least(2 * b.utc_start, $now_t), $lo) AS s,
                greatest(least(2 * u.utc_us, $now_t), $lo) AS e
