@@ -8,6 +8,7 @@ the benchmark measures the same files. Data sets are cached under
     <size>/data/      store_status.csv, menu_hours.csv, timezones.csv
     <size>/frames/    the typed frames of the last ``load`` stage (Arrow IPC)
     <size>/store/     a data store with ``data/`` ingested (``storemon ingest``)
+    <size>/parquet/   typed Parquet copies of the three CSV files (:func:`prepare_parquet`)
 
 (the store's stamp lives next to it, in ``<size>/store-stamp/``, so that the
 store directory holds nothing but the store).
@@ -28,7 +29,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Size", "SIZES", "DEFAULT_SIZES", "Prepared", "parse_sizes", "prepare_data", "prepare_store"]
+__all__ = [
+    "Size",
+    "SIZES",
+    "DEFAULT_SIZES",
+    "Prepared",
+    "parse_sizes",
+    "prepare_data",
+    "prepare_store",
+    "prepare_parquet",
+    "write_parquet_copies",
+]
 
 _STAMP = ".stamp.json"
 _SEED = 5  # issue 5; the same seed for every size
@@ -79,6 +90,11 @@ class Prepared:
     def frames(self) -> Path:
         """Directory where the ``load`` stage leaves the typed frames for later stages."""
         return self.root / "frames"
+
+    @property
+    def parquet(self) -> Path:
+        """Directory with typed Parquet copies of the CSV files (see :func:`prepare_parquet`)."""
+        return self.root / "parquet"
 
     @property
     def store(self) -> Path:
@@ -141,6 +157,50 @@ def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
     stamp_dir.mkdir(exist_ok=True)
     _write_stamp(stamp_dir, stamp)
     return elapsed
+
+
+def prepare_parquet(prepared: Prepared) -> float | None:
+    """Write typed Parquet copies of the data set's CSV files unless done already.
+
+    Returns the time it took, or ``None`` when the cached copies were reused.
+    """
+    stamp = _read_stamp(prepared.data)
+    if prepared.parquet.is_dir() and _read_stamp(prepared.parquet) == stamp:
+        return None
+    shutil.rmtree(prepared.parquet, ignore_errors=True)
+    staging = prepared.root / ".parquet.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.perf_counter()
+    write_parquet_copies(prepared.data, staging)
+    elapsed = time.perf_counter() - started
+    _write_stamp(staging, stamp)
+    staging.rename(prepared.parquet)
+    return elapsed
+
+
+def write_parquet_copies(data: Path, out: Path) -> None:
+    """The three CSV files of a generated (2024-layout) data set as typed Parquet files in ``out``.
+
+    Typed as a data engineer would store them: ``timestamp_utc`` a UTC
+    timestamp (µs), ``dayOfWeek`` Int8, the times of day Time; ids, statuses
+    and zone names text. Same file names with ``.parquet``, so that both
+    ``storemon.load_dir`` and the DuckDB baseline find them.
+    """
+    import polars as pl
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = pl.String
+    polls = pl.read_csv(data / "store_status.csv", schema={"store_id": text, "timestamp_utc": text, "status": text})
+    polls = polls.with_columns(
+        pl.col("timestamp_utc").str.to_datetime("%Y-%m-%d %H:%M:%S%.f UTC", time_unit="us", time_zone="UTC")
+    )
+    hours = pl.read_csv(data / "menu_hours.csv", infer_schema=False).with_columns(
+        pl.col("dayOfWeek").cast(pl.Int8),
+        pl.col("start_time_local", "end_time_local").str.to_time("%H:%M:%S"),
+    )
+    zones = pl.read_csv(data / "timezones.csv", infer_schema=False)
+    for name, frame in (("store_status", polls), ("menu_hours", hours), ("timezones", zones)):
+        frame.write_parquet(out / f"{name}.parquet")
 
 
 def _data_stamp(size: Size) -> dict:
