@@ -52,6 +52,11 @@ class Size:
     ``csv_runs`` caps the measured runs of the stages that parse the whole
     polls CSV (``load`` and ``limit``) for sizes where five of them would not
     fit the time budget of ``make bench``; ``None`` means no cap.
+
+    ``parts`` > 1 generates the data set as that many independent data sets
+    of ``stores / parts`` stores each (seeds ``seed``, ``seed + 1``, …; their
+    random store ids do not collide), concatenated: the generator refuses
+    more than :data:`storemon._generate.MAX_POLLS` polls in one go.
     """
 
     name: str
@@ -59,6 +64,7 @@ class Size:
     days: int = 11
     seed: int = _SEED
     csv_runs: int | None = None
+    parts: int = 1
 
 
 #: The sizes of issue 5 (S1 is the real data set's size), plus XS for smoke tests.
@@ -67,6 +73,8 @@ SIZES: dict[str, Size] = {
     "S1": Size("S1", 3_700),
     "S3": Size("S3", 11_100),
     "S10": Size("S10", 37_000, csv_runs=3),
+    # Only with ``run.py --s30``: about 56 M polls, generated as three S10-sized parts.
+    "S30": Size("S30", 111_000, csv_runs=1, parts=3),
 }
 
 #: What ``make bench`` measures when no ``--sizes`` is given.
@@ -123,12 +131,32 @@ def prepare_data(size: Size, cache: Path) -> Prepared:
     staging = cache / f".{size.name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     started = time.perf_counter()
-    generate_dataset(staging, stores=size.stores, days=size.days, seed=size.seed, fmt="2024")
+    if size.parts == 1:
+        generate_dataset(staging, stores=size.stores, days=size.days, seed=size.seed, fmt="2024")
+    else:
+        _generate_in_parts(size, staging)
     elapsed = time.perf_counter() - started
     _write_stamp(staging, stamp)
     root.mkdir(parents=True, exist_ok=True)
     staging.rename(root / "data")
     return Prepared(size, root, elapsed)
+
+
+def _generate_in_parts(size: Size, out: Path) -> None:
+    """``size.parts`` generated data sets, each file's rows appended to the first part's file."""
+    from storemon._generate import generate_dataset
+
+    for part in range(size.parts):
+        directory = out if part == 0 else out / f".part-{part}"
+        stores = size.stores // size.parts + (1 if part < size.stores % size.parts else 0)
+        files = generate_dataset(directory, stores=stores, days=size.days, seed=size.seed + part, fmt="2024")
+        if part == 0:
+            continue
+        for path in (files.polls, files.hours, files.timezones):
+            with path.open("rb") as source, (out / path.name).open("ab") as target:
+                source.readline()  # the header, already in the first part's file
+                shutil.copyfileobj(source, target, 1 << 24)
+        shutil.rmtree(directory)
 
 
 def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
@@ -207,7 +235,10 @@ def _data_stamp(size: Size) -> dict:
     import storemon._generate
 
     source = Path(storemon._generate.__file__).read_bytes()
-    return {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
+    stamp = {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
+    if size.parts == 1:
+        del stamp["parts"]  # the stamps of one-part sizes stay those of the caches written before parts existed
+    return stamp
 
 
 def _read_stamp(directory: Path) -> dict | None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_stage", "run_cold"]
+__all__ = ["run_stage", "run_cold", "run_command"]
 
 _STAGES_PY = Path(__file__).resolve().with_name("stages.py")
 
@@ -86,6 +86,27 @@ def run_cold(stage: str, runs: int, warmup: int, **options: Any) -> dict[str, An
         process_peak_rss_mib=max(result["process_peak_rss_mib"] for result in results),
     )
     return merged
+
+
+def run_command(command: list[str]) -> dict[str, Any]:
+    """Run a whole command (a CLI) once as a child process: its wall time and peak RSS.
+
+    Returns ``median_s`` (this one run's wall time, interpreter start and
+    imports included) and ``peak_rss_mib`` (``ru_maxrss`` from ``wait4``), or
+    ``{"error": ...}`` when it exits with a non-zero status.
+    """
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read()
+    if child.returncode != 0:
+        sys.stderr.write(stderr)
+        return {"error": _last_line(stderr) or f"exit status {child.returncode}"}
+    return {"median_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
 def _last_json(output: str) -> dict[str, Any] | None:
