@@ -20,7 +20,7 @@ import stages  # noqa: E402
 from sizes import SIZES, Size, parse_sizes, prepare_data  # noqa: E402
 from summary import consistency, format_versus, ratios, scaling, targets  # noqa: E402
 from versus import COMPARISONS  # noqa: E402
-from workers import run_stage  # noqa: E402
+from workers import run_command, run_stage  # noqa: E402
 
 
 def _stage(median_s: float, **extra: object) -> dict:
@@ -112,6 +112,16 @@ def test_versus_table_shows_ratios_and_failures() -> None:
         ["S1", "from_store", "failed"],
     ]
     assert format_versus({"S3": {}}) == ""
+
+
+def test_run_command_reports_the_commands_own_peak_rss() -> None:
+    ballast = b"x" * (400 * 2**20)  # resident here: a plain wait4 would report it for every child
+    small = run_command([sys.executable, "-c", "pass"])
+    large = run_command([sys.executable, "-c", "x = b'x' * (200 * 2**20)"])
+    assert small["peak_rss_mib"] < 100 and 200 <= large["peak_rss_mib"] < 400, (small, large)
+    assert small["median_s"] > 0
+    assert run_command([sys.executable, "-c", "raise SystemExit(3)"]) == {"error": "exit status 3"}
+    del ballast
 
 
 def test_measure_discards_warmup_runs() -> None:
