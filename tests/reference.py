@@ -2,7 +2,7 @@
 
 Plain Python (``datetime``, ``zoneinfo``, ``fractions``): Polars is touched only
 at the boundary, to read the input frames and to build the output frame. Each
-function below is one paragraph of SPEC.md and can be checked against it line
+function below is one paragraph of docs/rules.md and can be checked against it line
 by line. Speed is irrelevant; exactness is the point:
 
 - an instant is an ``int`` number of microseconds since the Unix epoch (UTC);
@@ -193,7 +193,7 @@ def local_day(day: date, zone: ZoneInfo) -> Interval:
 def status_intervals(
     polls: Sequence[tuple[int, str]], now_us: int, horizon_active: Instant, horizon_inactive: Instant
 ) -> tuple[list[Interval], list[Interval]]:
-    """Time covered by ``active`` polls and by ``inactive`` polls (SPEC "Status timeline").
+    """Time covered by ``active`` polls and by ``inactive`` polls (docs/rules.md, "Status timeline").
 
     Polls after ``now`` are dropped; polls at one instant are one poll, inactive
     if any is; poll i holds over [max(tᵢ − hᵢ, mᵢ₋₁), min(tᵢ + hᵢ, mᵢ)) with hᵢ

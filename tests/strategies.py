@@ -374,7 +374,7 @@ def window_edge_cases(draw: st.DrawFn) -> Case:
 def interleavings(rows: Sequence[TzRow]) -> st.SearchStrategy[list[TzRow]]:
     """``rows`` reordered, keeping the relative order of each store's rows.
 
-    The first known zone in frame order wins (SPEC), so only the order across
+    The first known zone in frame order wins (docs/rules.md), so only the order across
     stores is free.
     """
     owners = [row[0] for row in rows]

@@ -1,4 +1,4 @@
-"""Hypothesis properties: the invariants of SPEC.md, one test each.
+"""Hypothesis properties: the invariants of docs/rules.md, one test each.
 
 Cases come from :func:`strategies.cases`: 1-4 stores with up to 30 polls and
 6 hours rows each, around 2024 DST transitions of awkward zones, often with
@@ -26,7 +26,7 @@ from strategies import SAME, Case, cases, report_rows, window_edge_cases
 #: Every kind of case.
 ALL_CASES = st.one_of(cases(), window_edge_cases())
 
-#: SPEC invariant 8: within 1e-6 h; the _hour columns are in minutes.
+#: docs/rules.md invariant 8: within 1e-6 h; the _hour columns are in minutes.
 TOLERANCE = (60e-6, 1e-6, 1e-6, 60e-6, 1e-6, 1e-6)
 #: For figures that must not change at all (float noise only).
 EXACT = (1e-9,) * 6
@@ -271,7 +271,7 @@ def test_daily_equals_reference(case_and_range):
 @settings(max_examples=40)
 @given(ALL_CASES)
 def test_cross_checks_between_report_timeline_incidents_and_daily(case):
-    """SPEC cross-checks over the last week: every view adds up to the report's figures."""
+    """docs/rules.md cross-checks over the last week: every view adds up to the report's figures."""
     case = explicit(case)
     report = fast(case)
     line = fast_timeline(*case.frames(), **case.options())

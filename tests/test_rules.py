@@ -1,4 +1,4 @@
-"""One hand-computed case per rule of SPEC.md.
+"""One hand-computed case per rule of docs/rules.md.
 
 Every expected figure is worked out in the comment above it. Each case is run
 through the fast implementation (``storemon.compute_report``) and the slow
@@ -270,7 +270,7 @@ def test_unknown_zone_rows_are_ignored():
 
 
 def test_a_store_known_only_from_an_invalid_zone_row_is_not_listed():
-    # SPEC.md: the report lists stores from *valid* rows; an unknown zone makes the row invalid.
+    # docs/rules.md: the report lists stores from *valid* rows; an unknown zone makes the row invalid.
     polls, hours = polls_frame([]), hours_frame([])
     tz = tz_frame([("ghost", "Mars/Olympus_Mons"), ("real", "UTC")])
     for report in (compute_report(polls, hours, tz, MONDAY_NOW), reference_report(polls, hours, tz, MONDAY_NOW)):
@@ -369,7 +369,7 @@ def test_default_now_is_the_latest_poll_of_any_store():
 
 
 def test_invalid_rows_handed_to_compute_report_are_left_out():
-    # The loaders never produce these, but a library caller may: SPEC.md leaves invalid rows out.
+    # The loaders never produce these, but a library caller may: docs/rules.md leaves invalid rows out.
     # Store "s": open Monday 13:00-14:00 UTC (= now), a valid active poll at 13:30 and an invalid
     # "maybe" at 13:50; read as inactive it would cut uptime to 40 min, left out it is 60 min.
     now = MONDAY_NOW

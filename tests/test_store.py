@@ -132,7 +132,7 @@ def test_polls_ingested_in_chunks_equal_one_file(dataset: Path, polls_chunks: li
 
 
 def test_stores_with_only_old_or_future_polls_are_listed(tmp_path: Path) -> None:
-    """SPEC: every store with any valid row is in the report, even when no part is read for it."""
+    """docs/rules.md: every store with any valid row is in the report, even when no part is read for it."""
     data = tmp_path / "data"
     write_csv(
         data / "store_status.csv",

@@ -2,7 +2,7 @@
 
 Each loader reads one CSV or Parquet file, finds its columns by header name,
 reads every value as a string and parses it vectorized into the typed frames
-of :mod:`storemon.schema`. Rows that break a rule of ``SPEC.md`` ("Invalid
+of :mod:`storemon.schema`. Rows that break a rule of ``docs/rules.md`` ("Invalid
 rows") are left out of the frame and returned in ``rejects`` instead; with
 ``strict=True`` the first of them raises :class:`InvalidRowError`. A file that
 cannot be used at all raises :class:`FileFormatError`.
@@ -216,7 +216,7 @@ def load_polls(
     """Load status polls (CSV or Parquet) into ``POLLS_SCHEMA``.
 
     Columns ``store_id``, ``timestamp_utc``, ``status`` in any order; see the
-    module docstring and ``SPEC.md`` for the accepted values. ``source`` is a
+    module docstring and ``docs/rules.md`` for the accepted values. ``source`` is a
     path, bytes or a file-like object; ``name`` replaces its name in messages.
     ``not_after`` (an instant; naive = UTC) rejects polls dated after it as
     ``"timestamp in the future"``.

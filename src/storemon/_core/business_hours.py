@@ -4,7 +4,7 @@ A *tick* is half a microsecond (see :mod:`storemon._core.status`, where midpoint
 between polls need it); every instant here is an Int64 tick count since the
 Unix epoch, and every interval is half-open ``[start, end)``.
 
-Rules (SPEC.md, "Business hours → UTC intervals"):
+Rules (docs/rules.md, "Business hours → UTC intervals"):
 
 * a store without business-hours rows is open all the time;
 * an end at or after 23:59:00 means 24:00 (the data writes "until midnight"

@@ -1,4 +1,4 @@
-"""``compute_report``: the whole of SPEC.md in one vectorized pipeline.
+"""``compute_report``: the whole of docs/rules.md in one vectorized pipeline.
 
 Pipeline (every step a Polars operation over all stores at once)::
 
@@ -87,7 +87,7 @@ def compute_report(
     default_timezone: str = DEFAULT_TIMEZONE,
     special: Frame | None = None,
 ) -> pl.DataFrame:
-    """Uptime and downtime within business hours per store, per SPEC.md.
+    """Uptime and downtime within business hours per store, per docs/rules.md.
 
     ``polls``, ``hours``, ``tz`` and ``special`` (special hours, optional) are
     typed frames (see :mod:`storemon.schema`; a String ``status`` of
@@ -350,7 +350,7 @@ def _coerce_special(special: Frame | None) -> pl.DataFrame:
 
 
 def _known_zone_rows(tz: pl.DataFrame) -> pl.DataFrame:
-    """Time-zone rows naming a zone we know; others are invalid rows (SPEC.md)."""
+    """Time-zone rows naming a zone we know; others are invalid rows (docs/rules.md)."""
     known = [name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)]
     return tz.filter(pl.col("timezone_str").is_in(pl.lit(pl.Series(known, dtype=pl.String)).implode()))
 

@@ -1,6 +1,6 @@
 """Status polls → the time each store is known *active* and known *inactive*, in ticks.
 
-Rule (SPEC.md, "Status timeline"): polls at or before ``now``; polls with the
+Rule (docs/rules.md, "Status timeline"): polls at or before ``now``; polls with the
 same store and instant are one poll, inactive if any of them is; poll *i*
 holds its status over ``[max(tᵢ − hᵢ, mᵢ₋₁), min(tᵢ + hᵢ, mᵢ))`` with ``mᵢ``
 the midpoint to the next poll and ``hᵢ`` the horizon of poll *i*'s status
