@@ -170,7 +170,7 @@ def test_json_array_and_json_lines_store_exactly_what_csv_stores(make_app, servi
 def test_json_partial_rejects_give_each_item_index_and_reason(client, store):
     items = [
         {"store_id": "1", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
-        {"store_id": "  ", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
+        {"store_id": "", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
         {"store_id": 8419537941919820732, "timestamp_utc": "2024-10-14 11:30:00.5 UTC", "status": " INACTIVE "},
         {"store_id": "2", "timestamp_utc": "yesterday", "status": "open"},
         {"store_id": "3", "status": "active", "note": {"ignored": True}},

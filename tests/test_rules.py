@@ -383,9 +383,9 @@ def test_invalid_rows_handed_to_compute_report_are_left_out():
     )
     bad_day = hours_frame([("x", 0, time(13), time(14))]).with_columns(pl.lit(9, pl.Int8).alias("dayOfWeek"))
     hours = pl.concat([hours_frame([("s", 0, time(13), time(14))]), bad_day])
-    tz = tz_frame([("s", "UTC"), ("  ", "UTC")])
+    tz = tz_frame([("s", "UTC"), ("", "UTC")])
     report = compute_report(polls, hours, tz, now)
-    # "x" only had a row with day 9 (invalid) and "  " an empty id: neither is listed.
+    # "x" only had a row with day 9 (invalid) and "" is an empty id: neither is listed.
     assert report["store_id"].to_list() == ["s"]
     assert report.row(0)[1] == 60.0
     clean = compute_report(polls.head(1), hours.head(1), tz.head(1), now)

@@ -25,8 +25,8 @@ Choices worth knowing:
 - A line whose required fields are all empty (a blank line) is one reject
   with reason ``"blank line"`` rather than one per column.
 - Surrounding blanks are ignored in every value except ``store_id``, which is
-  kept exactly as written. In every file a store id that is empty or all
-  blanks is rejected as ``"empty store id"``; one longer than 256 code
+  kept exactly as written. In every file an empty store id is rejected as
+  ``"empty store id"`` (one of blanks is an exact id like any other); one longer than 256 code
   points, holding a control character (U+0000–U+001F, U+007F–U+009F) or
   beginning with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
   formula) as ``"invalid store id"`` (docs/rules.md, "The inputs").
@@ -711,8 +711,8 @@ def _date_parser(name: str) -> _Parser:
 
 
 def _store_id_checks(store_id: pl.Series) -> list[tuple[str, str, pl.Series]]:
-    """The store-id checks of every file: empty (or all blanks), else invalid (docs/rules.md, "The inputs")."""
-    blank = _is_blank(store_id)
+    """The store-id checks of every file: empty, else invalid (docs/rules.md, "The inputs")."""
+    blank = store_id == ""
     valid = pl.select(valid_store_id(pl.lit(store_id))).to_series()
     return [("store_id", EMPTY_STORE_ID, blank), ("store_id", INVALID_STORE_ID, ~blank & ~valid)]
 

@@ -34,13 +34,14 @@ _FORMULA_START = r"^[=+\-@]"
 def valid_store_id(ids: pl.Expr) -> pl.Expr:
     """Whether each store id is valid (docs/rules.md, "The inputs").
 
-    An id is invalid when it is empty (or only blanks), longer than 256
+    Ids are exact strings, so one of blanks is an id like any other. An id
+    is invalid when it is empty, longer than 256
     characters, holds a control character (U+0000–U+001F, U+007F–U+009F), or
     starts with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
     formula).
     """
     return (
-        ids.str.contains(r"\S")
+        (ids != "")
         & (ids.str.len_chars() <= MAX_STORE_ID_LENGTH)
         & ~ids.str.contains(_CONTROL)
         & ~ids.str.contains(_FORMULA_START)
