@@ -7,7 +7,7 @@ complete report's files with the test fixture :func:`console_reports.write_conso
 
 * the report page, sorted by week downtime, descending (page 1), and a store-id search;
 * the last page of the report sorted by week uptime %;
-* the store page of the store with the most week downtime.
+* the store pages of the store with the most week downtime and of the one with the most incidents.
 
 Prints the median and max of ``--runs`` renders each; exits 1 when a median exceeds
 ``--budget-ms`` (300 ms).
@@ -25,6 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
+
+import polars as pl  # noqa: E402
 
 import storemon  # noqa: E402
 from console_reports import write_console_report  # noqa: E402
@@ -75,11 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     worst = fleet["top_downtime"][0]["store_id"]
     stores = int(fleet["stores"])
     last = -(-stores // 50)
+    incidents = pl.read_parquet(reports / str(record["files"]["incidents"]))  # type: ignore[index]
+    busiest = incidents.group_by("store_id").len().sort(["len", "store_id"], descending=[True, False])["store_id"][0]
     pages = {
         "report, sorted by week downtime desc": f"/reports/{rid}?sort=downtime_last_week&order=desc",
         "report, store-id search": f"/reports/{rid}?q={worst[2:6]}",
         f"report, last page ({last}) by week uptime %": f"/reports/{rid}?sort=uptime_pct_week&page={last}",
         "store page (most week downtime)": f"/reports/{rid}/stores/{worst}",
+        "store page (most incidents)": f"/reports/{rid}/stores/{busiest}",
         "fleet": "/",
     }
     print(f"{args.size}: {stores} stores; median / max of {args.runs} server-side renders (Flask test client)")
