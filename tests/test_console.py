@@ -234,6 +234,18 @@ def test_session_cookie_does_not_authorise_api_writes(app) -> None:
     assert client.post("/api/trigger_report/").status_code == 401
 
 
+def test_session_cookie_carries_its_role_to_api_reads(app) -> None:
+    """A read session may GET what a read token may, and no more (403, as for a token)."""
+    client = app.test_client()
+    login(client, "read")
+    assert client.get("/api/tables/hours").status_code == 503  # let in: no store configured (not 401/403)
+    refused = client.get("/api/tables/hours/versions")
+    assert refused.status_code == 403 and "read" in refused.get_json()["error"]
+    admin = app.test_client()
+    login(admin, "admin")
+    assert admin.get("/api/tables/hours/versions").status_code == 503
+
+
 def test_bad_token_and_logout(app, record) -> None:
     client = app.test_client()
     token = csrf_of(client.get("/login").get_data(as_text=True))
@@ -304,7 +316,7 @@ def test_console_is_off_without_a_secret_key(redis_url, service_data_dir, tmp_pa
         }
     )
     client = app.test_client()
-    for path in ("/", "/login"):
+    for path in ("/", "/login", "/api/docs", "/reports/" + "0" * 32):
         response = client.get(path)
         assert response.status_code == 503 and DISABLED in response.get_data(as_text=True)
     assert client.get("/api/health").status_code in (200, 503)  # the API is served

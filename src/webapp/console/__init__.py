@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, Flask, Response
+from flask import Flask, Response, request
 
 from webapp.config import Settings
 
@@ -38,7 +38,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     key = settings.secret_key or (secrets.token_urlsafe(32) if app.testing else None)
     if key is None:
         app.logger.warning("console off: STOREMON_SECRET_KEY is not set")
-        app.register_blueprint(_disabled_blueprint())
+        app.before_request(_console_off)
         return
     from webapp.console.views import bp, csrf
 
@@ -55,12 +55,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.register_blueprint(bp)
 
 
-def _disabled_blueprint() -> Blueprint:
-    stub = Blueprint("console", __name__)
+#: The console's entry points, answered 503 while it is off (no routes are added: the API's stay all there is).
+_ENTRY_POINTS = frozenset({"/", "/login", "/api/docs"})
 
-    @stub.route("/", endpoint="fleet")
-    @stub.route("/login", endpoint="login", methods=["GET", "POST"])
-    def off() -> Response:
+
+def _console_off() -> Response | None:
+    if request.path in _ENTRY_POINTS or request.path.startswith("/reports"):
         return Response(DISABLED + "\n", status=503, mimetype="text/plain")
-
-    return stub
+    return None
