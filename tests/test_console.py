@@ -113,6 +113,7 @@ def test_every_role_can_view_every_page(app, record, role: str) -> None:
     fleet = client.get("/").get_data(as_text=True)
     assert record["now"] in fleet and 'id="top-downtime"' in fleet and 'id="fleet-daily"' in fleet
     assert ('id="trigger-form"' in fleet) == (role != "read")
+    assert ('name="horizon_hours"' in fleet) == (role != "read")  # one field per horizon the API takes
 
 
 def test_pages_render_the_files(app, record, sample_inputs) -> None:

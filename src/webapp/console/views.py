@@ -7,6 +7,7 @@ otherwise). Figures come from the files and the record the job wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -51,7 +52,7 @@ from webapp.console.data import (
 )
 from webapp.errors import client_body
 from webapp.jobs import submit_report
-from webapp.params import BadParameter, parse_trigger_body
+from webapp.params import BadParameter, ReportParams, parse_trigger_body
 from webapp.records import COMPLETE, new_report_id
 from webapp.resources import get_queue, get_settings
 
@@ -67,6 +68,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 #: Rows per page of the report table (``?per=`` may pick another of these).
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 RECENT_REPORTS = 20
+#: The trigger form's number fields: the horizons the API's trigger body takes (each ``…_hours``).
+TRIGGER_HOURS = tuple(f.name for f in dataclasses.fields(ReportParams) if f.name.endswith("_hours"))
 _PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"
 _SWAGGER_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
 _CSP = (
@@ -188,6 +191,7 @@ def fleet() -> str:
         fleet=summary if isinstance(summary, dict) else None,
         fleet_chart=chart,
         recent=records[:RECENT_REPORTS],
+        trigger_hours=TRIGGER_HOURS,
         watching=watching,
     )
 
@@ -200,7 +204,7 @@ def trigger() -> WerkzeugResponse:
     now = request.form.get("now", "").strip()
     if now:
         body["now"] = now
-    for field in ("horizon_hours",):
+    for field in TRIGGER_HOURS:
         value = request.form.get(field, "").strip()
         if value:
             try:
