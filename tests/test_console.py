@@ -221,7 +221,8 @@ def test_bad_trigger_parameters_are_flashed(app, reports_dir: Path) -> None:
 
 def test_forms_without_csrf_token_are_refused(app) -> None:
     client = app.test_client()
-    assert client.post("/login", data={"token": TOKENS["write"]}).status_code == 400
+    refused = client.post("/login", data={"token": TOKENS["write"]})
+    assert refused.status_code == 400 and refused.mimetype == "text/html" and "CSRF" in refused.get_data(as_text=True)
     login(client, "write")
     assert client.post("/reports", data={}).status_code == 400
     assert client.post("/reports", data={"csrf_token": "forged"}).status_code == 400
