@@ -34,6 +34,7 @@ __all__ = [
     "display_report",
     "display_table",
     "csv_ready",
+    "table_csv",
     "write_table",
     "write_report",
 ]
@@ -77,6 +78,11 @@ def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     if instants:
         frame = frame.with_columns(_iso_utc(pl.col(name)).alias(name) for name in instants)
     return _spreadsheet_safe(frame)
+
+
+def table_csv(frame: pl.DataFrame) -> str:
+    """``frame`` as CSV text, exactly as :func:`write_table` writes it (no rounding: see :func:`display_report`)."""
+    return csv_ready(frame).write_csv()
 
 
 def _iso_utc(column: pl.Expr) -> pl.Expr:
