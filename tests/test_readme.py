@@ -68,14 +68,17 @@ def test_readme_command_prints_what_the_readme_shows(command: str, expected: lis
     assert run_command(command).splitlines() == expected
 
 
-@pytest.mark.parametrize("index", range(len(blocks("pycon"))))
-def test_readme_python_session_prints_what_the_readme_shows(index: int, monkeypatch: pytest.MonkeyPatch):
+def test_readme_python_sessions_print_what_the_readme_shows(monkeypatch: pytest.MonkeyPatch):
+    """The pycon blocks in order, as one session (a later block uses the names of an earlier one)."""
     monkeypatch.chdir(ROOT)
-    test = doctest.DocTestParser().get_doctest(blocks("pycon")[index], {}, f"README pycon {index}", str(README), 0)
+    globs: dict[str, object] = {}
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    with pl.Config(tbl_width_chars=100):
-        result = runner.run(test, out=_Collect())
-    assert result.failed == 0, _Collect.text
+    for index, block in enumerate(blocks("pycon")):
+        test = doctest.DocTestParser().get_doctest(block, globs, f"README pycon {index}", str(README), 0)
+        with pl.Config(tbl_width_chars=100):
+            result = runner.run(test, out=_Collect(), clear_globs=False)
+        assert result.failed == 0, _Collect.text
+        globs = test.globs
 
 
 class _Collect:
