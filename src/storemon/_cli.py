@@ -10,7 +10,8 @@ shared ``STOREMON_<OPTION>`` (``--now`` ← ``STOREMON_NOW``, ``--store`` ←
 ``STOREMON_STORE``, as the service reads it), with dashes as underscores. The
 one exception is ``generate --format`` (a data-set layout), which reads only
 ``STOREMON_GENERATE_FORMAT``: ``STOREMON_FORMAT`` is the report's output
-format. ``report``'s ``DATA_DIR`` also reads ``STOREMON_DATA_DIR``. A value
+format. The ``DATA_DIR`` of ``report``, ``timeline``, ``incidents`` and ``daily``
+also reads ``STOREMON_<COMMAND>_DATA_DIR`` and ``STOREMON_DATA_DIR``. A value
 given on the command line wins over both; ``--help`` lists each option's
 variables.
 
