@@ -213,3 +213,14 @@ def test_a_store_backed_report_has_the_same_views(redis_url: str, tmp_path: Path
     assert pl.read_parquet(reports / record["files"]["polls"]).height == (
         inputs.polls.filter(pl.col("timestamp_utc") >= NOW - timedelta(hours=168)).height
     )
+
+
+def test_a_job_failing_after_some_files_leaves_only_a_failed_record(app, client, reports_dir: Path, monkeypatch):
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("fleet summary broke")
+
+    monkeypatch.setattr(storemon, "fleet_summary", broken)  # after every file was written
+    report_id = complete_report(app, client)
+    assert client.get(f"/api/get_report/{report_id}/").get_json()["status"] == "Failed"
+    assert [p.name for p in reports_dir.iterdir()] == [f"{report_id}.json"]
+    assert client.get(f"/api/get_report/{report_id}/timeline").status_code == 404
