@@ -602,3 +602,16 @@ def test_range_commands_over_a_store_match_the_files(example: Path, tmp_path: Pa
         assert stored.stdout == files.stdout and "from store" in stored.stderr
     by_env = run("incidents", "-o", "-", env={"STOREMON_STORE": str(store), "STOREMON_INCIDENTS_MIN_MINUTES": "80"})
     assert by_env.returncode == 0 and by_env.stdout.splitlines()[1:] == []
+
+
+def test_csv_instants_carry_a_fraction_only_when_needed(example: Path):
+    # Polls at 16:14:00.000001 and 17:15:00: the status changes halfway, at 16:44:30.0000005 — half a
+    # microsecond, so nine digits; whole seconds are written without a fraction.
+    polls = example / "store_status.csv"
+    polls.write_text(polls.read_text().replace("16:14:00 UTC", "16:14:00.000001 UTC"))
+    result = run("timeline", str(example), "--now", NOW, "--start", "2024-01-03T15:00:00Z", "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "a,2024-01-03T15:00:00Z,2024-01-03T16:44:30.000000500Z,true,active",
+        "a,2024-01-03T16:44:30.000000500Z,2024-01-03T18:00:00Z,true,inactive",
+    ]
