@@ -42,8 +42,12 @@ test: check
 run: $(STAMP)
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
+# The stage harness (storemon vs the CSV floor and the DuckDB baseline), then the
+# report's views and the report job's outputs against the report (S1 and S10).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/views.py --size S1
+	$(BIN)/python benchmarks/views.py --size S10
 
 clean:
 	rm -rf $(VENV) out run build dist src/*.egg-info .coverage .coverage.*

@@ -1,7 +1,7 @@
 """The report's views and the report job's outputs, timed against the report itself.
 
-Run as ``.venv/bin/python benchmarks/views.py [--size S1] [--runs 5]`` (not
-part of ``run.py``). On the size's cached data set (:mod:`sizes`), in this one
+Run as ``.venv/bin/python benchmarks/views.py [--size S1] [--runs 5]`` (``make
+bench`` runs it at S1 and S10 after ``run.py``). On the size's cached data set (:mod:`sizes`), in this one
 process:
 
 1. :func:`storemon.compute_report`, :func:`storemon.timeline`,
