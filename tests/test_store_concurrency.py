@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from store_helpers import data_files
 from storemon import compute_report
 from storemon._generate import generate_dataset
 from storemon._load import load_hours, load_polls, load_timezones
@@ -185,8 +186,7 @@ def assert_consistent_after_crash(data: dict[str, Path], store: Path) -> None:
     zones = data["timezones"] if str(data["timezones"]) in committed else None
     assert report_from_store(store, END).equals(expected_report(polls, hours, zones, END))
     collect_garbage(store)
-    on_disk = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")}
-    assert on_disk == manifest.files() | {"manifest.json"}
+    assert data_files(store) == manifest.files()
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1,28 +1,50 @@
 """Ingesting into the store: validated inputs become committed, durable data.
 
-An ingest stages its files (poll parts, a table version, its rejects) while
-holding the writers' lock shared, then takes the commit lock, re-checks for
-duplicates against the manifest now committed, and commits everything in one
-manifest replacement. Files it wrote that the new manifest does not name (a
-duplicate found at commit time, a version superseded within the batch, a
-failure) are removed before it returns. See :mod:`storemon.store` for the
-guarantees.
+An ingest **stages** its files (poll parts, a table version, its rejects, the
+store ids new to the poll-store table) while holding the writers' lock
+shared; each is written to a temporary name, fsync'd and renamed, so staging
+runs in parallel in every process. It then **queues an intent**
+(``queue/<id>.json``: what it staged) and takes the commit lock.
+
+**Group commit.** Whoever holds the commit lock is the leader: it commits
+*every* queued intent in one commit record (one record fsync for all of
+them), writes each waiting writer's answer to ``queue/<id>.result.json``
+and removes its intent. A writer that gets the lock and finds its answer
+there returns it without writing anything; so while one commit's fsync
+runs, the writers arriving meanwhile queue up and share the next one.
+Duplicates are re-checked by the leader against the committed state (and
+against the earlier intents of its group), so the same body sent twice at
+once commits once.
+
+Crash safety: an intent is only a message between live processes. If a
+leader dies after its record and before the answers, the next leader finds
+the intents in the record (``Manifest.intents``) and answers them from it;
+an intent whose writer died is garbage for :func:`collect_garbage`. Files a
+writer staged that were not committed (a duplicate found at commit time, a
+version superseded in the same group, a failure) are removed by that
+writer before it returns.
+
+Every :data:`~storemon.store._manifest.CHECKPOINT_EVERY` records the leader
+writes a checkpoint; every :data:`UPKEEP_EVERY` records the writer that
+committed it runs :func:`storemon.store._compact.upkeep` before returning.
+See :mod:`storemon.store` for the guarantees.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import hashlib
+import json
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from storemon._load import Loaded, load_hours, load_polls, load_timezones
-from storemon.exceptions import InputError
+from storemon.exceptions import InputError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
@@ -30,23 +52,45 @@ from storemon.store._files import (
     StoreLike,
     new_id,
     open_store,
-    read_table,
+    read_poll_stores,
+    today_utc,
+    write_dated,
     write_parquet,
     write_parts,
 )
+from storemon.store._keys import find_polls_ingest, write_keys
 from storemon.store._manifest import (
+    CHECKPOINT_EVERY,
+    INGEST_HISTORY_SCHEMA,
     IngestEntry,
     Manifest,
     PartEntry,
+    Record,
     TableEntry,
     commit_lock,
-    read_manifest,
-    write_manifest,
+    fold,
+    load_state,
+    now_iso,
+    write_checkpoint,
+    write_record,
     writers_lock,
 )
 from storemon.store._sources import file_sha256, find_sources
 
-__all__ = ["IngestResult", "ingest_paths", "append_polls", "replace_hours", "replace_timezones"]
+__all__ = [
+    "IngestResult",
+    "ingest_paths",
+    "append_polls",
+    "replace_hours",
+    "replace_timezones",
+    "QUEUE_DIR",
+    "UPKEEP_EVERY",
+    "checkpoint",
+]
+
+QUEUE_DIR = "queue"
+#: The writer that commits a record whose seq is a multiple of this runs upkeep.
+UPKEEP_EVERY = 128
 
 
 _SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
@@ -109,7 +153,8 @@ class _Staged:
     ingest_id: str
     parts: tuple[PartEntry, ...] = ()
     table: TableEntry | None = None
-    rejects_path: str | None = None
+    rejects: PartEntry | None = None
+    poll_stores: TableEntry | None = None  # the ids of this source new to the poll-store table
 
 
 def ingest_paths(
@@ -132,7 +177,7 @@ def ingest_paths(
     prepared = []
     for kind, path in sources:
         sha256 = file_sha256(path)
-        if kind == "polls" and _duplicate_of(manifest, kind, sha256) is not None:
+        if kind == "polls" and find_polls_ingest(opened.root, manifest, sha256) is not None:
             # Already in the store for good (polls are never removed): skip
             # the possibly large load. The commit re-checks under the lock.
             empty = pl.DataFrame(schema=REJECTS_SCHEMA)
@@ -218,138 +263,346 @@ def _ingest_frame(
 
 
 def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
-    """Stage every new source's files, then commit them all in one manifest swap."""
+    """Stage every new source's files, queue them as one intent, and see it committed (module docstring)."""
     root = store.root
-    results: dict[int, IngestResult] = {}
-    staged: dict[int, _Staged] = {}
     written: list[str] = []
-    committed = None
+    kept: set[str] = set()
+    intent_id = new_id()
+    seq: int | None = None
     with writers_lock(root):
         try:
-            before = read_manifest(root)
+            state = load_state(root)
+            staged: dict[int, _Staged] = {}
             for index, source in enumerate(sources):
-                if (
-                    source.frame is not None
-                    and _duplicate_of(before, source.kind, source.sha256, sources[:index]) is None
-                ):
-                    staged[index] = _stage(root, source, written)
+                if source.frame is not None and _pre_duplicate(root, state, source, sources[:index]) is None:
+                    staged[index] = _stage(root, state, source, written)
+            _write_json(root / QUEUE_DIR / f"{intent_id}.json", _intent(intent_id, sources, staged))
             with commit_lock(root):
-                committed = _commit(root, read_manifest(root), sources, staged, results, written)
+                answer = _take_answer(root, intent_id)
+                if answer is None:
+                    answer = _lead(root, intent_id)
+            kept = set(answer["kept"])
+            seq = answer["seq"]
+            return [_result(root, source, outcome) for source, outcome in zip(sources, answer["outcomes"], strict=True)]
         finally:
+            (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
+            (root / QUEUE_DIR / f"{intent_id}.result.json").unlink(missing_ok=True)
             # Files of sources that turned out to be duplicates or were
-            # superseded within this batch (or of a failed commit) are not
-            # named by the manifest: remove them now rather than leave garbage.
-            named = committed.files() if committed is not None else set()
+            # superseded within the group (or of a failed commit) are named by
+            # no record: remove them now rather than leave garbage.
             for relative in written:
-                if relative not in named:
+                if relative not in kept:
                     (root / relative).unlink(missing_ok=True)
-    return [results[index] for index in range(len(sources))]
+            if seq is not None and seq % UPKEEP_EVERY == 0:
+                _upkeep_after(root)
 
 
-def _commit(
-    root: Path,
-    current: Manifest,
-    sources: list[_Source],
-    staged: dict[int, _Staged],
-    results: dict[int, IngestResult],
-    written: list[str],
-) -> Manifest:
-    """Build and write the manifest that adds ``staged``; fill ``results``. Holds the commit lock."""
-    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    manifest = current
+def _upkeep_after(root: Path) -> None:
+    # After the writers' lock is released, so that upkeep may try it exclusively.
+    from storemon.store._compact import upkeep  # a cycle otherwise: upkeep commits through this module
+
+    with contextlib.suppress(FileNotFoundError):  # a file merged away by a concurrent compaction: next time
+        upkeep(root)
+
+
+def _lead(root: Path, own: str) -> dict[str, Any]:
+    """Commit every queued intent in one record, answer the others; return our own answer. Holds the commit lock."""
+    state = load_state(root, repair=True)
+    answers: dict[str, dict[str, Any]] = {}
+    fresh: list[dict[str, Any]] = []
+    for intent in _queued(root, own):
+        if intent["id"] in state.intents:
+            # Committed by a leader killed before it could answer: answer from the record.
+            answers[intent["id"]] = _answer_from_state(root, state, intent)
+        else:
+            fresh.append(intent)
+    record, outcomes = _build(root, state, fresh)
+    if record is not None:
+        write_record(root, record)  # the commit point, for the whole group
+        state = fold(state, record)
+    files = state.files()
+    for intent in fresh:
+        paths = [path for source in intent["sources"] for path in _source_paths(source)]
+        answers[intent["id"]] = {
+            "seq": record.seq if record is not None else None,
+            "kept": [path for path in paths if path in files],
+            "outcomes": outcomes[intent["id"]],
+        }
+    for intent_id, answer in answers.items():
+        if intent_id != own:
+            _write_json(root / QUEUE_DIR / f"{intent_id}.result.json", answer)
+            (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
+    if record is not None and state.generation - state.checkpoint >= CHECKPOINT_EVERY:
+        checkpoint(root, state)
+    return answers[own]
+
+
+def checkpoint(root: Path, state: Manifest) -> Manifest:
+    """Fold ``state``'s recent ingests into a history file and key markers, then write its checkpoint.
+
+    Call with the commit lock held. The markers and the history file are
+    durable before the checkpoint that drops the recent entries is written.
+    """
+    history = None
+    if state.ingests:
+        frame = pl.DataFrame([asdict(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
+        history = write_dated(root, "history", f"ingests-{state.generation:020d}", today_utc(), frame)
+        write_keys(root, state.ingests)
+    return write_checkpoint(root, state, history)
+
+
+def _build(
+    root: Path, state: Manifest, intents: list[dict[str, Any]]
+) -> tuple[Record | None, dict[str, list[dict[str, Any]]]]:
+    """The record committing ``intents`` (None if all are duplicates) and each intent's outcomes."""
+    now = now_iso()
     entries: list[IngestEntry] = []
-    new_store_ids: list[pl.Series] = []
-    for index, source in enumerate(sources):
-        earlier = _duplicate_of(current, source.kind, source.sha256, sources[:index])
-        one = staged.get(index)
-        if one is None or earlier is not None or source.frame is None:
-            results[index] = _skipped(root, current, source, earlier)
+    parts: list[PartEntry] = []
+    rejects: list[PartEntry] = []
+    poll_stores: list[TableEntry] = []
+    tables: dict[str, TableEntry] = {}
+    tables_entries: dict[str, IngestEntry] = {}
+    polls_by_sha: dict[str, IngestEntry] = {}
+    outcomes: dict[str, list[dict[str, Any]]] = {}
+    for intent in intents:
+        answer: list[dict[str, Any]] = []
+        for source in intent["sources"]:
+            kind, sha = source["kind"], source["sha256"]
+            earlier: IngestEntry | None
+            if kind == "polls":
+                earlier = polls_by_sha.get(sha) or find_polls_ingest(root, state, sha)
+            elif kind in tables:
+                earlier = tables_entries[kind] if tables[kind].sha256 == sha else None
+            else:
+                earlier = _current_table_ingest(state, kind, sha)
+            if earlier is not None or source["ingest_id"] is None:
+                answer.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+                continue
+            entry = IngestEntry(
+                id=source["ingest_id"],
+                kind=kind,
+                source=source["source"],
+                sha256=sha,
+                rows_read=source["rows_read"],
+                rows_accepted=source["rows_accepted"],
+                rows_rejected=source["rows_rejected"],
+                committed_at=now,
+                rejects=source["rejects"]["path"] if source["rejects"] else None,
+                intent=intent["id"],
+            )
+            entries.append(entry)
+            parts.extend(PartEntry(**part) for part in source["parts"])
+            if source["rejects"]:
+                rejects.append(PartEntry(**source["rejects"]))
+            if source["poll_stores"]:
+                poll_stores.append(TableEntry(**source["poll_stores"]))
+            if kind == "polls":
+                polls_by_sha[sha] = entry
+            else:
+                tables[kind] = TableEntry(**source["table"])
+                tables_entries[kind] = entry
+            answer.append({"ingest": asdict(entry), "duplicate": None})
+        outcomes[intent["id"]] = answer
+    if not entries:
+        return None, outcomes
+    record = Record(
+        seq=state.generation + 1,
+        committed_at=now,
+        ingests=tuple(entries),
+        parts=tuple(parts),
+        rejects=tuple(rejects),
+        poll_stores=tuple(poll_stores),
+        hours=tables.get("hours"),
+        timezones=tables.get("timezones"),
+        intents=tuple(intent["id"] for intent in intents),
+    )
+    return record, outcomes
+
+
+def _answer_from_state(root: Path, state: Manifest, intent: dict[str, Any]) -> dict[str, Any]:
+    """The answer a killed leader would have given ``intent``, rebuilt from the committed state."""
+    committed = {entry.id: entry for entry in state.ingests if entry.intent == intent["id"]}
+    files = state.files()
+    outcomes = []
+    kept: list[str] = []
+    for source in intent["sources"]:
+        entry = committed.get(source["ingest_id"])
+        if entry is not None:
+            outcomes.append({"ingest": asdict(entry), "duplicate": None})
+            kept.extend(path for path in _source_paths(source) if path in files)
             continue
-        entry = IngestEntry(
-            id=one.ingest_id,
-            kind=source.kind,
+        if source["kind"] == "polls":
+            earlier = find_polls_ingest(root, state, source["sha256"])
+        else:
+            earlier = _current_table_ingest(state, source["kind"], source["sha256"])
+        outcomes.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+    return {"seq": None, "kept": kept, "outcomes": outcomes}
+
+
+def _current_table_ingest(state: Manifest, kind: str, sha256: str) -> IngestEntry | None:
+    """The ingest of the current ``kind`` table when its source had this hash."""
+    table: TableEntry | None = getattr(state, kind)
+    if table is None or table.sha256 != sha256:
+        return None
+    recent = next((entry for entry in state.ingests if entry.id == table.ingest), None)
+    if recent is not None:
+        return recent
+    return IngestEntry(
+        id=table.ingest or "",
+        kind=kind,
+        source="",
+        sha256=sha256,
+        rows_read=table.rows + table.rows_rejected,
+        rows_accepted=table.rows,
+        rows_rejected=table.rows_rejected,
+        committed_at="",
+        rejects=table.rejects,
+    )
+
+
+def _pre_duplicate(root: Path, state: Manifest, source: _Source, pending: Sequence[_Source]) -> IngestEntry | None:
+    """A duplicate found before staging (saves writing its files); the leader checks again."""
+    if source.kind == "polls":
+        if any(other.kind == "polls" and other.sha256 == source.sha256 for other in pending):
+            return _SAME_BATCH
+        return find_polls_ingest(root, state, source.sha256)
+    if any(other.kind == source.kind for other in pending):
+        return None  # a later version in the same batch replaces the earlier one
+    return _current_table_ingest(state, source.kind, source.sha256)
+
+
+_SAME_BATCH = IngestEntry("earlier in this batch", "polls", "", "", 0, 0, 0, "")
+
+
+def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) -> dict[str, Any]:
+    described = []
+    for index, source in enumerate(sources):
+        one = staged.get(index)
+        described.append(
+            {
+                "kind": source.kind,
+                "source": source.source,
+                "sha256": source.sha256,
+                "rows_read": source.rows_read,
+                "rows_accepted": 0 if source.frame is None else source.frame.height,
+                "rows_rejected": source.rows_rejected,
+                "ingest_id": one.ingest_id if one else None,
+                "parts": [asdict(part) for part in one.parts] if one else [],
+                "table": asdict(one.table) if one and one.table else None,
+                "rejects": asdict(one.rejects) if one and one.rejects else None,
+                "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
+            }
+        )
+    return {"id": intent_id, "sources": described}
+
+
+def _source_paths(source: dict[str, Any]) -> list[str]:
+    paths = [part["path"] for part in source["parts"]]
+    paths.extend(source[name]["path"] for name in ("table", "rejects", "poll_stores") if source[name])
+    return paths
+
+
+def _queued(root: Path, own: str) -> list[dict[str, Any]]:
+    """Every intent waiting in the queue, oldest first (ours is among them)."""
+    intents = []
+    for name in sorted(os.listdir(root / QUEUE_DIR)):
+        if not name.endswith(".json") or name.endswith(".result.json") or name.startswith("."):
+            continue
+        try:
+            intents.append(json.loads((root / QUEUE_DIR / name).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            continue  # its writer gave up (an error) meanwhile
+    if not any(intent["id"] == own for intent in intents):
+        raise StoreError(f"{root / QUEUE_DIR}: our queued intent {own} vanished (removed by hand?)")
+    return intents
+
+
+def _take_answer(root: Path, intent_id: str) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = json.loads((root / QUEUE_DIR / f"{intent_id}.result.json").read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    return answer
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write a queue file whole (temp + rename) without fsync: only live processes read it."""
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _result(root: Path, source: _Source, outcome: dict[str, Any]) -> IngestResult:
+    committed = outcome["ingest"]
+    if committed is not None:
+        return IngestResult(
             source=source.source,
+            kind=source.kind,
             sha256=source.sha256,
             rows_read=source.rows_read,
-            rows_accepted=source.frame.height,
+            rows_accepted=0 if source.frame is None else source.frame.height,
             rows_rejected=source.rows_rejected,
-            committed_at=now,
-            rejects=one.rejects_path,
+            rejects=source.rejects,
+            ingest_id=committed["id"],
         )
-        entries.append(entry)
-        manifest = _with_source(manifest, source, one)
-        if source.kind == "polls" and source.frame.height:
-            new_store_ids.append(source.frame["store_id"])
-        results[index] = _result(source, one.ingest_id, None)
-    if not entries:
-        return current
-    poll_stores = _merged_poll_stores(root, current.poll_stores, new_store_ids, written)
-    manifest = dataclasses.replace(manifest, poll_stores=poll_stores, ingests=current.ingests + tuple(entries))
-    return write_manifest(root, manifest)
-
-
-def _with_source(manifest: Manifest, source: _Source, one: _Staged) -> Manifest:
-    if source.kind == "polls":
-        if not one.parts:
-            return manifest
-        latest = max(part.max_us for part in one.parts)
-        if manifest.max_timestamp_us is not None:
-            latest = max(latest, manifest.max_timestamp_us)
-        parts = tuple(sorted(manifest.parts + one.parts, key=lambda p: (p.date, p.path)))
-        return dataclasses.replace(manifest, parts=parts, max_timestamp_us=latest)
-    if source.kind == "hours":
-        return dataclasses.replace(manifest, hours=one.table)
-    return dataclasses.replace(manifest, timezones=one.table)
-
-
-def _duplicate_of(manifest: Manifest, kind: str, sha256: str, pending: Iterable[_Source] = ()) -> str | None:
-    """Id of the ingest that already holds this content (``"this batch"`` if pending), else None."""
-    if kind == "polls":
-        if any(other.kind == "polls" and other.sha256 == sha256 for other in pending):
-            return "earlier in this batch"
-        earlier = manifest.polls_ingest_with(sha256)
-        return earlier.id if earlier else None
-    if any(other.kind == kind for other in pending):
-        return None  # a later version in the same batch replaces the earlier one
-    table: TableEntry | None = getattr(manifest, kind)
-    if table is not None and table.sha256 == sha256:
-        return table.ingest
-    return None
-
-
-def _skipped(root: Path, manifest: Manifest, source: _Source, earlier: str | None) -> IngestResult:
-    entry = next((e for e in manifest.ingests if e.id == earlier), None)
-    if entry is None:
-        return _result(source, None, earlier)
-    rejects = pl.read_parquet(root / entry.rejects) if entry.rejects else pl.DataFrame(schema=REJECTS_SCHEMA)
+    earlier = outcome["duplicate"]
+    if earlier is None:
+        return IngestResult(
+            source=source.source,
+            kind=source.kind,
+            sha256=source.sha256,
+            rows_read=source.rows_read,
+            rows_accepted=0 if source.frame is None else source.frame.height,
+            rows_rejected=source.rows_rejected,
+            rejects=source.rejects,
+            duplicate_of="earlier in this batch",
+        )
     return IngestResult(
         source=source.source,
         kind=source.kind,
         sha256=source.sha256,
-        rows_read=entry.rows_read,
-        rows_accepted=entry.rows_accepted,
-        rows_rejected=entry.rows_rejected,
-        rejects=rejects,
-        duplicate_of=earlier,
+        rows_read=earlier["rows_read"],
+        rows_accepted=earlier["rows_accepted"],
+        rows_rejected=earlier["rows_rejected"],
+        rejects=_rejects_of(root, earlier["id"], earlier["rejects"]),
+        duplicate_of=earlier["id"],
     )
 
 
-def _result(source: _Source, ingest_id: str | None, duplicate_of: str | None) -> IngestResult:
-    return IngestResult(
-        source=source.source,
-        kind=source.kind,
-        sha256=source.sha256,
-        rows_read=source.rows_read,
-        rows_accepted=0 if source.frame is None else source.frame.height,
-        rows_rejected=source.rows_rejected,
-        rejects=source.rejects,
-        ingest_id=ingest_id,
-        duplicate_of=duplicate_of,
-    )
+def _rejects_of(root: Path, ingest_id: str, path: str | None) -> pl.DataFrame:
+    """The rejected rows of an earlier ingest (found in its commit date's rejects files, merged or not)."""
+    if path is None:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    day = path.split("date=", 1)[1][:10] if "date=" in path else ""
+    state = load_state(root)
+    frames = [
+        pl.scan_parquet(root / entry.path, hive_partitioning=False).filter(pl.col("ingest") == ingest_id)
+        for entry in state.rejects
+        if entry.date == day
+    ]
+    if not frames:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    return pl.concat(frames).select(list(REJECTS_SCHEMA)).collect().cast(REJECTS_SCHEMA)
 
 
-def _stage(root: Path, source: _Source, written: list[str]) -> _Staged:
-    """Write the source's data and rejects files (invisible until committed).
+# One process, one cache: the poll-store table as of its pieces, so that a
+# writer does not re-read it for every batch (the pieces are immutable files).
+_KNOWN_STORES: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _known_stores(root: Path, state: Manifest) -> frozenset[str]:
+    key = (str(root), *(piece.path for piece in state.poll_stores))
+    known = _KNOWN_STORES.get(key)
+    if known is None:
+        known = frozenset(read_poll_stores(root, state.poll_stores)["store_id"].to_list())
+        _KNOWN_STORES.clear()
+        _KNOWN_STORES[key] = known
+    return known
+
+
+def _stage(root: Path, state: Manifest, source: _Source, written: list[str]) -> _Staged:
+    """Write the source's data, rejects and new-store files (invisible until committed).
 
     Every path is added to ``written`` before it is written, so that a
     failure part-way leaves nothing the caller does not know about.
@@ -357,34 +610,28 @@ def _stage(root: Path, source: _Source, written: list[str]) -> _Staged:
     one = _Staged(source, new_id())
     frame = source.frame
     assert frame is not None
+    day = today_utc()
+    rejects_path = f"rejects/date={day}/rejects-{one.ingest_id}.parquet" if source.rejects.height else None
     if source.kind == "polls":
         one.parts = write_parts(root, frame, one.ingest_id, written)
+        known = _known_stores(root, state)
+        new = sorted(set(frame["store_id"].unique().to_list()) - known)
+        if new:
+            # Only the ids new to the table: a small delta, merged by upkeep.
+            relative = f"tables/poll-stores-{one.ingest_id}.parquet"
+            written.append(relative)
+            write_parquet(root, relative, pl.DataFrame({"store_id": new}, schema=POLL_STORES_SCHEMA))
+            one.poll_stores = TableEntry(relative, len(new), ingest=one.ingest_id)
     else:
         relative = f"tables/{source.kind}-{one.ingest_id}.parquet"
         written.append(relative)
         write_parquet(root, relative, frame)
-        one.table = TableEntry(relative, frame.height, source.sha256, one.ingest_id)
-    if source.rejects.height:
-        one.rejects_path = f"rejects/{one.ingest_id}.parquet"
-        written.append(one.rejects_path)
-        write_parquet(root, one.rejects_path, source.rejects)
+        one.table = TableEntry(relative, frame.height, source.sha256, one.ingest_id, source.rows_rejected, rejects_path)
+    if rejects_path is not None:
+        written.append(rejects_path)
+        rows = source.rejects.with_columns(pl.lit(one.ingest_id).alias("ingest"))
+        one.rejects = write_dated(root, "rejects", f"rejects-{one.ingest_id}", day, rows)
     return one
-
-
-def _merged_poll_stores(
-    root: Path, current: TableEntry | None, new_ids: list[pl.Series], written: list[str]
-) -> TableEntry | None:
-    """The poll-store table with ``new_ids`` added: a new version only if it grows."""
-    if not new_ids:
-        return current
-    known = read_table(root, current, POLL_STORES_SCHEMA)
-    merged = pl.concat([known, *(ids.to_frame("store_id") for ids in new_ids)]).unique().sort("store_id")
-    if current is not None and merged.height == known.height:
-        return current
-    relative = f"tables/poll-stores-{new_id()}.parquet"
-    written.append(relative)
-    write_parquet(root, relative, merged)
-    return TableEntry(relative, merged.height)
 
 
 def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:

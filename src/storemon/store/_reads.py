@@ -19,8 +19,8 @@ from storemon._instants import utc_instant
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
-from storemon.store._files import POLL_STORES_SCHEMA, StoreLike, open_store, read_table
-from storemon.store._manifest import Manifest
+from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
+from storemon.store._manifest import Manifest, read_manifest
 
 __all__ = [
     "latest_poll",
@@ -42,7 +42,7 @@ _READ_ATTEMPTS = 5
 
 
 def latest_poll(store: StoreLike) -> datetime | None:
-    """The latest committed poll's ``timestamp_utc`` (from the manifest), or None."""
+    """The latest committed poll's ``timestamp_utc`` (from the committed state), or None."""
     latest = open_store(store).manifest().max_timestamp_us
     return None if latest is None else _EPOCH + timedelta(microseconds=latest)
 
@@ -53,9 +53,9 @@ def rows_rejected(store: StoreLike) -> int:
     Those of every polls ingest and of the current hours and time-zone versions
     (older versions no longer count: their rows are not read).
     """
-    manifest = open_store(store).manifest()
-    current = {table.ingest for table in (manifest.hours, manifest.timezones) if table is not None}
-    return sum(entry.rows_rejected for entry in manifest.ingests if entry.kind == "polls" or entry.id in current)
+    state = open_store(store).manifest()
+    tables = sum(table.rows_rejected for table in (state.hours, state.timezones) if table is not None)
+    return state.polls_rows_rejected + tables
 
 
 def report_from_store(
@@ -146,7 +146,7 @@ def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
     read. A poll after ``now`` adds its store and changes no figure (SPEC.md
     invariant 4, no look-ahead), so these markers restore exactly that set.
     """
-    stores = read_table(root, manifest.poll_stores, POLL_STORES_SCHEMA)
+    stores = read_poll_stores(root, manifest.poll_stores)
     marker = _EPOCH + timedelta(microseconds=now_us + 1)
     return stores.lazy().select(
         "store_id",
@@ -168,29 +168,32 @@ def read_rejects(store: StoreLike) -> pl.DataFrame:
     """Every rejected row of every committed ingest, in ingest order (``REJECTS_SCHEMA``)."""
 
     def read(root: Path, manifest: Manifest) -> pl.DataFrame:
-        frames = [pl.read_parquet(root / entry.rejects) for entry in manifest.ingests if entry.rejects]
+        # Rejects files sort by commit date, then by ingest (merged files sort where their first source did).
+        frames = [pl.read_parquet(root / entry.path).select(list(REJECTS_SCHEMA)) for entry in manifest.rejects]
         return pl.concat(frames).cast(REJECTS_SCHEMA) if frames else pl.DataFrame(schema=REJECTS_SCHEMA)
 
     return _on_snapshot(store, read)
 
 
 def check_store(store: StoreLike) -> Manifest:
-    """Check that every file the manifest names is there with the recorded rows; return it.
+    """Check that every file the state names is there with the recorded rows; return the state.
 
+    The state returned has every ingest entry (the history files read).
     Also checks that the poll parts hold exactly the rows the polls ingests
     accepted. Raises :class:`StoreError` naming the first problem.
     """
     opened = open_store(store)
-    manifest = opened.manifest()
-    for part in manifest.parts:
+    manifest = read_manifest(opened.root)
+    for part in (*manifest.parts, *manifest.rejects, *manifest.history):
         _check_rows(opened.root, part.path, part.rows)
-    for table in (manifest.hours, manifest.timezones, manifest.poll_stores):
+    for table in (manifest.hours, manifest.timezones, *manifest.poll_stores):
         if table is not None:
             _check_rows(opened.root, table.path, table.rows)
-    for entry in manifest.ingests:
-        if entry.rejects and not (opened.root / entry.rejects).is_file():
-            raise StoreError(f"{opened.root / entry.rejects}: rejects file named by the manifest is missing")
     accepted = sum(entry.rows_accepted for entry in manifest.ingests if entry.kind == "polls")
+    if accepted != manifest.polls_rows_accepted:
+        raise StoreError(
+            f"{opened.root}: the ingest history counts {accepted} polls, the state {manifest.polls_rows_accepted}"
+        )
     stored = sum(part.rows for part in manifest.parts)
     if accepted != stored:
         raise StoreError(f"{opened.root}: poll parts hold {stored} rows but ingests accepted {accepted}")
