@@ -43,7 +43,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from sizes import SIZES, prepare_data, prepare_store  # noqa: E402
-
 from storemon.exceptions import StoreError  # noqa: E402
 from storemon.store import latest_poll, open_store, report_from_store  # noqa: E402
 

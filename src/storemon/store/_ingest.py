@@ -62,6 +62,7 @@ from storemon.store._keys import find_polls_ingest, write_keys
 from storemon.store._manifest import (
     CHECKPOINT_EVERY,
     INGEST_HISTORY_SCHEMA,
+    INLINE_ROWS,
     IngestEntry,
     Manifest,
     PartEntry,
@@ -90,7 +91,7 @@ __all__ = [
 
 QUEUE_DIR = "queue"
 #: The writer that commits a record whose seq is a multiple of this runs upkeep.
-UPKEEP_EVERY = 128
+UPKEEP_EVERY = 64
 
 
 _SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
@@ -155,6 +156,7 @@ class _Staged:
     table: TableEntry | None = None
     rejects: PartEntry | None = None
     poll_stores: TableEntry | None = None  # the ids of this source new to the poll-store table
+    inline: list[list[Any]] | None = None  # a small batch's polls, for the commit record itself
 
 
 def ingest_paths(
@@ -344,11 +346,30 @@ def checkpoint(root: Path, state: Manifest) -> Manifest:
     durable before the checkpoint that drops the recent entries is written.
     """
     history = None
+    parts: tuple[PartEntry, ...] = ()
+    if state.inline:
+        parts = write_parts(root, inline_frame(state.inline), f"log-{state.generation:020d}")
     if state.ingests:
         frame = pl.DataFrame([asdict(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
         history = write_dated(root, "history", f"ingests-{state.generation:020d}", today_utc(), frame)
         write_keys(root, state.ingests)
-    return write_checkpoint(root, state, history)
+    return write_checkpoint(root, state, history, parts)
+
+
+def inline_rows(frame: pl.DataFrame) -> list[list[Any]]:
+    """Polls as ``[store_id, µs since the epoch, status]`` rows (exact: the schema's unit is µs)."""
+    rows = frame.select("store_id", pl.col("timestamp_utc").cast(pl.Int64), pl.col("status").cast(pl.String))
+    return [list(row) for row in rows.rows()]
+
+
+def inline_frame(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The inverse of :func:`inline_rows`, in ``POLLS_SCHEMA``."""
+    frame = pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={"store_id": pl.String(), "timestamp_utc": pl.Int64(), "status": pl.String()},
+        orient="row",
+    )
+    return frame.cast(POLLS_SCHEMA)
 
 
 def _build(
@@ -358,6 +379,7 @@ def _build(
     now = now_iso()
     entries: list[IngestEntry] = []
     parts: list[PartEntry] = []
+    inline: list[tuple[str, int, str]] = []
     rejects: list[PartEntry] = []
     poll_stores: list[TableEntry] = []
     tables: dict[str, TableEntry] = {}
@@ -392,6 +414,7 @@ def _build(
             )
             entries.append(entry)
             parts.extend(PartEntry(**part) for part in source["parts"])
+            inline.extend((row[0], row[1], row[2]) for row in source["inline"])
             if source["rejects"]:
                 rejects.append(PartEntry(**source["rejects"]))
             if source["poll_stores"]:
@@ -415,6 +438,7 @@ def _build(
         hours=tables.get("hours"),
         timezones=tables.get("timezones"),
         intents=tuple(intent["id"] for intent in intents),
+        polls=tuple(inline),
     )
     return record, outcomes
 
@@ -491,6 +515,7 @@ def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) 
                 "table": asdict(one.table) if one and one.table else None,
                 "rejects": asdict(one.rejects) if one and one.rejects else None,
                 "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
+                "inline": one.inline if one and one.inline else [],
             }
         )
     return {"id": intent_id, "sources": described}
@@ -575,15 +600,20 @@ def _rejects_of(root: Path, ingest_id: str, path: str | None) -> pl.DataFrame:
     if path is None:
         return pl.DataFrame(schema=REJECTS_SCHEMA)
     day = path.split("date=", 1)[1][:10] if "date=" in path else ""
-    state = load_state(root)
-    frames = [
-        pl.scan_parquet(root / entry.path, hive_partitioning=False).filter(pl.col("ingest") == ingest_id)
-        for entry in state.rejects
-        if entry.date == day
-    ]
-    if not frames:
-        return pl.DataFrame(schema=REJECTS_SCHEMA)
-    return pl.concat(frames).select(list(REJECTS_SCHEMA)).collect().cast(REJECTS_SCHEMA)
+    for _ in range(5):  # a compaction may merge and remove the files of the state read: read a newer one
+        state = load_state(root)
+        frames = [
+            pl.scan_parquet(root / entry.path, hive_partitioning=False).filter(pl.col("ingest") == ingest_id)
+            for entry in state.rejects
+            if entry.date == day
+        ]
+        if not frames:
+            break
+        try:
+            return pl.concat(frames).select(list(REJECTS_SCHEMA)).collect().cast(REJECTS_SCHEMA)
+        except FileNotFoundError:
+            continue
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
 
 
 # One process, one cache: the poll-store table as of its pieces, so that a
@@ -592,13 +622,23 @@ _KNOWN_STORES: dict[tuple[str, ...], frozenset[str]] = {}
 
 
 def _known_stores(root: Path, state: Manifest) -> frozenset[str]:
-    key = (str(root), *(piece.path for piece in state.poll_stores))
-    known = _KNOWN_STORES.get(key)
-    if known is None:
-        known = frozenset(read_poll_stores(root, state.poll_stores)["store_id"].to_list())
+    """Every store id of the poll-store table (of ``state``, or of a newer state if upkeep merged its pieces)."""
+    for _ in range(5):
+        key = (str(root), *(piece.path for piece in state.poll_stores))
+        known = _KNOWN_STORES.get(key)
+        if known is not None:
+            return known
+        try:
+            known = frozenset(read_poll_stores(root, state.poll_stores)["store_id"].to_list())
+        except FileNotFoundError:
+            # A compaction merged the pieces and removed them meanwhile. Only an
+            # optimisation is at stake (a stale set just makes a larger delta).
+            state = load_state(root)
+            continue
         _KNOWN_STORES.clear()
         _KNOWN_STORES[key] = known
-    return known
+        return known
+    return frozenset()
 
 
 def _stage(root: Path, state: Manifest, source: _Source, written: list[str]) -> _Staged:
@@ -613,7 +653,10 @@ def _stage(root: Path, state: Manifest, source: _Source, written: list[str]) -> 
     day = today_utc()
     rejects_path = f"rejects/date={day}/rejects-{one.ingest_id}.parquet" if source.rejects.height else None
     if source.kind == "polls":
-        one.parts = write_parts(root, frame, one.ingest_id, written)
+        if frame.height <= INLINE_ROWS:
+            one.inline = inline_rows(frame)  # no part file: the commit record holds them
+        else:
+            one.parts = write_parts(root, frame, one.ingest_id, written)
         known = _known_stores(root, state)
         new = sorted(set(frame["store_id"].unique().to_list()) - known)
         if new:

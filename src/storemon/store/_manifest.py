@@ -17,11 +17,14 @@ What a store holds is the fold of its **commit log**::
   with ``repair``) — readers treat it as not there.
 * **Cost independent of history.** A record holds only what its commit
   adds or removes (the batch's part files, its ingest entries), so a commit
-  writes O(batch). Every :data:`CHECKPOINT_EVERY` records the committing
-  writer writes a checkpoint (temp + fsync + rename): the state with the
-  ingest entries of the records it folds moved into an ingest-history
-  Parquet file (read only by :func:`read_manifest`, never by commits or
-  reports). A reader loads the latest checkpoint plus the (fewer than
+  writes O(batch). A small polls batch (at most :data:`INLINE_ROWS` rows) is
+  held in the record itself (``polls``: ``[store_id, µs, status]`` rows),
+  so a single-poll POST costs one file and one fsync pair, not a Parquet
+  part of its own; the checkpoint writes those rows as Parquet parts.
+  Every :data:`CHECKPOINT_EVERY` records the committing writer writes a
+  checkpoint (temp + fsync + rename): the state with the ingest entries of
+  the records it folds moved into an ingest-history Parquet file (read
+  only by :func:`read_manifest`, never by commits or reports). A reader loads the latest checkpoint plus the (fewer than
   ``CHECKPOINT_EVERY``) records after it, so reading the state costs the
   same after 100 or 100,000 ingests.
 * **Bounded metadata.** When checkpoint ``N`` is written, the records and
@@ -79,6 +82,9 @@ __all__ = [
     "writers_lock",
     "now_iso",
     "INGEST_HISTORY_SCHEMA",
+    "INLINE_ROWS",
+    "fold",
+    "try_writers_lock_exclusive",
 ]
 
 #: Version of the store layout. 1 was a single ``manifest.json`` rewritten at every commit.
@@ -90,6 +96,8 @@ COMMIT_LOCK = ".commit.lock"
 WRITERS_LOCK = ".writers.lock"
 #: A checkpoint every this many records: readers read at most this many records after it.
 CHECKPOINT_EVERY = 32
+#: Polls batches of at most this many rows go into the commit record instead of a Parquet part.
+INLINE_ROWS = 200
 _SEQ_DIGITS = 20
 
 
@@ -164,6 +172,7 @@ class Record:
     hours: TableEntry | None = None  # a new current version, when set
     timezones: TableEntry | None = None
     intents: tuple[str, ...] = ()  # the queued intents this record committed
+    polls: tuple[tuple[str, int, str], ...] = ()  # inline polls: (store_id, timestamp µs, status)
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,7 @@ class Manifest:
     polls_rows_rejected: int = 0
     checkpoint: int = 0  # seq of the checkpoint this state starts from
     intents: frozenset[str] = frozenset()  # intents committed by the records after the checkpoint
+    inline: tuple[tuple[str, int, str], ...] = ()  # inline polls of the records after the checkpoint
 
     def files(self) -> set[str]:
         """Every data file this state refers to, relative to the store root."""
@@ -298,8 +308,9 @@ def fold(state: Manifest, record: Record) -> Manifest:
     removed = set(record.remove)
     parts = tuple(p for p in state.parts if p.path not in removed) + record.parts
     latest = state.max_timestamp_us
-    for part in record.parts:
-        latest = part.max_us if latest is None else max(latest, part.max_us)
+    highs = [part.max_us for part in record.parts] + [poll[1] for poll in record.polls]
+    if highs:
+        latest = max(highs) if latest is None else max(latest, *highs)
     polls = [entry for entry in record.ingests if entry.kind == "polls"]
     return dataclasses.replace(
         state,
@@ -317,6 +328,7 @@ def fold(state: Manifest, record: Record) -> Manifest:
         polls_rows_accepted=state.polls_rows_accepted + sum(e.rows_accepted for e in polls),
         polls_rows_rejected=state.polls_rows_rejected + sum(e.rows_rejected for e in polls),
         intents=state.intents | set(record.intents),
+        inline=state.inline + record.polls,
     )
 
 
@@ -389,19 +401,23 @@ def write_record(root: Path, record: Record) -> None:
     fsync_dir(directory)
 
 
-def write_checkpoint(root: Path, state: Manifest, history: PartEntry | None) -> Manifest:
-    """Write the checkpoint of ``state`` (its recent ingests folded into ``history``); prune old metadata.
+def write_checkpoint(
+    root: Path, state: Manifest, history: PartEntry | None, inline_parts: tuple[PartEntry, ...] = ()
+) -> Manifest:
+    """Write the checkpoint of ``state``; prune old metadata.
 
     Call with the commit lock held. ``history`` is the already written
-    (fsync'd) Parquet file holding ``state.ingests``. Returns the state as
-    checkpointed.
+    (fsync'd) Parquet file holding ``state.ingests``, ``inline_parts`` the
+    parts holding ``state.inline``. Returns the state as checkpointed.
     """
     folded = dataclasses.replace(
         state,
+        parts=tuple(sorted((*state.parts, *inline_parts), key=_by_path)),
         history=tuple(sorted((*state.history, history), key=_by_path)) if history else state.history,
         ingests=(),
         checkpoint=state.generation,
         intents=frozenset(),
+        inline=(),
     )
     directory = root / CHECKPOINT_DIR
     if not directory.is_dir():
@@ -496,13 +512,23 @@ def _record_from_json(document: Any) -> Record:
         hours=_table(document["hours"]),
         timezones=_table(document["timezones"]),
         intents=tuple(str(intent) for intent in document["intents"]),
+        polls=tuple(_poll(row) for row in document["polls"]),
     )
+
+
+def _poll(row: Any) -> tuple[str, int, str]:
+    store_id, moment, status = row
+    if not isinstance(store_id, str) or not isinstance(status, str):
+        raise ValueError(f"inline poll {row!r} is not [store_id, µs, status]")
+    return store_id, _int(moment, "timestamp"), status
 
 
 def _state_to_json(state: Manifest) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
     document.update(asdict(state))
     document["intents"] = sorted(state.intents)
+    if state.inline:
+        raise ValueError("a checkpoint holds no inline polls (write them as parts first)")
     return document
 
 
@@ -526,6 +552,7 @@ def _state_from_json(document: Any) -> Manifest:
         polls_rows_rejected=_int(document["polls_rows_rejected"], "polls_rows_rejected"),
         checkpoint=_int(document["checkpoint"], "checkpoint"),
         intents=frozenset(document["intents"]),
+        inline=tuple(_poll(row) for row in document["inline"]),
     )
 
 

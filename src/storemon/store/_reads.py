@@ -20,6 +20,7 @@ from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
+from storemon.store._ingest import inline_frame
 from storemon.store._manifest import Manifest, read_manifest
 
 __all__ = [
@@ -126,16 +127,20 @@ def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: 
         for part in manifest.parts
         if (highest is None or part.min_us <= highest) and (lowest is None or part.max_us >= lowest)
     ]
-    if not parts:
-        return pl.LazyFrame(schema=POLLS_SCHEMA)
     ts = pl.col("timestamp_utc")
     condition = pl.lit(True)
     if highest is not None:
         condition = condition & (ts <= _EPOCH + timedelta(microseconds=highest))
     if lowest is not None and lowest > _MIN_US:
         condition = condition & (ts >= _EPOCH + timedelta(microseconds=lowest))
-    scan = pl.scan_parquet(parts, hive_partitioning=False).filter(condition)
-    return scan.select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA)
+    frames = []
+    if parts:
+        frames.append(pl.scan_parquet(parts, hive_partitioning=False).select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA))
+    if manifest.inline:  # small batches of the records after the checkpoint, held in the records
+        frames.append(inline_frame(manifest.inline).lazy())
+    if not frames:
+        return pl.LazyFrame(schema=POLLS_SCHEMA)
+    return pl.concat(frames).filter(condition)
 
 
 def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
@@ -194,7 +199,7 @@ def check_store(store: StoreLike) -> Manifest:
         raise StoreError(
             f"{opened.root}: the ingest history counts {accepted} polls, the state {manifest.polls_rows_accepted}"
         )
-    stored = sum(part.rows for part in manifest.parts)
+    stored = sum(part.rows for part in manifest.parts) + len(manifest.inline)
     if accepted != stored:
         raise StoreError(f"{opened.root}: poll parts hold {stored} rows but ingests accepted {accepted}")
     return manifest
