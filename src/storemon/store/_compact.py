@@ -166,8 +166,14 @@ def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
                 if done:
                     current = _commit(root, current, done)
         except BaseException:
+            # Perhaps after the commit (a checkpoint that failed): keep what the state names.
+            try:
+                named = load_state(root).files()
+            except (StoreError, OSError):
+                named = set(written)
             for relative in written:
-                (root / relative).unlink(missing_ok=True)
+                if relative not in named:
+                    (root / relative).unlink(missing_ok=True)
             raise
         kept = current.files()
         removed = 0

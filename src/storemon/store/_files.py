@@ -92,6 +92,8 @@ def _create(root: Path) -> None:
     # The descriptor comes first: a crash right after it leaves an empty store
     # (every directory is made on demand), never a directory that a second
     # ``create`` would refuse as "other files and no store".
+    if (root / MANIFEST_NAME).exists():
+        return  # an existing store: no lock taken (every append opens with create=True)
     try:
         _make_dirs(root)
         with commit_lock(root):

@@ -268,7 +268,7 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
     """Stage every new source's files, queue them as one intent, and see it committed (module docstring)."""
     root = store.root
     written: list[str] = []
-    kept: set[str] = set()
+    kept: set[str] | None = None  # what the commit kept of ours; None until we have the answer
     intent_id = new_id()
     seq: int | None = None
     with writers_lock(root):
@@ -289,6 +289,10 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
         finally:
             (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
             (root / QUEUE_DIR / f"{intent_id}.result.json").unlink(missing_ok=True)
+            if kept is None:
+                # A failure: perhaps after the record (a checkpoint that could
+                # not be written), so keep whatever the committed state names.
+                kept = _named_now(root, written)
             # Files of sources that turned out to be duplicates or were
             # superseded within the group (or of a failed commit) are named by
             # no record: remove them now rather than leave garbage.
@@ -297,6 +301,14 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
                     (root / relative).unlink(missing_ok=True)
             if seq is not None and seq % UPKEEP_EVERY == 0:
                 _upkeep_after(root)
+
+
+def _named_now(root: Path, written: list[str]) -> set[str]:
+    """The files the committed state names; all of ``written`` when the state cannot be read (delete nothing)."""
+    try:
+        return load_state(root).files()
+    except (StoreError, OSError):
+        return set(written)
 
 
 def _upkeep_after(root: Path) -> None:

@@ -359,12 +359,18 @@ def _read_checkpoint(root: Path, seq: int) -> Manifest:
 
 
 def _read_record(root: Path, seq: int) -> Record:
+    """The record ``seq``; ValueError when it is torn (not whole JSON), StoreError when damaged otherwise."""
     path = root / LOG_DIR / _seq_name(seq)
-    text = path.read_text(encoding="utf-8")
+    text = path.read_bytes()
     try:
-        return _record_from_json(json.loads(text))
-    except (TypeError, KeyError) as exc:
+        document = json.loads(text)
+    except ValueError as exc:  # truncated: only a writer killed mid-write leaves that
         raise ValueError(str(exc)) from None
+    try:
+        return _record_from_json(document)
+    except (TypeError, KeyError, ValueError) as exc:
+        # Whole JSON but not a record: damage, never mistaken for a torn write.
+        raise StoreError(f"{path}: damaged commit record: {exc}") from None
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -512,7 +518,7 @@ def _record_from_json(document: Any) -> Record:
         hours=_table(document["hours"]),
         timezones=_table(document["timezones"]),
         intents=tuple(str(intent) for intent in document["intents"]),
-        polls=tuple(_poll(row) for row in document["polls"]),
+        polls=tuple(_poll(row) for row in document.get("polls", ())),
     )
 
 
