@@ -54,6 +54,7 @@ METADATA = ("log", "checkpoints", "queue")
 def main() -> int:
     """Prepare, serve, measure, print."""
     options = _options()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally below stops the service
     size = SIZES[options.size]
     prepared = prepare_data(size, CACHE)
     prepare_store(prepared)
@@ -89,6 +90,12 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: webapp.gunicorn_conf)")
     parser.add_argument("--size", default="S1", choices=sorted(SIZES), help="data set in the store (default S1)")
     parser.add_argument("--workdir", help="keep the store and logs here (default: a temporary directory)")
+    parser.add_argument(
+        "--stream-batches",
+        default="1,10,100,1000,10000",
+        help="then, polls per chunked application/x-ndjson POST to compare (default 1,10,100,1000,10000; '' skips)",
+    )
+    parser.add_argument("--stream-polls", type=int, default=20_000, help="polls sent per batch size (default 20000)")
     return parser.parse_args()
 
 
@@ -182,7 +189,38 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
     print(f"  p50 last/first block: {last * 1000:.1f} / {first * 1000:.1f} ms = {last / first:.2f} (≤ 1.5)")
     print(f"  parallel/sequential throughput: {parallel_rps / sequential_rps:.2f} (≥ 2)")
     print(f"  report end/start: {report_end / report_start:.2f} (≤ 1.5)")
+    if options.stream_batches:
+        _stream(base, bodies, [int(n) for n in options.stream_batches.split(",")], options.stream_polls)
     return 0
+
+
+def _stream(base: str, bodies: Bodies, batches: list[int], polls: int) -> None:
+    """Chunked ``application/x-ndjson`` bodies of ``batch`` polls each: latency and polls/s per batch size."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base)
+    print(f"\nchunked application/x-ndjson POSTs, {polls} polls per batch size, one client")
+    for batch in batches:
+        requests = max(1, polls // batch)
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(requests):
+            lines = [json.loads(bodies.next())[0] for _ in range(batch)]
+            chunks = (json.dumps(line).encode() + b"\n" for line in lines)  # a generator: sent chunked
+            connection = http.client.HTTPConnection(host.hostname, host.port, timeout=120)
+            began = time.perf_counter()
+            connection.request(
+                "POST", "/api/polls", body=chunks, headers={"Content-Type": "application/x-ndjson"}, encode_chunked=True
+            )
+            response = connection.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - began)
+            connection.close()
+            if response.status != 201:
+                raise RuntimeError(f"chunked POST of {batch} polls answered {response.status}")
+        elapsed = time.perf_counter() - started
+        print(f"  {batch:6d} polls/request: {_percentiles(latencies)}, {requests * batch / elapsed:9.0f} polls/s")
 
 
 def _percentiles(latencies: list[float]) -> str:
