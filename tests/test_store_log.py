@@ -109,6 +109,24 @@ def test_waiting_writers_share_one_commit_record(tmp_path: Path) -> None:
     assert not list((root / "queue").iterdir())
 
 
+def test_many_concurrent_writers_leave_an_empty_queue(tmp_path: Path) -> None:
+    """Every intent and answer is removed by its writer (a leader removes its own under the lock)."""
+    store = tmp_path / "store"
+    append(store, 0)
+
+    def post(offset: int) -> None:
+        for n in range(offset, offset + 15):
+            append(store, n, tag="many")
+
+    threads = [threading.Thread(target=post, args=(15 * k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert read_polls(store).height == 61
+    assert not list((store / "queue").iterdir())
+
+
 def test_a_group_commits_the_same_body_once(tmp_path: Path) -> None:
     store = tmp_path / "store"
     append(store, 0)

@@ -345,7 +345,9 @@ def _lead(root: Path, own: str) -> dict[str, Any]:
     for intent_id, answer in answers.items():
         if intent_id != own:
             _write_json(root / QUEUE_DIR / f"{intent_id}.result.json", answer)
-            (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
+        # Our own intent too, before the lock is released: the next leader
+        # would otherwise find it still queued and answer it a second time.
+        (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
     if record is not None and state.generation - state.checkpoint >= CHECKPOINT_EVERY:
         checkpoint(root, state)
     return answers[own]
