@@ -200,9 +200,9 @@ def _stream(base: str, bodies: Bodies, batches: list[int], polls: int) -> None:
     from urllib.parse import urlsplit
 
     host = urlsplit(base)
-    print(f"\nchunked application/x-ndjson POSTs, {polls} polls per batch size, one client")
+    print(f"\nchunked application/x-ndjson POSTs, up to {polls} polls (5 to 200 requests) per batch size, one client")
     for batch in batches:
-        requests = max(1, polls // batch)
+        requests = max(5, min(200, polls // batch))  # 200 one-poll requests say enough
         latencies = []
         started = time.perf_counter()
         for _ in range(requests):

@@ -278,11 +278,16 @@ def load_state(root: Path, *, repair: bool = False) -> Manifest:
     for _ in range(20):  # each retry sees a newer checkpoint; more means damage
         checkpoints = _seqs(root / CHECKPOINT_DIR)
         start = checkpoints[-1] if checkpoints else 0
-        try:
-            state = _read_checkpoint(root, start) if checkpoints else Manifest()
-        except FileNotFoundError:
-            continue  # pruned meanwhile by a newer checkpoint
-        seq = start + 1
+        identity = _identity(root)
+        cached = _STATES.get(identity)
+        if cached is not None and cached.checkpoint == start and _still_there(root, cached):
+            state = cached  # same checkpoint: only the records committed since are read
+        else:
+            try:
+                state = _read_checkpoint(root, start) if checkpoints else Manifest()
+            except FileNotFoundError:
+                continue  # pruned meanwhile by a newer checkpoint
+        seq = state.generation + 1
         while True:
             try:
                 record = _read_record(root, seq)
@@ -299,8 +304,33 @@ def load_state(root: Path, *, repair: bool = False) -> Manifest:
         newer = _seqs(root / CHECKPOINT_DIR)
         if newer and newer[-1] >= seq:
             continue  # a checkpoint was written and our next record pruned: start again from it
+        _STATES.clear()  # one store per process is the common case; keep the cache small
+        _STATES[identity] = state
         return state
     raise StoreError(f"{root}: cannot read a consistent state (the log keeps changing or is damaged)")
+
+
+# The last state read per store root, in this process. Committed records and
+# checkpoints never change, so a state is extended by the records committed
+# after it rather than folded again from its checkpoint (a writer reads the
+# state twice per commit; a gunicorn worker serves many commits).
+_STATES: dict[tuple[str, int, int], Manifest] = {}
+
+
+def _identity(root: Path) -> tuple[str, int, int]:
+    """The store at ``root``: a store removed and created again at the same path is another one."""
+    try:
+        info = os.stat(root / MANIFEST_NAME)
+    except OSError:
+        return str(root), 0, 0
+    return str(root), info.st_ino, info.st_mtime_ns
+
+
+def _still_there(root: Path, state: Manifest) -> bool:
+    """Whether the last record a cached state folded is still on disk (not pruned, not replaced)."""
+    if state.generation == state.checkpoint:
+        return True
+    return (root / LOG_DIR / _seq_name(state.generation)).exists()
 
 
 def fold(state: Manifest, record: Record) -> Manifest:
