@@ -118,12 +118,26 @@ def compact(store: StoreLike, *, garbage: bool = True) -> CompactResult:
 def upkeep(store: StoreLike) -> CompactResult:
     """The automatic upkeep (module docstring): merge small files, expire keys, collect garbage if idle."""
     root = open_store(store).root
+    if not _compact_idle(root):
+        return CompactResult(0, 0, 0, 0)  # a compaction runs already: it does this job; do not wait for it
     dates, before, after, removed = _compact(root, small_only=True)
     expire_keys(root, datetime.now(UTC).date())
     with try_writers_lock_exclusive(root) as idle:
         if idle:
             removed += _collect(root)
     return CompactResult(dates, before, after, removed)
+
+
+def _compact_idle(root: Path) -> bool:
+    """Whether no compaction holds ``.compact.lock`` right now (a hint: taken again, blocking, by ``_compact``)."""
+    fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 @contextlib.contextmanager
