@@ -164,6 +164,28 @@ def test_reports_during_ingest_and_compaction_see_before_or_after(data: dict[str
     assert len(read_manifest(store).parts) == len({part.date for part in read_manifest(store).parts})
 
 
+def test_reports_during_appends_and_upkeep_see_a_committed_prefix(data: dict[str, Path], tmp_path: Path) -> None:
+    """Single-poll appends with checkpoints, upkeep and garbage collection running: each report is a prefix."""
+    store = tmp_path / "store"
+    ingest_paths(store, [data["hours"], data["timezones"], data["polls0"]])
+    base = load_polls(data["polls0"]).frame
+    hours, zones = load_hours(data["hours"]).frame, load_timezones(data["timezones"]).frame
+    count = 24
+    prefixes = [
+        compute_report(pl.concat([base, *(append_frame("a", i) for i in range(k))]), hours, zones, END)
+        for k in range(count + 1)
+    ]
+    child = start_child(data, store, [["append", "a", str(count)]])
+    while True:
+        report = report_from_store(store, END)
+        assert any(report.equals(want) for want in prefixes), "a report saw a state that was never committed"
+        if child.poll() is not None:
+            break
+    finish(child)
+    assert report_from_store(store, END).equals(prefixes[-1])
+    check_store(store)
+
+
 def test_concurrent_writers_lose_nothing(data: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
     ingest_paths(store, [data["hours"]])  # create it first, so that all children race on commits

@@ -186,6 +186,11 @@ def test_upkeep_runs_by_itself_and_leaves_no_garbage(
     monkeypatch.setattr(ingest_module, "INLINE_ROWS", 0)  # every batch a part file of its own, to be merged
     store = tmp_path / "store"
     ingest_paths(store, [dataset])
+    # What crashes leave: a staged part never committed, an intent of a dead writer.
+    orphan = store / "polls" / "date=2024-10-13" / "part-crashed.parquet"
+    poll(1, store="intruder").write_parquet(orphan)
+    (store / "queue").mkdir(exist_ok=True)
+    (store / "queue" / "dead-writer.result.json").write_text("{}")
     n = 0
     while True:  # appends until one whose record's seq is a multiple of 10 (it ran upkeep), at least 30
         n += 1
@@ -199,6 +204,7 @@ def test_upkeep_runs_by_itself_and_leaves_no_garbage(
         assert len(small) <= 1, f"{day}: {len(small)} small parts left after upkeep"
     assert len(state.poll_stores) == 1
     assert data_files(store) == state.files()  # merged files and garbage gone, nobody ran a command
+    assert not orphan.exists() and not list((store / "queue").iterdir())
     inputs = load_dir(dataset)
     polls = pl.concat([inputs.polls, *(poll(k) for k in range(1, n + 1))])
     assert report_from_store(store).equals(compute_report(polls, inputs.hours, inputs.timezones))

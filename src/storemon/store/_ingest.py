@@ -32,9 +32,9 @@ See :mod:`storemon.store` for the guarantees.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -88,6 +88,8 @@ __all__ = [
     "UPKEEP_EVERY",
     "checkpoint",
 ]
+
+_LOG = logging.getLogger("storemon.store")
 
 QUEUE_DIR = "queue"
 #: The writer that commits a record whose seq is a multiple of this runs upkeep.
@@ -267,10 +269,20 @@ def _ingest_frame(
 def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
     """Stage every new source's files, queue them as one intent, and see it committed (module docstring)."""
     root = store.root
-    written: list[str] = []
+    committed: list[int | None] = []  # the seq of our commit, once answered
+    try:
+        return _commit_intent(root, sources, new_id(), [], committed)
+    finally:
+        seq = committed[0] if committed else None
+        if seq is not None and seq % UPKEEP_EVERY == 0:
+            _upkeep_after(root)  # after the writers' lock is released, so that upkeep may take it exclusively
+
+
+def _commit_intent(
+    root: Path, sources: list[_Source], intent_id: str, written: list[str], seq_box: list[int | None]
+) -> list[IngestResult]:
+    """Stage, queue, commit (or be committed by the leader); ``seq_box`` receives the record's seq."""
     kept: set[str] | None = None  # what the commit kept of ours; None until we have the answer
-    intent_id = new_id()
-    seq: int | None = None
     with writers_lock(root):
         try:
             state = load_state(root)
@@ -284,7 +296,7 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
                 if answer is None:
                     answer = _lead(root, intent_id)
             kept = set(answer["kept"])
-            seq = answer["seq"]
+            seq_box.append(answer["seq"])
             return [_result(root, source, outcome) for source, outcome in zip(sources, answer["outcomes"], strict=True)]
         finally:
             (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
@@ -299,8 +311,6 @@ def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
             for relative in written:
                 if relative not in kept:
                     (root / relative).unlink(missing_ok=True)
-            if seq is not None and seq % UPKEEP_EVERY == 0:
-                _upkeep_after(root)
 
 
 def _named_now(root: Path, written: list[str]) -> set[str]:
@@ -312,11 +322,14 @@ def _named_now(root: Path, written: list[str]) -> set[str]:
 
 
 def _upkeep_after(root: Path) -> None:
-    # After the writers' lock is released, so that upkeep may try it exclusively.
+    """Run upkeep for a writer whose commit is done: a failure here must not turn a commit into an error."""
     from storemon.store._compact import upkeep  # a cycle otherwise: upkeep commits through this module
 
-    with contextlib.suppress(FileNotFoundError):  # a file merged away by a concurrent compaction: next time
+    try:
         upkeep(root)
+    except (StoreError, OSError, pl.exceptions.PolarsError) as exc:
+        # The data is committed; the next upkeep (64 records on) tries again.
+        _LOG.warning("%s: upkeep failed, next time then: %s", root, exc)
 
 
 def _lead(root: Path, own: str) -> dict[str, Any]:
