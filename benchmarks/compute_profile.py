@@ -90,7 +90,7 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     from storemon._core import report as r
     from storemon._core.business_hours import business_intervals
     from storemon._core.store_codes import store_table
-    from storemon._core.sweep import measure_windows
+    from storemon._core.sweep import measure_windows, segments
     from storemon._instants import TICKS_PER_US, to_ticks
     from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
     from storemon.schema import check_zone
@@ -98,9 +98,9 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     def coerce() -> tuple[Any, Any, Any, int]:
         check_zone(DEFAULT_TIMEZONE, "default time zone")
         tz_df = r._known_zone_rows(r._coerce_timezones(tz))
-        return r._coerce_polls(polls), r._coerce_hours(hours), tz_df, r._horizon_ticks(DEFAULT_HORIZON)
+        return r._coerce_polls(polls), r._coerce_hours(hours), tz_df, r.horizon_ticks(DEFAULT_HORIZON)
 
-    polls_lf, hours_df, tz_df, horizon_ticks = clock.run("coerce", coerce)
+    polls_lf, hours_df, tz_df, horizons = clock.run("coerce", coerce)
     table = clock.run("store codes", lambda: store_table(polls_lf, hours_df, tz_df))
     stores = table.stores
     now_ticks = table.latest_poll_us * TICKS_PER_US
@@ -117,7 +117,13 @@ def _profiled_report(polls: Any, hours: Any, tz: Any, clock: _StepClock) -> Any:
     clock.seconds["hours expansion"] -= tz_clock.seconds["tz conversion"]
     clock.seconds["tz conversion"] = tz_clock.seconds["tz conversion"]
 
-    active = clock.run("timeline", lambda: r._active(polls_lf, table, window, horizon_ticks))
+    special = r._coerce_special(None)
+    prepared = r.Prepared(table, polls_lf, hours_df, special, zones, now_ticks, horizons)
+    status = clock.run("timeline", lambda: r._status(prepared, window))
     lengths = {name: to_ticks(length) for name, length in r._WINDOWS.items()}
-    measured = clock.run("sweep", lambda: measure_windows(business, active, now_ticks, lengths))
+
+    def sweep() -> Any:
+        return measure_windows(segments(business, status).filter("business"), now_ticks, lengths)
+
+    measured = clock.run("sweep", sweep)
     return clock.run("figures", lambda: r._figures(stores, measured))

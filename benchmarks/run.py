@@ -9,6 +9,10 @@ measures, each stage in a fresh process (see :mod:`stages`):
 * ``compute`` — :func:`storemon.compute_report` on the loaded frames;
 * ``from_store`` — a report from the Parquet data store in a cold process;
 
+and, at the sizes of ``--duckdb-sizes`` (S1 and S10 by default), storemon side
+by side with the DuckDB baseline (:mod:`versus`: whole CLI from CSV and from
+Parquet, load of Parquet, compute only, report from the store);
+
 then prints medians, peak RSS, the ratios and targets of issue 5, and writes
 everything to ``benchmarks/results/<date>.json``. On S1 it also compares
 ``compute_report`` with the reference implementation of the tests on a
@@ -16,7 +20,9 @@ everything to ``benchmarks/results/<date>.json``. On S1 it also compares
 
 Usage::
 
-    make bench                                  # S1, S3, S10; 5 runs each
+    make bench                                  # S1, S3, S10; 5 runs each; DuckDB at S1, S10
+    make bench BENCH_ARGS=--s30                 # also S30 (111,000 stores, ~56 M polls): long
+    make bench BENCH_ARGS="--sizes S1 --no-duckdb"
     make bench BENCH_ARGS="--sizes S1 --profile"
     .venv/bin/python benchmarks/run.py --quick  # S1 only, 3 runs
 
@@ -39,6 +45,7 @@ from typing import Any
 from machine import describe, load_average, machine_info
 from sizes import DEFAULT_SIZES, SIZES, Prepared, Size, parse_sizes, prepare_data, prepare_store
 from summary import consistency, format_profile, format_table, ratios, scaling, targets, write_results
+from versus import duckdb_version, measure_versus
 from workers import run_cold, run_stage
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +66,10 @@ METHOD = {
     "(process_peak_rss_mib: ru_maxrss of the whole process from wait4)",
     "reference": "compute_report median vs one run of tests/reference.py's reference_report "
     f"on {REFERENCE_STORES} stores of S1 (every k-th store id; --reference-size changes the size)",
+    "duckdb": "versus.py: each comparison's two sides in fresh processes taking turns (storemon first, then "
+    "DuckDB first, ...); cli_*: wall time of the whole command per process; load_parquet, compute: "
+    "two processes per side, each with its warm-up; from_store: a cold process per run, imports apart; "
+    "ratio = storemon median / DuckDB median",
 }
 
 
@@ -67,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         sizes = [SIZES["S1"]] if args.quick else parse_sizes(args.sizes)
+        versus_sizes = set() if args.no_duckdb else {size.name for size in parse_sizes(args.duckdb_sizes)}
     except ValueError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    if args.s30:
+        sizes += [SIZES["S30"]] if SIZES["S30"] not in sizes else []
+        versus_sizes |= set() if args.no_duckdb else {"S30"}
     runs = 3 if args.quick else args.runs
     if runs < 1 or args.warmup < 0:
         print("bench: --runs must be at least 1 and --warmup not negative", file=sys.stderr)
@@ -87,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         prepared[size.name] = _prepare(size, args.cache)
         measured[size.name] = _measure_size(prepared[size.name], runs, args.warmup, args.profile)
+        if size.name in versus_sizes:
+            _progress(f"{size.name}: storemon vs DuckDB")
+            measured[size.name]["duckdb"] = measure_versus(prepared[size.name], runs, args.warmup, _progress)
 
     reference = None
     base = args.reference_size
@@ -105,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": None,
         "command": " ".join(["benchmarks/run.py", *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
         "machine": info,
+        "duckdb_version": duckdb_version(),
         "load_average": {"start": load_at_start, "end": load_average()},
         "method": {"runs": runs, "warmup": args.warmup, **METHOD},
         "sizes": measured,
@@ -142,6 +161,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="S1 only, 3 runs (for development)")
     parser.add_argument("--profile", action="store_true", help="also print where compute time goes, per step")
     parser.add_argument("--no-reference", action="store_true", help="skip the comparison with the reference")
+    parser.add_argument(
+        "--duckdb-sizes",
+        default="S1,S10",
+        help="sizes (among those measured) compared with the DuckDB baseline (default S1,S10)",
+    )
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the comparison with the DuckDB baseline")
+    parser.add_argument(
+        "--s30",
+        action="store_true",
+        help="also measure S30 (111,000 stores, ~56 M polls; long: generation, ingest and CSV loads take minutes)",
+    )
     parser.add_argument(
         "--reference-size",
         default="S1",

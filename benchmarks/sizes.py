@@ -8,6 +8,7 @@ the benchmark measures the same files. Data sets are cached under
     <size>/data/      store_status.csv, menu_hours.csv, timezones.csv
     <size>/frames/    the typed frames of the last ``load`` stage (Arrow IPC)
     <size>/store/     a data store with ``data/`` ingested (``storemon ingest``)
+    <size>/parquet/   typed Parquet copies of the three CSV files (:func:`prepare_parquet`)
 
 (the store's stamp lives next to it, in ``<size>/store-stamp/``, so that the
 store directory holds nothing but the store).
@@ -28,7 +29,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Size", "SIZES", "DEFAULT_SIZES", "Prepared", "parse_sizes", "prepare_data", "prepare_store"]
+__all__ = [
+    "Size",
+    "SIZES",
+    "DEFAULT_SIZES",
+    "Prepared",
+    "parse_sizes",
+    "prepare_data",
+    "prepare_store",
+    "prepare_parquet",
+    "write_parquet_copies",
+]
 
 _STAMP = ".stamp.json"
 _SEED = 5  # issue 5; the same seed for every size
@@ -41,6 +52,11 @@ class Size:
     ``csv_runs`` caps the measured runs of the stages that parse the whole
     polls CSV (``load`` and ``limit``) for sizes where five of them would not
     fit the time budget of ``make bench``; ``None`` means no cap.
+
+    ``parts`` > 1 generates the data set as that many independent data sets
+    of ``stores / parts`` stores each (seeds ``seed``, ``seed + 1``, …; their
+    random store ids do not collide), concatenated: the generator refuses
+    more than :data:`storemon._generate.MAX_POLLS` polls in one go.
     """
 
     name: str
@@ -48,6 +64,7 @@ class Size:
     days: int = 11
     seed: int = _SEED
     csv_runs: int | None = None
+    parts: int = 1
 
 
 #: The sizes of issue 5 (S1 is the real data set's size), plus XS for smoke tests.
@@ -56,6 +73,8 @@ SIZES: dict[str, Size] = {
     "S1": Size("S1", 3_700),
     "S3": Size("S3", 11_100),
     "S10": Size("S10", 37_000, csv_runs=3),
+    # Only with ``run.py --s30``: about 56 M polls, generated as three S10-sized parts.
+    "S30": Size("S30", 111_000, csv_runs=1, parts=3),
 }
 
 #: What ``make bench`` measures when no ``--sizes`` is given.
@@ -79,6 +98,11 @@ class Prepared:
     def frames(self) -> Path:
         """Directory where the ``load`` stage leaves the typed frames for later stages."""
         return self.root / "frames"
+
+    @property
+    def parquet(self) -> Path:
+        """Directory with typed Parquet copies of the CSV files (see :func:`prepare_parquet`)."""
+        return self.root / "parquet"
 
     @property
     def store(self) -> Path:
@@ -107,12 +131,32 @@ def prepare_data(size: Size, cache: Path) -> Prepared:
     staging = cache / f".{size.name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     started = time.perf_counter()
-    generate_dataset(staging, stores=size.stores, days=size.days, seed=size.seed, fmt="2024")
+    if size.parts == 1:
+        generate_dataset(staging, stores=size.stores, days=size.days, seed=size.seed, fmt="2024")
+    else:
+        _generate_in_parts(size, staging)
     elapsed = time.perf_counter() - started
     _write_stamp(staging, stamp)
     root.mkdir(parents=True, exist_ok=True)
     staging.rename(root / "data")
     return Prepared(size, root, elapsed)
+
+
+def _generate_in_parts(size: Size, out: Path) -> None:
+    """``size.parts`` generated data sets, each file's rows appended to the first part's file."""
+    from storemon._generate import generate_dataset
+
+    for part in range(size.parts):
+        directory = out if part == 0 else out / f".part-{part}"
+        stores = size.stores // size.parts + (1 if part < size.stores % size.parts else 0)
+        files = generate_dataset(directory, stores=stores, days=size.days, seed=size.seed + part, fmt="2024")
+        if part == 0:
+            continue
+        for path in (files.polls, files.hours, files.timezones):
+            with path.open("rb") as source, (out / path.name).open("ab") as target:
+                source.readline()  # the header, already in the first part's file
+                shutil.copyfileobj(source, target, 1 << 24)
+        shutil.rmtree(directory)
 
 
 def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
@@ -143,11 +187,58 @@ def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
     return elapsed
 
 
+def prepare_parquet(prepared: Prepared) -> float | None:
+    """Write typed Parquet copies of the data set's CSV files unless done already.
+
+    Returns the time it took, or ``None`` when the cached copies were reused.
+    """
+    stamp = _read_stamp(prepared.data)
+    if prepared.parquet.is_dir() and _read_stamp(prepared.parquet) == stamp:
+        return None
+    shutil.rmtree(prepared.parquet, ignore_errors=True)
+    staging = prepared.root / ".parquet.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.perf_counter()
+    write_parquet_copies(prepared.data, staging)
+    elapsed = time.perf_counter() - started
+    _write_stamp(staging, stamp)
+    staging.rename(prepared.parquet)
+    return elapsed
+
+
+def write_parquet_copies(data: Path, out: Path) -> None:
+    """The three CSV files of a generated (2024-layout) data set as typed Parquet files in ``out``.
+
+    Typed as a data engineer would store them: ``timestamp_utc`` a UTC
+    timestamp (µs), ``dayOfWeek`` Int8, the times of day Time; ids, statuses
+    and zone names text. Same file names with ``.parquet``, so that both
+    ``storemon.load_dir`` and the DuckDB baseline find them.
+    """
+    import polars as pl
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = pl.String
+    polls = pl.read_csv(data / "store_status.csv", schema={"store_id": text, "timestamp_utc": text, "status": text})
+    polls = polls.with_columns(
+        pl.col("timestamp_utc").str.to_datetime("%Y-%m-%d %H:%M:%S%.f UTC", time_unit="us", time_zone="UTC")
+    )
+    hours = pl.read_csv(data / "menu_hours.csv", infer_schema=False).with_columns(
+        pl.col("dayOfWeek").cast(pl.Int8),
+        pl.col("start_time_local", "end_time_local").str.to_time("%H:%M:%S"),
+    )
+    zones = pl.read_csv(data / "timezones.csv", infer_schema=False)
+    for name, frame in (("store_status", polls), ("menu_hours", hours), ("timezones", zones)):
+        frame.write_parquet(out / f"{name}.parquet")
+
+
 def _data_stamp(size: Size) -> dict:
     import storemon._generate
 
     source = Path(storemon._generate.__file__).read_bytes()
-    return {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
+    stamp = {**asdict(size), "csv_runs": None, "generator_sha256": hashlib.sha256(source).hexdigest()}
+    if size.parts == 1:
+        del stamp["parts"]  # the stamps of one-part sizes stay those of the caches written before parts existed
+    return stamp
 
 
 def _read_stamp(directory: Path) -> dict | None:

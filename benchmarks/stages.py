@@ -20,6 +20,15 @@ Stages (see ``docs/performance.md``):
 ``profile``     ``compute_report`` stage by stage (:mod:`compute_profile`)
 ``reference``   ``compute_report`` vs the plain-Python reference of the tests on a
                 subset of ``--subset`` stores: reference run once, figures compared
+
+Stages of the DuckDB baseline (:mod:`duckdb_report`; orchestrated by :mod:`versus`):
+
+``load_parquet``         :func:`storemon.load_dir` on the typed Parquet copies in ``--data``
+``duckdb_load``          DuckDB reading the input files in ``--data`` into its tables
+``duckdb_compute``       the report query on tables already loaded (from the Parquet
+                         copies in ``--data``, outside the measurement), fetched as Polars
+``duckdb_from_store``    one report from the store's Parquet files in this cold process,
+                         the import of duckdb, Polars and the baseline timed apart
 """
 
 from __future__ import annotations
@@ -195,6 +204,59 @@ def stage_from_store(args: argparse.Namespace) -> Result:
     }
 
 
+def stage_load_parquet(args: argparse.Namespace) -> Result:
+    """``load_dir`` on the typed Parquet copies (nothing written afterwards)."""
+    from storemon import load_dir
+
+    inputs, times = measure(lambda: load_dir(args.data), args.runs, args.warmup)
+    return {
+        **timing(times, args.warmup),
+        "peak_rss_mib": peak_rss_mib(),
+        "rows": {name: getattr(inputs, name).height for name in FRAME_NAMES},
+    }
+
+
+def stage_duckdb_load(args: argparse.Namespace) -> Result:
+    """DuckDB reading the three input files into its tables (each run replaces them)."""
+    import duckdb_report
+
+    con = duckdb_report.connect()
+    files = duckdb_report.find_inputs(args.data)
+    rows, times = measure(
+        lambda: duckdb_report.load_files(con, files["polls"], files["hours"], files["timezones"]),
+        args.runs,
+        args.warmup,
+    )
+    return {**timing(times, args.warmup), "peak_rss_mib": peak_rss_mib(), "rows": rows}
+
+
+def stage_duckdb_compute(args: argparse.Namespace) -> Result:
+    """The report query on tables already in DuckDB, result fetched as a Polars frame."""
+    import duckdb_report
+
+    con = duckdb_report.connect()
+    files = duckdb_report.find_inputs(args.data)
+    duckdb_report.load_files(con, files["polls"], files["hours"], files["timezones"])
+    report, times = measure(lambda: duckdb_report.compute(con), args.runs, args.warmup)
+    return {**timing(times, args.warmup), "peak_rss_mib": peak_rss_mib(), "digest": digest(report)}
+
+
+def stage_duckdb_from_store(args: argparse.Namespace) -> Result:
+    """One DuckDB report from the store's Parquet files in this fresh process."""
+    started = time.perf_counter()
+    import duckdb_report
+
+    imported = time.perf_counter()
+    report = duckdb_report.duckdb_report_from_store(args.store)
+    elapsed = time.perf_counter() - imported
+    return {
+        **timing([elapsed], 0),
+        "import_s": imported - started,
+        "peak_rss_mib": peak_rss_mib(),
+        "digest": digest(report),
+    }
+
+
 def stage_profile(args: argparse.Namespace) -> Result:
     """Where ``compute_report``'s time goes, stage by stage."""
     from compute_profile import profile_compute
@@ -250,6 +312,10 @@ STAGES: dict[str, Callable[[argparse.Namespace], Result]] = {
     "compute": stage_compute,
     "from_store": stage_from_store,
     "profile": stage_profile,
+    "load_parquet": stage_load_parquet,
+    "duckdb_load": stage_duckdb_load,
+    "duckdb_compute": stage_duckdb_compute,
+    "duckdb_from_store": stage_duckdb_from_store,
     "reference": stage_reference,
 }
 

@@ -14,6 +14,11 @@ has these keys; times are seconds, memory MiB:
                   … or ``error``), ``ratios``, ``profile`` (with ``--profile``)
 ``scaling``       per stage, ``S3/S1`` and ``S10/S1`` of the median times
 ``reference``     the subset comparison (``speedup``, ``max_abs_diff`` …)
+``duckdb``        (inside each size measured against the baseline) per comparison
+                  of :data:`versus.COMPARISONS`: ``storemon`` and ``duckdb`` (each
+                  ``median_s``, ``times_s``, ``peak_rss_mib`` …), ``ratio`` (storemon
+                  median / DuckDB median) and ``same_report``; or ``error``
+``duckdb_version``  the duckdb package measured
 ``consistency``   whether compute and from_store produced the same report
 ``targets``       each target of issue 5: ``value``, ``limit``, ``met``
                   (``null`` when not measured)
@@ -26,7 +31,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ratios", "scaling", "consistency", "targets", "format_table", "format_profile", "write_results"]
+__all__ = [
+    "ratios",
+    "scaling",
+    "consistency",
+    "targets",
+    "format_table",
+    "format_versus",
+    "format_profile",
+    "write_results",
+]
 
 MIB_PER_GIB = 1024
 TIMED_STAGES = ("limit", "load", "compute", "from_store")
@@ -182,6 +196,9 @@ def format_table(results: dict[str, Any]) -> str:
             "scaling (median time / S1's)",
             _rows(["stage", *columns], [[stage, *(_number(v) for v in row.values())] for stage, row in scale.items()]),
         ]
+    versus = format_versus(sizes, results.get("duckdb_version"))
+    if versus:
+        parts += ["", versus]
     reference = results.get("reference")
     if reference and "error" not in reference:
         parts += [
@@ -201,9 +218,43 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def format_versus(sizes: dict[str, Any], version: str | None = None) -> str:
+    """The storemon / DuckDB table: per size and comparison, both medians, the ratio, both peak RSS."""
+    rows = []
+    for name, entry in sizes.items():
+        for comparison, result in (entry.get("duckdb") or {}).items():
+            if "error" in result:
+                rows.append([name, comparison, "failed", "", "", "", "", ""])
+                continue
+            mine, theirs = result["storemon"], result["duckdb"]
+            same = {True: "yes", False: "NO", None: "n/a"}[result.get("same_report")]
+            rows.append(
+                [
+                    name,
+                    comparison,
+                    _seconds(mine["median_s"]),
+                    _seconds(theirs["median_s"]),
+                    _number(result["ratio"]),
+                    _number(mine.get("peak_rss_mib"), 0),
+                    _number(theirs.get("peak_rss_mib"), 0),
+                    same,
+                ]
+            )
+    if not rows:
+        return ""
+    header = ["size", "comparison", "storemon s", "duckdb s", "storemon/duckdb", "RSS MiB", "duckdb RSS", "same"]
+    title = "storemon vs DuckDB" + (f" {version}" if version else "") + " (median seconds; ratio > 1: DuckDB faster)"
+    return title + "\n" + _rows(header, rows)
+
+
 def _problems(results: dict[str, Any]) -> list[str]:
     lines = []
     for name, entry in results["sizes"].items():
+        for comparison, result in (entry.get("duckdb") or {}).items():
+            if "error" in result:
+                lines.append(f"{name} duckdb {comparison}: {result['error']}")
+            elif result.get("same_report") is False:
+                lines.append(f"{name} duckdb {comparison}: storemon and DuckDB produced different reports")
         for stage, result in entry["stages"].items():
             if result and "error" in result:
                 lines.append(f"{name} {stage}: {result['error']}")

@@ -17,9 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402
 import stages  # noqa: E402
-from sizes import SIZES, parse_sizes  # noqa: E402
-from summary import consistency, ratios, scaling, targets  # noqa: E402
-from workers import run_stage  # noqa: E402
+from sizes import SIZES, Size, parse_sizes, prepare_data  # noqa: E402
+from summary import consistency, format_versus, ratios, scaling, targets  # noqa: E402
+from versus import COMPARISONS  # noqa: E402
+from workers import run_command, run_stage  # noqa: E402
 
 
 def _stage(median_s: float, **extra: object) -> dict:
@@ -80,6 +81,49 @@ def test_parse_sizes_keeps_order_and_rejects_unknown_names() -> None:
     assert SIZES["S10"].stores == 10 * SIZES["S1"].stores
 
 
+def test_a_size_in_parts_is_one_data_set_of_all_their_stores(tmp_path: Path) -> None:
+    prepared = prepare_data(Size("T", 30, days=1, parts=2), tmp_path)
+    polls = (prepared.data / "store_status.csv").read_text().splitlines()
+    assert polls[0] == "store_id,timestamp_utc,status" and polls.count(polls[0]) == 1
+    ids = {
+        line.split(",")[0]
+        for name in ("store_status", "menu_hours", "timezones")
+        for line in (prepared.data / f"{name}.csv").read_text().splitlines()[1:]
+    }
+    assert len(ids) == 30
+    assert SIZES["S30"].stores == 30 * SIZES["S1"].stores and SIZES["S30"].parts > 1
+
+
+def test_versus_table_shows_ratios_and_failures() -> None:
+    side = {"median_s": 2.0, "peak_rss_mib": 100.0}
+    sizes = {
+        "S1": {
+            "duckdb": {
+                "compute": {"storemon": side, "duckdb": {**side, "median_s": 4.0}, "ratio": 0.5, "same_report": True},
+                "from_store": {"error": "boom"},
+            }
+        },
+        "S3": {},
+    }
+    table = format_versus(sizes, "9.9")
+    assert "DuckDB 9.9" in table
+    assert [line.split() for line in table.splitlines()[3:]] == [
+        ["S1", "compute", "2.000", "4.000", "0.50", "100", "100", "yes"],
+        ["S1", "from_store", "failed"],
+    ]
+    assert format_versus({"S3": {}}) == ""
+
+
+def test_run_command_reports_the_commands_own_peak_rss() -> None:
+    ballast = b"x" * (400 * 2**20)  # resident here: a plain wait4 would report it for every child
+    small = run_command([sys.executable, "-c", "pass"])
+    large = run_command([sys.executable, "-c", "x = b'x' * (200 * 2**20)"])
+    assert small["peak_rss_mib"] < 100 and 200 <= large["peak_rss_mib"] < 400, (small, large)
+    assert small["median_s"] > 0
+    assert run_command([sys.executable, "-c", "raise SystemExit(3)"]) == {"error": "exit status 3"}
+    del ballast
+
+
 def test_measure_discards_warmup_runs() -> None:
     calls = []
     result, times = stages.measure(lambda: calls.append(1) or len(calls), runs=3, warmup=2)
@@ -104,6 +148,8 @@ def test_whole_harness_on_the_smallest_size(tmp_path: Path) -> None:
         "--profile",
         "--reference-size",
         "XS",
+        "--duckdb-sizes",
+        "XS",
         "--cache",
         str(tmp_path / "cache"),
         "--output",
@@ -112,6 +158,14 @@ def test_whole_harness_on_the_smallest_size(tmp_path: Path) -> None:
     assert run.main(argv) == 0
     results = json.loads(output.read_text())
     xs = results["sizes"]["XS"]
+    assert set(xs["duckdb"]) == set(COMPARISONS)
+    for name, comparison in xs["duckdb"].items():
+        assert "error" not in comparison, (name, comparison)
+        for side in ("storemon", "duckdb"):
+            assert comparison[side]["median_s"] > 0 and comparison[side]["peak_rss_mib"] > 0
+        assert comparison["ratio"] == comparison["storemon"]["median_s"] / comparison["duckdb"]["median_s"]
+        assert comparison["same_report"] is True, name
+    assert results["duckdb_version"]
     for name in ("limit", "load", "compute", "from_store"):
         assert xs["stages"][name]["median_s"] > 0, xs["stages"][name]
         assert xs["stages"][name]["peak_rss_mib"] > 0

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_stage", "run_cold"]
+__all__ = ["run_stage", "run_cold", "run_command"]
 
 _STAGES_PY = Path(__file__).resolve().with_name("stages.py")
 
@@ -86,6 +86,47 @@ def run_cold(stage: str, runs: int, warmup: int, **options: Any) -> dict[str, An
         process_peak_rss_mib=max(result["process_peak_rss_mib"] for result in results),
     )
     return merged
+
+
+# Runs a command as its own child and reports that child's wall time and ru_maxrss. The
+# detour keeps the figure honest: a child's ru_maxrss is at least the high-water RSS of
+# the process that forked it (Linux keeps it across exec), and the harness may have
+# grown large (generating a data set); this small, fresh interpreter has not.
+_MEASURE_CHILD = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+print(json.dumps({"wall_s": wall, "maxrss_kib": usage.ru_maxrss, "exit": os.waitstatus_to_exitcode(status)}))
+"""
+
+
+def run_command(command: list[str]) -> dict[str, Any]:
+    """Run a whole command (a CLI) once as a child process: its wall time and peak RSS.
+
+    Returns ``median_s`` (this one run's wall time, interpreter start and
+    imports included) and ``peak_rss_mib`` (the command's ``ru_maxrss``, taken
+    through a small intermediate process: see ``_MEASURE_CHILD``), or
+    ``{"error": ...}`` when it exits with a non-zero status.
+    """
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURE_CHILD, *command], stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        errors.seek(0)
+        stderr = errors.read()
+    measured = _last_json(done.stdout)
+    if done.returncode != 0 or measured is None or measured["exit"] != 0:
+        sys.stderr.write(stderr)
+        return {"error": _last_line(stderr) or f"exit status {measured['exit'] if measured else done.returncode}"}
+    return {"median_s": measured["wall_s"], "peak_rss_mib": measured["maxrss_kib"] / 1024}
 
 
 def _last_json(output: str) -> dict[str, Any] | None:

@@ -8,6 +8,11 @@ honcho (web on ``$PORT``, default 8000 or the next free port) serving from
 the store; wait for ``/api/health``; print the curl commands to try. Ctrl-C
 (or SIGTERM) stops honcho's processes, then Redis.
 
+API tokens: unless ``STOREMON_TOKENS`` is set, one token per role (read,
+write, admin) is generated on the first run into ``<run dir>/tokens`` (mode
+0600, one ``role:token`` per line) and reused on later runs; the printed
+commands send them (``-H 'Authorization: Bearer …'``).
+
 Environment: ``REDIS_URL``, ``PORT`` and every ``STOREMON_*`` variable of the
 service are honoured; ``STOREMON_DATA_DIR`` defaults to ``data/sample``,
 ``STOREMON_STORE`` to ``<run dir>/store`` and ``STOREMON_REPORTS_DIR`` to
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -63,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("STOREMON_DATA_DIR", str(ROOT / "data" / "sample"))
     env.setdefault("STOREMON_STORE", str(run_dir / "store"))
     env.setdefault("STOREMON_REPORTS_DIR", str(run_dir / "reports"))
+    token_source = "from STOREMON_TOKENS"
     redis: subprocess.Popen[bytes] | None = None
     honcho: subprocess.Popen[bytes] | None = None
     try:
+        if not env.get("STOREMON_TOKENS"):
+            tokens = _tokens(run_dir / "tokens")
+            env["STOREMON_TOKENS"] = ",".join(f"{role}:{token}" for role, token in tokens.items())
+            token_source = str(run_dir / "tokens")
         if not env.get("REDIS_URL"):
             redis, env["REDIS_URL"] = _start_redis(run_dir / "redis")
         _ingest(env)
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, honcho)
-        _banner(base, env)
+        _banner(base, env, token_source)
         # Not a blocking honcho.wait(): reading the store started Polars' thread pool,
         # and a Ctrl-C delivered to one of those threads would not interrupt it.
         while honcho.poll() is None:
@@ -102,6 +113,37 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _stop(honcho, signal.SIGINT)
         _stop(redis, signal.SIGTERM)
+
+
+ROLES = ("read", "write", "admin")
+
+
+def _tokens(path: Path) -> dict[str, str]:
+    """The API token of each role: read from ``path``, or generated into it (mode 0600) the first time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        found = dict(line.split(":", 1) for line in path.read_text(encoding="utf-8").split() if ":" in line)
+        if set(found) >= set(ROLES):
+            return {role: found[role] for role in ROLES}
+        raise RuntimeError(
+            f"{path} does not hold a read:, write: and admin: token; delete it to make new ones"
+        ) from None
+    tokens = {role: secrets.token_urlsafe(32) for role in ROLES}
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("".join(f"{role}:{token}\n" for role, token in tokens.items()))
+    return tokens
+
+
+def _tokens_of(env: dict[str, str]) -> dict[str, str]:
+    """role → token from ``STOREMON_TOKENS`` (the first token of each role)."""
+    found: dict[str, str] = {}
+    for entry in env["STOREMON_TOKENS"].split(","):
+        role, _, token = entry.strip().partition(":")
+        found.setdefault(role, token)
+    return found
 
 
 def _ingest(env: dict[str, str]) -> None:
@@ -177,28 +219,37 @@ def _wait_healthy(base: str, honcho: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{base}/api/health did not answer 200 within {START_TIMEOUT:.0f} s; the log is above")
 
 
-def _banner(base: str, env: dict[str, str]) -> None:
+def _banner(base: str, env: dict[str, str], token_source: str) -> None:
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"report_id\"])'"
     poll = json.dumps([_next_poll(env["STOREMON_STORE"])])
+    tokens = _tokens_of(env)
+
+    def auth(role: str) -> str:
+        token = tokens.get(role) or tokens.get("admin") or "TOKEN"
+        return shlex.quote(f"Authorization: Bearer {token}")
+
+    where = f"tokens:  {token_source}"
     print(
         f"""
 storemon report service: {base}
   store:   {env["STOREMON_STORE"]} (ingested from {env["STOREMON_DATA_DIR"]})
   reports: {env["STOREMON_REPORTS_DIR"]}
   redis:   {env["REDIS_URL"]}
+  {where} (roles: read = fetch reports, write = + trigger and POST polls, admin = + PUT tables)
 
 Try it from another terminal — trigger a report, then fetch it with the id it returned:
 
-  curl -s -X POST {base}/api/trigger_report/
-  curl -s {base}/api/get_report/REPORT_ID/
+  curl -s -H {auth("write")} -X POST {base}/api/trigger_report/
+  curl -s -H {auth("read")} {base}/api/get_report/REPORT_ID/
 
 or both at once:
 
-  id=$(curl -s -X POST {base}/api/trigger_report/ | {extract}); sleep 2; curl -s {base}/api/get_report/$id/
+  id=$(curl -s -H {auth("write")} -X POST {base}/api/trigger_report/ | {extract}); sleep 2
+  curl -s -H {auth("read")} {base}/api/get_report/$id/
 
 Send a new poll (stored durably before the 201; the next report includes it):
 
-  curl -s -X POST {base}/api/polls -H 'Content-Type: application/json' -d {shlex.quote(poll)}
+  curl -s -H {auth("write")} -X POST {base}/api/polls -H 'Content-Type: application/json' -d {shlex.quote(poll)}
 
 Ctrl-C stops everything.
 """,

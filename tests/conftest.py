@@ -31,6 +31,13 @@ from flask.testing import FlaskClient  # noqa: E402
 
 
 class BufferedClient(FlaskClient):
+    """A buffered test client; ``app.test_client(token=T)`` sends ``Authorization: Bearer T`` on every request."""
+
+    def __init__(self, *args, token: str | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if token is not None:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
     def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
@@ -47,6 +54,9 @@ flask.Flask.test_client_class = BufferedClient
 # stop and restart Redis get a ``private_redis`` of their own.
 
 import csv  # noqa: E402
+
+# --- bearer tokens: one per role, fixed for the whole session -------------------------
+import secrets  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -56,6 +66,38 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from rq import SimpleWorker  # noqa: E402
+
+#: A token of each role (``STOREMON_TOKENS`` below holds exactly these).
+TOKENS: dict[str, str] = {role: f"test-{role}-{secrets.token_urlsafe(24)}" for role in ("read", "write", "admin")}
+
+#: The ``STOREMON_TOKENS`` value that configures :data:`TOKENS`.
+TOKENS_ENV: str = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+
+
+@pytest.fixture(scope="session")
+def tokens() -> dict[str, str]:
+    """A bearer token of each role: ``tokens["read"]``, ``["write"]``, ``["admin"]``."""
+    return TOKENS
+
+
+@pytest.fixture(scope="session")
+def auth_env() -> dict[str, str]:
+    """The settings (environment / ``create_app`` overrides) that configure :data:`TOKENS`."""
+    return {"STOREMON_TOKENS": TOKENS_ENV}
+
+
+def bearer(role: str) -> dict[str, str]:
+    """The ``Authorization`` header of the ``role`` token."""
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+def if_match(client, path: str) -> dict[str, str]:
+    """The ``If-Match`` header naming the current version of the table ``path`` replaces (``/api/hours`` …)."""
+    table = path.rstrip("/").rsplit("/", 1)[-1]
+    response = client.get(f"/api/tables/{table}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {"If-Match": response.headers["ETag"]}
+
 
 REDIS_INSTALL_HINT = "redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server)"
 

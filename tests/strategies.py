@@ -6,14 +6,19 @@ reorder, duplicate, flip or extend them) and builds the typed Polars frames of
 lean on the hard parts: DST transitions of 2024 in zones with 1-hour,
 30-minute and 45-minute offsets and midnight changes, overnight / 24-hour /
 23:59-ending / tiny / overlapping hours, duplicate instants, polls after
-``now``, unknown zone names.
+``now``, unknown zone names; special hours on the change's local dates (closed,
+shortened, overnight, next to the previous day's overnight rows, for stores
+with and without weekly rows); per-status horizons. :func:`window_edge_cases`
+puts ``now`` just after a UTC midnight so that the week starts early on a
+local date of a negative-offset zone, where rows anchored two local days
+before it still reach into it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,11 +26,22 @@ import polars as pl
 from hypothesis import strategies as st
 
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_COLUMNS, TIMEZONES_SCHEMA, is_known_zone
+from storemon.schema import (
+    HOURS_SCHEMA,
+    POLLS_SCHEMA,
+    REPORT_COLUMNS,
+    SPECIAL_HOURS_SCHEMA,
+    TIMEZONES_SCHEMA,
+    is_known_zone,
+)
 
 PollRow = tuple[str, datetime, str]
 HoursRow = tuple[str, int, time, time]
 TzRow = tuple[str, str]
+SpecialRow = tuple[str, date, time | None, time | None]
+
+#: "Same as ``horizon``": the per-status horizons are then not passed at all.
+SAME = "same as horizon"
 
 # --- typed frames ------------------------------------------------------------
 
@@ -43,6 +59,11 @@ def hours_frame(rows: Iterable[HoursRow]) -> pl.DataFrame:
 def tz_frame(rows: Iterable[TzRow]) -> pl.DataFrame:
     """Time-zone frame from ``(store_id, timezone_str)``."""
     return pl.DataFrame(list(rows), schema=TIMEZONES_SCHEMA, orient="row")
+
+
+def special_frame(rows: Iterable[SpecialRow]) -> pl.DataFrame:
+    """Special-hours frame from ``(store_id, date_local, start or None, end or None)``."""
+    return pl.DataFrame(list(rows), schema=SPECIAL_HOURS_SCHEMA, orient="row")
 
 
 def report_rows(report: pl.DataFrame) -> dict[str, tuple[float, ...]]:
@@ -69,18 +90,33 @@ class Case:
     now: datetime | None
     horizon: timedelta | None = DEFAULT_HORIZON
     default_timezone: str = DEFAULT_TIMEZONE
+    special: tuple[SpecialRow, ...] = ()
+    horizon_active: timedelta | None | str = SAME
+    horizon_inactive: timedelta | None | str = SAME
 
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """The typed (polls, hours, timezones) frames."""
         return polls_frame(self.polls), hours_frame(self.hours), tz_frame(self.tz)
 
     def options(self) -> dict[str, Any]:
-        """Keyword arguments for ``compute_report`` / ``reference_report``."""
-        return {"now": self.now, "horizon": self.horizon, "default_timezone": self.default_timezone}
+        """Keyword arguments for ``compute_report`` / ``reference_report`` (and the range functions)."""
+        options: dict[str, Any] = {"now": self.now, "horizon": self.horizon, "default_timezone": self.default_timezone}
+        if self.special:
+            options["special"] = special_frame(self.special)
+        if self.horizon_active != SAME:
+            options["horizon_active"] = self.horizon_active
+        if self.horizon_inactive != SAME:
+            options["horizon_inactive"] = self.horizon_inactive
+        return options
 
     def stores(self) -> set[str]:
         """Every store id in any valid row (a zone row naming an unknown zone is invalid)."""
-        return {r[0] for r in self.polls} | {r[0] for r in self.hours} | {r[0] for r in self.tz if is_known_zone(r[1])}
+        return (
+            {r[0] for r in self.polls}
+            | {r[0] for r in self.hours}
+            | {r[0] for r in self.tz if is_known_zone(r[1])}
+            | {r[0] for r in self.special if (r[2] is None) == (r[3] is None)}
+        )
 
     def replace(self, **changes: Any) -> Case:
         """A copy with some fields replaced."""
@@ -253,24 +289,92 @@ def cases(draw: st.DrawFn, max_stores: int = 4, max_polls: int = 30, max_hours: 
             hours.append((store, day, start, end))
         for tz_name in draw(st.lists(zones, max_size=2)):
             tz.append((store, tz_name))
+    special: list[SpecialRow] = []
+    if draw(st.integers(0, 2)):
+        # Special dates: the local dates around the change (the previous day's
+        # overnight rows run into them), for stores with or without weekly rows.
+        local_dates = sorted({before.date(), after.date()})
+        special_dates = st.sampled_from(
+            [d + timedelta(days=k) for d in local_dates for k in (-2, -1, 0, 1)]
+            + [(now - timedelta(days=k)).date() for k in range(8)]
+        )
+        special_times = st.one_of(st.just((None, None)), hours_spans(near))
+        special_stores = st.sampled_from([*stores, "special-only"])
+        for store, day, (start, end) in draw(
+            st.lists(st.tuples(special_stores, special_dates, special_times), max_size=6)
+        ):
+            special.append((store, day, start, end))
+        if draw(st.integers(0, 4)) == 0 and special:  # an invalid row: exactly one time
+            store, day, _, _ = special[0]
+            special.append((store, day, time(9), None))
     # Interleave the stores' rows (each store keeps its own order of zones).
     polls = draw(st.permutations(polls))
     hours = draw(st.permutations(hours))
     tz = draw(interleavings(tz))
+    horizon = draw(st.sampled_from(HORIZONS))
+    per_status = st.one_of(st.just(SAME), st.sampled_from(HORIZONS))
     return Case(
         polls=tuple(polls),
         hours=tuple(hours),
         tz=tuple(tz),
         now=now if not polls or draw(st.integers(0, 3)) else None,
-        horizon=draw(st.sampled_from(HORIZONS)),
+        horizon=horizon,
         default_timezone=draw(st.one_of(st.just(zone_name), st.sampled_from(DST_ZONES))),
+        special=tuple(draw(st.permutations(special))),
+        horizon_active=draw(per_status),
+        horizon_inactive=draw(per_status),
+    )
+
+
+#: Zones west of UTC, where a UTC instant early in the day is still on the previous local date (or two).
+NEGATIVE_ZONES: tuple[str, ...] = ("America/Los_Angeles", "Pacific/Pago_Pago", "America/Adak", "America/St_Johns")
+
+
+@st.composite
+def window_edge_cases(draw: st.DrawFn) -> Case:
+    """``now`` within 6 h after a UTC midnight in 2024, stores in negative-offset zones.
+
+    The week then starts early in a UTC day, late on the local date before
+    (or two before, near the date line); 24-hour, overnight and late rows of
+    every weekday are drawn, plus special rows on those dates.
+    """
+    day = draw(st.dates(date(2024, 1, 8), date(2024, 12, 20)))
+    now = datetime.combine(day, time(0), tzinfo=UTC) + draw(st.integers(0, 6 * 3600)) * timedelta(seconds=1)
+    stores = draw(st.lists(st.sampled_from(STORE_IDS), min_size=1, max_size=3, unique=True))
+    late = st.sampled_from([time(20), time(22), time(23), time(23, 30), time(23, 59, 59), time(12)])
+    spans = st.one_of(late.map(lambda t: (t, t)), st.tuples(late, st.sampled_from([time(1), time(3), time(6)])))
+    week_start = now - timedelta(hours=168)
+    edge_dates = [(week_start - timedelta(days=k)).date() for k in range(-1, 3)]
+    polls: list[PollRow] = []
+    hours: list[HoursRow] = []
+    tz: list[TzRow] = []
+    special: list[SpecialRow] = []
+    statuses = st.sampled_from(["active", "inactive"])
+    instants = st.integers(-2 * 24 * 3600, 8 * 24 * 3600).map(lambda s: now - s * timedelta(seconds=1))
+    for store in stores:
+        tz.append((store, draw(st.sampled_from(NEGATIVE_ZONES))))
+        for weekday, (start, end) in draw(st.lists(st.tuples(st.integers(0, 6), spans), max_size=4)):
+            hours.append((store, weekday, start, end))
+        for ts, status in draw(st.lists(st.tuples(instants, statuses), max_size=8)):
+            polls.append((store, ts, status))
+        for special_day, times in draw(
+            st.lists(st.tuples(st.sampled_from(edge_dates), st.one_of(st.just((None, None)), spans)), max_size=2)
+        ):
+            special.append((store, special_day, *times))
+    return Case(
+        polls=tuple(polls),
+        hours=tuple(hours),
+        tz=tuple(tz),
+        now=now,
+        horizon=draw(st.sampled_from(HORIZONS)),
+        special=tuple(special),
     )
 
 
 def interleavings(rows: Sequence[TzRow]) -> st.SearchStrategy[list[TzRow]]:
     """``rows`` reordered, keeping the relative order of each store's rows.
 
-    The first known zone in frame order wins (SPEC), so only the order across
+    The first known zone in frame order wins (docs/rules.md), so only the order across
     stores is free.
     """
     owners = [row[0] for row in rows]

@@ -24,38 +24,43 @@ SRC = Path(storemon.__file__).parent.parent
 
 PUBLIC = {
     "storemon": [
-        "compute_report", "resolve_now",
-        "parse_instant", "utc_instant", "format_instant",
-        "load_dir", "load_inputs", "load_polls", "load_hours", "load_timezones",
-        "parse_polls", "parse_hours", "parse_timezones", "Inputs", "Loaded", "sample_dir",
-        "write_report", "write_table", "display_report", "output_format", "FORMATS", "atomic_path",
-        "Store", "StoreLike", "open_store", "ingest_paths", "append_polls", "replace_hours",
-        "replace_timezones", "report_from_store", "latest_poll", "read_polls", "read_rejects",
-        "rows_rejected", "check_store", "compact", "collect_garbage", "IngestResult", "CompactResult",
-        "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
-        "REJECTS_SCHEMA", "STATUS", "is_known_zone", "check_zone",
-        "DEFAULT_HORIZON", "DEFAULT_TIMEZONE",
-        "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
-        "__version__",
+        "append_polls", "atomic_path", "check_store", "check_zone", "collect_garbage", "compact", "CompactResult",
+        "compute_report", "ConfigError", "current_table", "daily", "daily_from_store", "DAILY_SCHEMA",
+        "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "display_report", "FileFormatError", "format_instant", "FORMATS",
+        "HOURS_SCHEMA", "incidents", "incidents_from_store", "INCIDENTS_SCHEMA", "ingest_paths", "IngestResult",
+        "InputError", "Inputs", "InvalidRowError", "is_known_zone", "latest_poll", "load_dir", "load_hours",
+        "load_inputs", "load_polls", "load_special_hours", "load_timezones", "Loaded", "open_store",
+        "output_format", "parse_hours", "parse_instant", "parse_polls", "parse_special_hours", "parse_timezones",
+        "POLLS_SCHEMA", "read_polls", "read_rejects", "REJECTS_SCHEMA", "replace_hours", "replace_special_hours",
+        "replace_timezones", "REPORT_COLUMNS", "report_from_store", "REPORT_SCHEMA", "resolve_now", "restore_table",
+        "rows_rejected", "sample_dir", "SPECIAL_HOURS_SCHEMA", "StaleVersionError", "STATUS", "Store", "StoreError",
+        "StoreLike", "StoremonError", "table_versions", "timeline", "timeline_from_store", "TIMELINE_SCHEMA",
+        "TIMELINE_STATUS", "TIMEZONES_SCHEMA", "utc_instant", "write_report", "write_table", "__version__"
     ],
-    "storemon.defaults": ["DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "HOUR", "DAY", "WEEK", "ENV_PREFIX"],
+    "storemon.defaults": [
+        "DAY", "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "ENV_PREFIX", "HOUR", "WEEK"
+    ],
     "storemon.exceptions": [
-        "StoremonError", "InputError", "FileFormatError", "InvalidRowError", "ConfigError", "StoreError",
+        "ConfigError", "FileFormatError", "InputError", "InvalidRowError", "StaleVersionError", "StoreError",
+        "StoremonError"
     ],
     "storemon.schema": [
-        "STATUS", "POLLS_SCHEMA", "HOURS_SCHEMA", "TIMEZONES_SCHEMA", "REPORT_SCHEMA", "REPORT_COLUMNS",
-        "REJECTS_SCHEMA", "is_known_zone", "check_zone",
+        "check_zone", "DAILY_SCHEMA", "HOURS_SCHEMA", "INCIDENTS_SCHEMA", "is_known_zone", "POLLS_SCHEMA",
+        "REJECTS_SCHEMA", "REPORT_COLUMNS", "REPORT_SCHEMA", "SPECIAL_HOURS_SCHEMA", "STATUS", "TIMELINE_SCHEMA",
+        "TIMELINE_STATUS", "TIMEZONES_SCHEMA"
     ],
     "storemon.store": [
-        "Store", "StoreLike", "IngestResult", "CompactResult", "open_store", "ingest_paths", "append_polls",
-        "replace_hours", "replace_timezones", "latest_poll", "report_from_store", "read_polls",
-        "read_rejects", "rows_rejected", "check_store", "compact", "collect_garbage",
+        "append_polls", "check_store", "collect_garbage", "compact", "CompactResult", "current_table",
+        "daily_from_store", "incidents_from_store", "ingest_paths", "IngestResult", "latest_poll", "open_store",
+        "read_polls", "read_rejects", "replace_hours", "replace_special_hours", "replace_timezones",
+        "report_from_store", "restore_table", "rows_rejected", "Store", "StoreLike", "table_versions",
+        "timeline_from_store"
     ],
 }  # fmt: skip
 
 # What the pure computation may import: polars, computation-only stdlib modules and its own kind.
 CORE_MAY_IMPORT = {
-    "__future__", "dataclasses", "datetime", "functools", "collections", "typing", "math", "zoneinfo",
+    "__future__", "dataclasses", "datetime", "enum", "functools", "collections", "typing", "math", "zoneinfo",
     "polars", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
     "storemon.exceptions",
 }  # fmt: skip
@@ -121,6 +126,7 @@ def test_exception_hierarchy_matches_its_docstring():
     assert issubclass(storemon.ConfigError, storemon.StoremonError)
     assert issubclass(storemon.StoreError, storemon.StoremonError)
     assert not issubclass(storemon.ConfigError, storemon.InputError)
+    assert issubclass(storemon.StaleVersionError, storemon.StoreError)
     for name in exceptions.__all__:
         assert name in (exceptions.__doc__ or "")
 

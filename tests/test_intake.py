@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 import storemon
-from conftest import SERVICE_DATA_END, run_jobs
+from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, if_match, run_jobs
 from storemon import ConfigError, write_report
 from storemon._load import parse_polls
 from storemon.store import check_store, read_polls
@@ -52,6 +52,7 @@ def make_app(redis_url: str, store: Path, reports_dir: Path, tmp_path: Path):
             "STOREMON_STORE": str(store),
             "STOREMON_DATA_DIR": str(tmp_path / "no-data-dir"),  # the store must be what reports read
             "STOREMON_REPORTS_DIR": str(reports_dir),
+            "STOREMON_TOKENS": TOKENS_ENV,
             **overrides,
         }
         return create_app(config)
@@ -66,7 +67,7 @@ def app(make_app):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return app.test_client(token=TOKENS["admin"])
 
 
 def report_csv(app, client, **trigger_json) -> bytes:
@@ -88,7 +89,9 @@ def library_csv(tmp_path: Path, polls: pl.DataFrame, hours: pl.DataFrame, zones:
 
 
 def post_csv(client, path: str, body: bytes, method: str = "post"):
-    return getattr(client, method)(path, data=body, content_type="text/csv")
+    """Send a CSV body; a PUT names the current version (If-Match), as it must."""
+    headers = if_match(client, path) if method == "put" else {}
+    return getattr(client, method)(path, data=body, content_type="text/csv", headers=headers)
 
 
 def ingest_service_data(client, data_dir: Path) -> dict[str, dict]:
@@ -148,7 +151,7 @@ def test_json_array_and_json_lines_store_exactly_what_csv_stores(make_app, servi
     stored, answers = {}, {}
     for content_type, body in bodies.items():
         location = tmp_path / content_type.replace("/", "-")
-        client = make_app(STOREMON_STORE=str(location)).test_client()
+        client = make_app(STOREMON_STORE=str(location)).test_client(token=TOKENS["admin"])
         response = client.post("/api/polls", data=body, content_type=content_type)
         assert response.status_code == 201, response.get_data(as_text=True)
         answers[content_type], stored[content_type] = response.get_json(), read_polls(location)
@@ -168,7 +171,7 @@ def test_json_array_and_json_lines_store_exactly_what_csv_stores(make_app, servi
 def test_json_partial_rejects_give_each_item_index_and_reason(client, store):
     items = [
         {"store_id": "1", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
-        {"store_id": "  ", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
+        {"store_id": "", "timestamp_utc": "2024-10-14T11:00:00Z", "status": "active"},
         {"store_id": 8419537941919820732, "timestamp_utc": "2024-10-14 11:30:00.5 UTC", "status": " INACTIVE "},
         {"store_id": "2", "timestamp_utc": "yesterday", "status": "open"},
         {"store_id": "3", "status": "active", "note": {"ignored": True}},
@@ -278,7 +281,7 @@ def test_unreadable_bodies_are_400_saying_why(client, store, content_type, body,
 def test_a_body_over_the_intake_limit_is_413_and_the_limit_is_exact(make_app, store):
     row = "1,2024-10-14 11:00:00 UTC,active\n"
     body = (POLLS_HEADER + "\n" + row * 40).encode()
-    client = make_app(STOREMON_MAX_INTAKE_BYTES=str(len(body))).test_client()
+    client = make_app(STOREMON_MAX_INTAKE_BYTES=str(len(body))).test_client(token=TOKENS["admin"])
 
     too_large = client.post("/api/polls", data=body + b"\n", content_type="text/csv")
     assert too_large.status_code == 413
@@ -318,7 +321,7 @@ def test_content_type_parameters_and_case_are_accepted(client):
 
 def test_without_a_store_intake_is_503_and_reports_read_the_data_dir(make_app, service_data_dir, tmp_path):
     app = make_app(STOREMON_STORE="", STOREMON_DATA_DIR=str(service_data_dir))
-    client = app.test_client()
+    client = app.test_client(token=TOKENS["admin"])
 
     for method, path in [("post", "/api/polls"), ("put", "/api/hours"), ("put", "/api/timezones")]:
         response = getattr(client, method)(path, data=b"x", content_type="text/csv")
@@ -348,7 +351,7 @@ def test_put_hours_and_timezones_change_the_next_report_exactly(app, client, ser
         {"store_id": "2002", "dayOfWeek": 9, "start_time_local": "09:00", "end_time_local": "17:00"},
     ]
     zones = "store_id,timezone_str\n1001,Asia/Kolkata\n3003,Europe/Berlin\n3003,Asia/Tokyo\n"
-    put_hours = client.put("/api/hours", json=hours)
+    put_hours = client.put("/api/hours", json=hours, headers=if_match(client, "/api/hours"))
     put_zones = post_csv(client, "/api/timezones", zones.encode(), "put")
 
     assert put_hours.status_code == 201 and put_zones.status_code == 201
@@ -378,11 +381,11 @@ def test_put_replaces_the_whole_table_rather_than_merging(app, client, service_d
 
 def test_accepted_rows_survive_a_restart_of_the_app(make_app, service_data_dir, store, tmp_path):
     first = make_app()
-    ingest_service_data(first.test_client(), service_data_dir)
+    ingest_service_data(first.test_client(token=TOKENS["admin"]), service_data_dir)
     del first
 
     restarted = make_app()  # a new create_app on the same store
-    client = restarted.test_client()
+    client = restarted.test_client(token=TOKENS["admin"])
 
     inputs = storemon.load_dir(service_data_dir)
     assert read_polls(store).height == inputs.polls.height
@@ -486,7 +489,7 @@ def test_concurrent_posts_all_land(app, store):
 
     def post(n: int) -> None:
         rows = "".join(f"{n}-{i},2024-10-14 1{i}:00:00 UTC,active\n" for i in range(5))
-        response = app.test_client().post(
+        response = app.test_client(token=TOKENS["admin"]).post(
             "/api/polls", data=(POLLS_HEADER + "\n" + rows).encode(), content_type="text/csv"
         )
         results.append(response.status_code)
@@ -510,11 +513,11 @@ def test_the_app_creates_a_missing_store_and_health_checks_it(make_app, store):
     app = make_app()
 
     assert (store / "manifest.json").is_file()
-    health = app.test_client().get("/api/health").get_json()
+    health = app.test_client(token=TOKENS["admin"]).get("/api/health").get_json()
     assert health["data"] is True  # no worker here, so the status itself is 503
 
     (store / "manifest.json").unlink()
-    assert app.test_client().get("/api/health").get_json()["data"] is False
+    assert app.test_client(token=TOKENS["admin"]).get("/api/health").get_json()["data"] is False
 
 
 def test_a_report_from_a_store_without_polls_fails_saying_so(app, client):
@@ -553,11 +556,17 @@ def test_a_store_that_cannot_be_created_stops_the_app_with_a_config_error(tmp_pa
     (tmp_path / "a-file").write_text("x")
 
     with pytest.raises(ConfigError, match="STOREMON_STORE"):
-        create_app({"REDIS_URL": redis_url, "STOREMON_STORE": str(tmp_path / "a-file" / "store")})
+        create_app(
+            {
+                "REDIS_URL": redis_url,
+                "STOREMON_TOKENS": TOKENS_ENV,
+                "STOREMON_STORE": str(tmp_path / "a-file" / "store"),
+            }
+        )
 
 
 def test_a_directory_of_other_files_is_not_turned_into_a_store(tmp_path, redis_url, service_data_dir):
     with pytest.raises(ConfigError, match="other files and no data store"):
-        create_app({"REDIS_URL": redis_url, "STOREMON_STORE": str(service_data_dir)})
+        create_app({"REDIS_URL": redis_url, "STOREMON_TOKENS": TOKENS_ENV, "STOREMON_STORE": str(service_data_dir)})
 
     assert sorted(p.name for p in service_data_dir.iterdir()) == ["menu_hours.csv", "store_status.csv", "timezones.csv"]

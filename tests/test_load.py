@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -15,14 +15,19 @@ from storemon import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
     TIMEZONES_SCHEMA,
+    ConfigError,
     FileFormatError,
     InvalidRowError,
     load_dir,
     load_hours,
     load_inputs,
     load_polls,
+    load_special_hours,
     load_timezones,
+    parse_polls,
+    parse_special_hours,
 )
 
 POLLS_HEADER = "store_id,timestamp_utc,status"
@@ -135,7 +140,7 @@ def test_invalid_polls_are_rejected_with_line_column_value_reason(tmp_path: Path
         "2,2024-13-01 00:00:00 UTC,active",  # line 3: month 13
         f"3,{t},open",  # line 4
         f",{t},active",  # line 5: empty store id
-        f"   ,{t},inactive",  # line 6: blank store id
+        f"   ,{t},inactive",  # line 6: an id of three blanks is an id (exact strings)
         "4,yesterday,maybe",  # line 7: two bad columns, one row
         "",  # line 8: blank line
         f"5,{t},",  # line 9: empty status
@@ -144,16 +149,15 @@ def test_invalid_polls_are_rejected_with_line_column_value_reason(tmp_path: Path
         f"8,{t},active",  # line 12: valid
     )
     loaded = load_polls(path)
-    assert loaded.frame["store_id"].to_list() == ["1", "8"]
+    assert loaded.frame["store_id"].to_list() == ["1", "   ", "8"]
     assert loaded.rows_read == 11
-    assert loaded.rows_rejected == 9
+    assert loaded.rows_rejected == 8
     assert loaded.rejects.schema == pl.Schema(REJECTS_SCHEMA)
     assert set(loaded.rejects["file"]) == {str(path)}
     assert rejects_as_tuples(loaded.rejects) == [
         (3, "timestamp_utc", "2024-13-01 00:00:00 UTC", "unparsable timestamp"),
         (4, "status", "open", "unknown status"),
         (5, "store_id", "", "empty store id"),
-        (6, "store_id", "   ", "empty store id"),
         (7, "timestamp_utc", "yesterday", "unparsable timestamp"),
         (7, "status", "maybe", "unknown status"),
         (8, "store_id", "", "blank line"),
@@ -219,7 +223,7 @@ STORE_IDS = [
     " 42",
     "42 ",
     "42",
-    "-0",
+    "0-",
     "1e3",
 ]
 
@@ -239,7 +243,9 @@ def test_store_ids_are_kept_exactly(tmp_path: Path) -> None:
 
 @given(
     ids=st.lists(
-        st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=12).filter(lambda s: s.strip()),
+        st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=12).filter(
+            lambda s: s.strip() and s[0] not in "=+-@"  # a formula's first character makes an id invalid
+        ),
         min_size=1,
         max_size=20,
     )
@@ -604,3 +610,167 @@ def test_load_dir_strict(tmp_path: Path) -> None:
     with pytest.raises(InvalidRowError) as info:
         load_dir(tmp_path, strict=True)
     assert (info.value.line, info.value.column, info.value.value) == (3, "timestamp_utc", "bad")
+
+
+# --------------------------------------------------------------------------
+# Validity rules shared by every file: timestamps' range and forms, store ids
+
+
+def test_timestamps_out_of_range_or_in_a_form_outside_the_grammar_are_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.csv",
+        POLLS_HEADER,
+        "a,1970-01-01 00:00:00 UTC,active",  # line 2: the first valid instant
+        "a,1969-12-31 23:59:59.999999 UTC,active",  # line 3
+        "a,2199-12-31T23:59:59.999999Z,active",  # line 4: the last valid instant
+        "a,2200-01-01 00:00:00 UTC,active",  # line 5
+        "a,2024-10-07 19:37:51.1234567 UTC,active",  # line 6: seven fraction digits
+        "a,2024-10-07,active",  # line 7: a bare date
+        "a,2024-10-07 9:37:51 UTC,active",  # line 8: a one-digit hour
+        "a,2024-10-07 19:37:51 utc,active",  # line 9: lower-case zone
+    )
+    loaded = load_polls(path)
+    assert loaded.frame["timestamp_utc"].to_list() == [utc(1970, 1, 1), utc(2199, 12, 31, 23, 59, 59, 999999)]
+    assert rejects_as_tuples(loaded.rejects) == [
+        (3, "timestamp_utc", "1969-12-31 23:59:59.999999 UTC", "timestamp out of range"),
+        (5, "timestamp_utc", "2200-01-01 00:00:00 UTC", "timestamp out of range"),
+        (6, "timestamp_utc", "2024-10-07 19:37:51.1234567 UTC", "unparsable timestamp"),
+        (7, "timestamp_utc", "2024-10-07", "unparsable timestamp"),
+        (8, "timestamp_utc", "2024-10-07 9:37:51 UTC", "unparsable timestamp"),
+        (9, "timestamp_utc", "2024-10-07 19:37:51 utc", "unparsable timestamp"),
+    ]
+    assert set(loaded.rejects["file"]) == {str(path)}
+
+
+def test_polls_after_not_after_are_in_the_future(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.csv",
+        POLLS_HEADER,
+        "a,2024-10-07 12:15:00 UTC,active",  # line 2: exactly not_after, kept
+        "a,2024-10-07 12:15:00.000001 UTC,active",  # line 3: one microsecond later
+    )
+    not_after = utc(2024, 10, 7, 12, 15)
+    loaded = load_polls(path, not_after=not_after)
+    assert loaded.frame.height == 1
+    assert rejects_as_tuples(loaded.rejects) == [
+        (3, "timestamp_utc", "2024-10-07 12:15:00.000001 UTC", "timestamp in the future")
+    ]
+    frame = pl.DataFrame({"store_id": ["a"], "timestamp_utc": ["2024-10-07T12:15:01Z"], "status": ["active"]})
+    parsed = parse_polls(frame, "POST /api/polls", not_after=not_after)
+    assert rejects_as_tuples(parsed.rejects) == [
+        (1, "timestamp_utc", "2024-10-07T12:15:01Z", "timestamp in the future")
+    ]
+    assert load_polls(path).rejects.is_empty()  # without not_after there is no such rule
+    with pytest.raises(ConfigError):
+        load_polls(path, not_after=datetime(2300, 1, 1))
+
+
+BAD_IDS = ["=1+1", "+49", "-0", "@sum", "x" * 257, "tab\there", "del\x7fx", "nel\x85x"]
+
+
+def test_invalid_store_ids_are_rejected_in_every_file(tmp_path: Path) -> None:
+    ok = "x" * 256  # 256 code points is still valid
+    ids = [ok, *BAD_IDS]
+    t = "2024-01-01 00:00:00 UTC"
+    frames = {
+        "polls": (load_polls, pl.DataFrame({"store_id": ids, "timestamp_utc": t, "status": "active"})),
+        "hours": (
+            load_hours,
+            pl.DataFrame({"store_id": ids, "dayOfWeek": "0", "start_time_local": "09:00", "end_time_local": "17:00"}),
+        ),
+        "timezones": (load_timezones, pl.DataFrame({"store_id": ids, "timezone_str": "UTC"})),
+        "special": (
+            load_special_hours,
+            pl.DataFrame({"store_id": ids, "date_local": "2024-07-10", "start_time_local": "", "end_time_local": ""}),
+        ),
+    }
+    for name, (loader, frame) in frames.items():
+        path = tmp_path / f"{name}.csv"
+        frame.write_csv(path)
+        loaded = loader(path)
+        assert loaded.frame["store_id"].to_list() == [ok], name
+        expected = [(line, "store_id", value, "invalid store id") for line, value in enumerate(BAD_IDS, start=3)]
+        assert rejects_as_tuples(loaded.rejects) == expected, name
+        with pytest.raises(InvalidRowError) as info:
+            loader(path, strict=True)
+        assert (info.value.file, info.value.line, info.value.column, info.value.value) == (
+            str(path), 3, "store_id", "=1+1"
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Special hours
+
+SPECIAL_HEADER = "store_id,date_local,start_time_local,end_time_local"
+
+
+def test_special_hours_rows_and_rejects(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "special_hours.csv",
+        SPECIAL_HEADER,
+        "a,2024-07-10,10:00,14:00",  # line 2: shortened day
+        "a,2024-12-25,,",  # line 3: closed
+        "b, 2024-12-25 ,  ,  ",  # line 4: closed (blanks), date with blanks
+        "c,2024-07-10,,14:00",  # line 5: only one time empty
+        "c,2024-07-10,10:00,",  # line 6: only one time empty
+        "c,2024-02-30,10:00,14:00",  # line 7: no such date
+        "c,2024-7-10,10:00,14:00",  # line 8: not YYYY-MM-DD
+        "c,1969-12-31,,",  # line 9: before 1970
+        "c,2200-01-01,,",  # line 10: from 2200 on
+        "c,2024-07-10,25:00,14:00",  # line 11: bad time
+        "=c,2024-07-10,10:00,14:00",  # line 12: a formula
+        "d,2024-07-10,22:00,02:00",  # line 13: overnight
+    )
+    loaded = load_special_hours(path)
+    assert loaded.frame.schema == pl.Schema(SPECIAL_HOURS_SCHEMA)
+    assert loaded.frame.rows() == [
+        ("a", date(2024, 7, 10), time(10), time(14)),
+        ("a", date(2024, 12, 25), None, None),
+        ("b", date(2024, 12, 25), None, None),
+        ("d", date(2024, 7, 10), time(22), time(2)),
+    ]
+    assert rejects_as_tuples(loaded.rejects) == [
+        (5, "start_time_local", "", "one of the two times empty"),
+        (6, "end_time_local", "", "one of the two times empty"),
+        (7, "date_local", "2024-02-30", "bad date"),
+        (8, "date_local", "2024-7-10", "bad date"),
+        (9, "date_local", "1969-12-31", "date out of range"),
+        (10, "date_local", "2200-01-01", "date out of range"),
+        (11, "start_time_local", "25:00", "bad time"),
+        (12, "store_id", "=c", "invalid store id"),
+    ]
+    assert loaded.rows_read == 12 and loaded.rows_rejected == 8
+    with pytest.raises(InvalidRowError) as info:
+        load_special_hours(path, strict=True)
+    assert (info.value.file, info.value.line, info.value.column, info.value.value) == (
+        str(path), 5, "start_time_local", ""
+    )  # fmt: skip
+
+
+def test_special_hours_from_parquet_and_from_a_frame(tmp_path: Path) -> None:
+    typed = pl.DataFrame(
+        [("a", date(2024, 7, 10), time(10), time(14)), ("a", date(2024, 12, 25), None, None)],
+        schema=SPECIAL_HOURS_SCHEMA,
+        orient="row",
+    )
+    path = tmp_path / "special_hours.parquet"
+    typed.write_parquet(path)
+    assert load_special_hours(path).frame.equals(typed)
+    strings = pl.DataFrame({"store_id": ["a"], "date_local": ["2024-07-10"], "start_time_local": ["10:00"],
+                            "end_time_local": [None]})  # fmt: skip
+    parsed = parse_special_hours(strings, "request")
+    assert rejects_as_tuples(parsed.rejects) == [(1, "end_time_local", "", "one of the two times empty")]
+
+
+def test_load_dir_reads_special_hours_when_present(tmp_path: Path) -> None:
+    write(tmp_path / "store_status.csv", POLLS_HEADER, "a,2024-07-10 12:00:00 UTC,active")
+    write(tmp_path / "menu_hours.csv", HOURS_HEADER, "a,2,09:00,17:00")
+    write(tmp_path / "timezones.csv", ZONES_HEADER, "a,UTC")
+    without = load_dir(tmp_path)
+    assert without.special.is_empty() and without.special.schema == pl.Schema(SPECIAL_HOURS_SCHEMA)
+    special = write(tmp_path / "special_hours.csv", SPECIAL_HEADER, "a,2024-07-10,,", "a,2024-07-11,10:00")
+    loaded = load_dir(tmp_path)
+    assert loaded.special.rows() == [("a", date(2024, 7, 10), None, None)]
+    assert loaded.rows_read[str(special)] == 2
+    assert rejects_as_tuples(loaded.rejects) == [(3, "end_time_local", "", "one of the two times empty")]
+    assert "1 special-hours rows" in loaded.summary()

@@ -1,4 +1,4 @@
-"""One hand-computed case per rule of SPEC.md.
+"""One hand-computed case per rule of docs/rules.md.
 
 Every expected figure is worked out in the comment above it. Each case is run
 through the fast implementation (``storemon.compute_report``) and the slow
@@ -21,9 +21,11 @@ from datetime import time, timedelta
 import polars as pl
 import pytest
 
-from reference import reference_report
-from storemon import compute_report
-from strategies import hours_frame, polls_frame, report_rows, tz_frame, utc
+from reference import reference_daily, reference_incidents, reference_report, reference_timeline
+from storemon import ConfigError, compute_report, daily, incidents, timeline
+from storemon._core import business_hours
+from storemon._core.report import reaching_polls
+from strategies import hours_frame, polls_frame, report_rows, special_frame, tz_frame, utc
 
 Figures = tuple[float, float, float, float, float, float]
 
@@ -33,9 +35,11 @@ ALL_UP: Figures = (60, 24, 168, 0, 0, 0)
 ALL_DOWN: Figures = (0, 0, 0, 60, 24, 168)
 
 
-def check(expected: dict[str, Figures], polls=(), hours=(), tz=(), **options) -> None:
+def check(expected: dict[str, Figures], polls=(), hours=(), tz=(), special=None, **options) -> None:
     """Assert that reference and fast reports both equal ``expected`` (every store, in order)."""
     frames = polls_frame(polls), hours_frame(hours), tz_frame(tz)
+    if special is not None:
+        options["special"] = special_frame(special)
     for name, implementation in (("reference", reference_report), ("fast", compute_report)):
         report = implementation(*frames, **options)
         assert report["store_id"].to_list() == sorted(expected), name
@@ -266,7 +270,7 @@ def test_unknown_zone_rows_are_ignored():
 
 
 def test_a_store_known_only_from_an_invalid_zone_row_is_not_listed():
-    # SPEC.md: the report lists stores from *valid* rows; an unknown zone makes the row invalid.
+    # docs/rules.md: the report lists stores from *valid* rows; an unknown zone makes the row invalid.
     polls, hours = polls_frame([]), hours_frame([])
     tz = tz_frame([("ghost", "Mars/Olympus_Mons"), ("real", "UTC")])
     for report in (compute_report(polls, hours, tz, MONDAY_NOW), reference_report(polls, hours, tz, MONDAY_NOW)):
@@ -365,7 +369,7 @@ def test_default_now_is_the_latest_poll_of_any_store():
 
 
 def test_invalid_rows_handed_to_compute_report_are_left_out():
-    # The loaders never produce these, but a library caller may: SPEC.md leaves invalid rows out.
+    # The loaders never produce these, but a library caller may: docs/rules.md leaves invalid rows out.
     # Store "s": open Monday 13:00-14:00 UTC (= now), a valid active poll at 13:30 and an invalid
     # "maybe" at 13:50; read as inactive it would cut uptime to 40 min, left out it is 60 min.
     now = MONDAY_NOW
@@ -379,10 +383,278 @@ def test_invalid_rows_handed_to_compute_report_are_left_out():
     )
     bad_day = hours_frame([("x", 0, time(13), time(14))]).with_columns(pl.lit(9, pl.Int8).alias("dayOfWeek"))
     hours = pl.concat([hours_frame([("s", 0, time(13), time(14))]), bad_day])
-    tz = tz_frame([("s", "UTC"), ("  ", "UTC")])
+    tz = tz_frame([("s", "UTC"), ("", "UTC")])
     report = compute_report(polls, hours, tz, now)
-    # "x" only had a row with day 9 (invalid) and "  " an empty id: neither is listed.
+    # "x" only had a row with day 9 (invalid) and "" is an empty id: neither is listed.
     assert report["store_id"].to_list() == ["s"]
     assert report.row(0)[1] == 60.0
     clean = compute_report(polls.head(1), hours.head(1), tz.head(1), now)
     assert report.equals(clean)
+
+
+# --- special hours -------------------------------------------------------------
+
+EVERY_DAY_9_TO_17 = [("s", day, time(9), time(17)) for day in range(7)]
+
+
+def test_a_closed_special_date_is_a_holiday():
+    # UTC, open 09:00-17:00 every day; closed on Wednesday 2024-07-10.
+    # now = Mon 07-15 00:00; one active poll, unlimited horizon: all business time is up.
+    #   hour [23:00, 24:00): closed. day = Sunday 07-14: 8 h.
+    #   week [Mon 07-08, Mon 07-15): 7 days x 8 h - Wednesday's 8 h = 48 h.
+    check(
+        {"s": (0, 8, 48, 0, 0, 0)},
+        polls=[("s", utc(2024, 7, 12, 12), "active")],
+        hours=EVERY_DAY_9_TO_17,
+        tz=[("s", "UTC")],
+        special=[("s", utc(2024, 7, 10).date(), None, None)],
+        now=utc(2024, 7, 15),
+        horizon=None,
+    )
+
+
+def test_a_shortened_special_day_replaces_the_weekly_hours_of_that_date():
+    # As above, but Sunday 07-14 is open 10:00-14:00 only (4 h instead of 8 h),
+    # and a closed row for the same date adds nothing next to the open one.
+    #   day = Sunday: 4 h. week: 6 x 8 h + 4 h = 52 h.
+    check(
+        {"s": (0, 4, 52, 0, 0, 0)},
+        polls=[("s", utc(2024, 7, 12, 12), "active")],
+        hours=EVERY_DAY_9_TO_17,
+        tz=[("s", "UTC")],
+        special=[("s", utc(2024, 7, 14).date(), time(10), time(14)), ("s", utc(2024, 7, 14).date(), None, None)],
+        now=utc(2024, 7, 15),
+        horizon=None,
+    )
+
+
+def test_the_previous_days_overnight_row_still_reaches_into_a_special_date():
+    # UTC, special Saturday 07-13 12:00-13:00; now = Sat 14:00, no polls (all down).
+    # "night": Friday 22:00-02:00 is anchored at Friday, so it still runs to
+    #   Sat 02:00: day [Fri 14:00, Sat 14:00) = 4 h + 1 h = 5 h; the week adds
+    #   nothing (Fri 07-05's night ended 07-06 02:00, before 07-06 14:00).
+    # "split": Fri 18:00-23:59:59 (= 24:00) and Sat 00:00-02:00. The Saturday
+    #   row is anchored at Saturday, so the special date replaces it:
+    #   day = Fri 18:00-24:00 = 6 h + 1 h = 7 h.
+    saturday = utc(2024, 7, 13).date()
+    check(
+        {"night": (0, 0, 0, 0, 5, 5), "split": (0, 0, 0, 0, 7, 7)},
+        hours=[
+            ("night", 4, time(22), time(2)),
+            ("split", 4, time(18), time(23, 59, 59)),
+            ("split", 5, time(0), time(2)),
+        ],
+        tz=[("night", "UTC"), ("split", "UTC")],
+        special=[("night", saturday, time(12), time(13)), ("split", saturday, time(12), time(13))],
+        now=utc(2024, 7, 13, 14),
+    )
+
+
+def test_special_hours_of_a_store_without_weekly_rows():
+    # New York, no weekly rows: open 24/7 except on its special dates.
+    # Special: Sun 07-14 closed; Mon 07-15 09:00-12:00 EDT (13:00-16:00Z);
+    # "only" appears in special rows alone and is reported too.
+    # now = Mon 07-15 15:00Z = 11:00 EDT, no polls.
+    #   hour [14:00Z, 15:00Z) = 10:00-11:00 EDT, open: 60 min.
+    #   day  [Sun 15:00Z, Mon 15:00Z): Sunday closed; Monday 09:00-11:00 = 2 h.
+    #   week [Mon 07-08 15:00Z, now): Mon 07-08 11:00 EDT .. Sun 07-14 00:00 EDT
+    #        = 13 h + 5 x 24 h = 133 h, plus Monday's 2 h = 135 h.
+    check(
+        {"only": (0, 0, 0, 60, 2, 135), "s": (0, 0, 0, 60, 2, 135)},
+        tz=[("s", "America/New_York"), ("only", "America/New_York")],
+        special=[
+            (store, day, start, end)
+            for store in ("s", "only")
+            for day, start, end in ((utc(2024, 7, 14).date(), None, None), (utc(2024, 7, 15).date(), time(9), time(12)))
+        ],
+        now=utc(2024, 7, 15, 15),
+    )
+
+
+def test_a_24_hour_row_two_local_days_before_the_window_start_still_counts():
+    # Los Angeles (PDT = UTC-7), Saturday 23:30-23:30 (24 hours), no polls.
+    # now = 2024-07-15 03:00Z = Sun 07-14 20:00 PDT; week from Sun 07-07 20:00 PDT.
+    #   Sat 07-06 23:30 -> Sun 07-07 23:30: 20:00-23:30 in the week = 3.5 h,
+    #   Sat 07-13 23:30 -> Sun 07-14 23:30: 23:30 Sat .. 20:00 Sun = 20.5 h; 24 h in all.
+    #   day [Sat 20:00, Sun 20:00 PDT): 20.5 h; hour 19:00-20:00: 60 min.
+    # The first row is anchored on 07-06, two days before the window's UTC
+    # date 07-08: expanding only one day back would give 20.5 h for the week.
+    assert business_hours._DATES_BEFORE >= 2
+    check(
+        {"s": (0, 0, 0, 60, 20.5, 24)},
+        hours=[("s", 5, time(23, 30), time(23, 30))],
+        tz=[("s", "America/Los_Angeles")],
+        now=utc(2024, 7, 15, 3),
+    )
+
+
+def test_the_known_gap_is_caught_when_dates_are_expanded_one_day_back(monkeypatch):
+    # The same case with _DATES_BEFORE = 1 (the old bug) gives 20.5 h, not 24 h.
+    monkeypatch.setattr(business_hours, "_DATES_BEFORE", 1)
+    report = compute_report(
+        polls_frame([]),
+        hours_frame([("s", 5, time(23, 30), time(23, 30))]),
+        tz_frame([("s", "America/Los_Angeles")]),
+        utc(2024, 7, 15, 3),
+    )
+    assert report["downtime_last_week"].item() == 20.5
+
+
+# --- per-status horizons ----------------------------------------------------------
+
+
+def test_an_active_status_expires_after_its_own_horizon():
+    # UTC, open 24/7. Active poll at t = 07-10 00:00, inactive at t + 10 h;
+    # horizon_active = 2 h, horizon_inactive = 8 days (the default). The
+    # midpoint is t + 5 h: active holds [t - 2 h, t + 2 h), inactive
+    # [t + 5 h, now), and [t + 2 h, t + 5 h) is unknown. now = t + 12 h.
+    #   hour: inactive, 60 min down. day [07-09 12:00, now): up 4 h, down 20 h.
+    #   week: up 4 h, down 164 h.
+    t = utc(2024, 7, 10)
+    polls = [("s", t, "active"), ("s", t + 10 * H, "inactive")]
+    options = {"now": t + 12 * H, "horizon_active": 2 * H}
+    check({"s": (0, 4, 4, 60, 20, 164)}, polls=polls, tz=[("s", "UTC")], **options)
+    expected = [
+        ("s", t + 12 * H - 168 * H, t - 2 * H, True, "unknown"),
+        ("s", t - 2 * H, t + 2 * H, True, "active"),
+        ("s", t + 2 * H, t + 5 * H, True, "unknown"),
+        ("s", t + 5 * H, t + 12 * H, True, "inactive"),
+    ]
+    frames = polls_frame(polls), hours_frame([]), tz_frame([("s", "UTC")])
+    assert timeline(*frames, **options).rows() == expected
+    as_ns = [(s, _ns(a), _ns(b), business, status) for s, a, b, business, status in expected]
+    assert reference_timeline(*frames, **options) == as_ns
+
+
+def _ns(moment) -> int:
+    return (moment - utc(1970, 1, 1)) // timedelta(microseconds=1) * 1000
+
+
+# --- incidents ---------------------------------------------------------------------
+
+
+def test_incidents_are_split_by_closed_time_and_joined_across_touching_pieces():
+    # UTC, Monday 07-08; one inactive poll at 10:00 per store, horizon_inactive
+    # = 2 h: inactive 08:00-12:00, unknown after. now = 18:00; the default
+    # range is the week before, which holds only this Monday's hours.
+    # "split": open 09-12 and 13-17 -> two incidents, cut by the closed hour:
+    #   09:00-12:00 = 180 min inactive; 13:00-17:00 = 240 min unknown.
+    # "joined": open 09-12 and 12-15, rows that touch -> one incident
+    #   09:00-15:00 = 360 min: 180 inactive (to 12:00), 180 unknown.
+    monday = utc(2024, 7, 8)
+    polls = [("split", monday + 10 * H, "inactive"), ("joined", monday + 10 * H, "inactive")]
+    hours = [
+        ("split", 0, time(9), time(12)),
+        ("split", 0, time(13), time(17)),
+        ("joined", 0, time(9), time(12)),
+        ("joined", 0, time(12), time(15)),
+    ]
+    frames = polls_frame(polls), hours_frame(hours), tz_frame([("split", "UTC"), ("joined", "UTC")])
+    options = {"now": monday + 18 * H, "horizon_inactive": 2 * H}
+    expected = [
+        ("joined", monday + 9 * H, monday + 15 * H, 360.0, 180.0, 180.0),
+        ("split", monday + 9 * H, monday + 12 * H, 180.0, 180.0, 0.0),
+        ("split", monday + 13 * H, monday + 17 * H, 240.0, 0.0, 240.0),
+    ]
+    assert incidents(*frames, **options).rows() == expected
+    as_ns = [(s, _ns(a), _ns(b), *minutes) for s, a, b, *minutes in expected]
+    assert reference_incidents(*frames, **options) == as_ns
+    # min_minutes keeps the incidents at least that long.
+    assert incidents(*frames, **options, min_minutes=200).rows() == [expected[0], expected[2]]
+
+
+# --- daily series --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "long_day", "hours_that_day"),
+    [
+        # 2024-03-10 New York: 00:00 EST (05:00Z) .. 03-11 00:00 EDT (04:00Z) = 23 h.
+        (utc(2024, 3, 9, 17), utc(2024, 3, 10).date(), 23.0),
+        # 2024-11-03 New York: 00:00 EDT (04:00Z) .. 11-04 00:00 EST (05:00Z) = 25 h.
+        (utc(2024, 11, 2, 16), utc(2024, 11, 3).date(), 25.0),
+    ],
+)
+def test_daily_follows_local_calendar_days_of_23_and_25_hours(start, long_day, hours_that_day):
+    # Range: 12:00 local on the day before the change .. 12:00 local on the day
+    # after (start + 12 h + the long day + 12 h). "s" is open 24/7; active
+    # poll at the start, inactive 24 h later, unlimited horizon: the change
+    # is 12 h after the start, at local midnight beginning the long day.
+    #   day before: 12 h, all up; the long day: 23 or 25 h, down; day after: 12 h down.
+    # "closed" is open on Tuesdays only: 0 business hours and a null ratio each day.
+    end = start + (24 + hours_that_day) * H
+    polls = [("s", start, "active"), ("s", start + 24 * H, "inactive")]
+    frames = (
+        polls_frame(polls),
+        hours_frame([("closed", 1, time(9), time(10))]),
+        tz_frame([("s", "America/New_York"), ("closed", "America/New_York")]),
+    )
+    options = {"now": end, "start": start, "end": end, "horizon": None}
+    before, after = long_day - timedelta(days=1), long_day + timedelta(days=1)
+    expected = [
+        ("closed", before, 0.0, 0.0, 0.0, None),
+        ("closed", long_day, 0.0, 0.0, 0.0, None),
+        ("closed", after, 0.0, 0.0, 0.0, None),
+        ("s", before, 12.0, 12.0, 0.0, 1.0),
+        ("s", long_day, hours_that_day, 0.0, hours_that_day, 0.0),
+        ("s", after, 12.0, 0.0, 12.0, 0.0),
+    ]
+    assert daily(*frames, **options).rows() == expected
+    assert reference_daily(*frames, **options) == expected
+
+
+def test_invalid_store_ids_and_out_of_range_polls_handed_to_compute_report_are_left_out():
+    # UTC 24/7 store "s": active poll at 12:00 (the latest valid one, so the default now).
+    # "=cmd" (a formula), "-1" and a 257-character id are invalid ids, so they are not
+    # listed and their later polls do not move the default now; a poll dated 2200 is out
+    # of range and left out too. now = 12:00, 8-day horizon: "s" is up all week.
+    noon = utc(2024, 7, 10, 12)
+    polls = polls_frame(
+        [
+            ("s", noon, "active"),
+            ("=cmd", noon + H, "active"),
+            ("-1", noon + 2 * H, "inactive"),
+            ("x" * 257, noon + 3 * H, "active"),
+            ("s", utc(2200, 1, 1), "inactive"),
+        ]
+    )
+    hours = hours_frame([("@sum", 0, time(9), time(17))])
+    report = compute_report(polls, hours, tz_frame([("+1", "UTC"), ("s", "UTC")]))
+    assert report_rows(report) == {"s": ALL_UP}
+    assert report.equals(compute_report(polls.head(1), hours_frame([]), tz_frame([("s", "UTC")]), noon))
+
+
+# --- parameters of the range views --------------------------------------------------
+
+
+def test_range_parameters_are_checked():
+    # start < end <= now is required; min_minutes is a number >= 0; stores is an iterable of ids.
+    now = utc(2024, 7, 10, 12)
+    frames = polls_frame([("s", now, "active")]), hours_frame([]), tz_frame([])
+    for start, end in ((now - H, now - H), (now, now - H), (now - H, now + MIN), (utc(1969, 12, 31), now)):
+        with pytest.raises(ConfigError):
+            timeline(*frames, now, start=start, end=end)
+    with pytest.raises(ConfigError):
+        incidents(*frames, now, min_minutes=-1)
+    with pytest.raises(ConfigError):
+        daily(*frames, now, stores="s")
+    with pytest.raises(ConfigError, match="horizon_active"):
+        timeline(*frames, now, horizon_active=-H)
+    # A range ending before now: polls after its end but not after now still place the last change.
+    # Active at 10:00, inactive at 12:00 -> change at 11:00; range [09:00, 11:30).
+    two = polls_frame([("s", now - 2 * H, "active"), ("s", now, "inactive")]), hours_frame([]), tz_frame([])
+    got = timeline(*two, now, start=now - 3 * H, end=now - 30 * MIN, stores=["s", "nobody"]).rows()
+    assert got == [("s", now - 3 * H, now - H, True, "active"), ("s", now - H, now - 30 * MIN, True, "inactive")]
+
+
+def test_the_polls_read_reach_back_by_the_longer_horizon():
+    # [now - 7 d - max(horizon_active, horizon_inactive), now] in epoch microseconds.
+    now = utc(2024, 7, 10, 12)
+    us = timedelta(microseconds=1)
+    epoch = utc(1970, 1, 1)
+    options = {"horizon_active": 2 * H, "horizon_inactive": timedelta(days=3)}
+    assert reaching_polls(now, timedelta(days=1), **options) == (
+        (now - timedelta(days=10) - epoch) // us,
+        (now - epoch) // us,
+    )
+    assert reaching_polls(now, timedelta(days=1), start=now - H)[0] == (now - H - timedelta(days=1) - epoch) // us

@@ -10,11 +10,14 @@ process started here is killed at teardown.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +29,8 @@ import polars as pl
 import pytest
 
 import storemon
-from conftest import SERVICE_DATA_END, RedisServer, free_port
+import storemon.store
+from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, RedisServer, free_port
 from storemon import write_report
 from webapp.jobs import PROGRESS_COMPUTED
 from webapp.status import ABANDONED, HORSE_DIED
@@ -61,6 +65,7 @@ class Service:
             "REDIS_URL": redis_url,
             "STOREMON_REPORTS_DIR": str(self.reports_dir),
             "STOREMON_WORKER_HEARTBEAT": "1",
+            "STOREMON_TOKENS": TOKENS_ENV,
             **env,
         }
         self.port = free_port()
@@ -112,8 +117,19 @@ class Service:
             except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
                 pass
 
-    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 15.0) -> Response:
-        request = urllib.request.Request(self.base + path, data=body, method=method)
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        timeout: float = 15.0,
+        role: str | None = "admin",
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """One request with the ``role`` token (``None``: no ``Authorization`` header)."""
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        if role is not None:
+            request.add_header("Authorization", f"Bearer {TOKENS[role]}")
         if body is not None:
             request.add_header("Content-Type", "application/json")
         try:
@@ -371,7 +387,10 @@ def test_intake_over_http_into_a_store_then_the_report_equals_the_library(
         ("PUT", "/api/timezones", "timezones.csv"),
     ]:
         items = json.dumps(pl.read_csv(service_data_dir / file, infer_schema=False).to_dicts()).encode()
-        answers.append(service.request(method, path, items))
+        headers = {}
+        if method == "PUT":  # a replace names the version it replaces
+            headers["If-Match"] = service.get(f"/api/tables/{path.rsplit('/', 1)[-1]}").headers["ETag"]
+        answers.append(service.request(method, path, items, headers=headers))
     report_id = service.trigger()
     report = service.wait_report(report_id)
 
@@ -383,3 +402,152 @@ def test_intake_over_http_into_a_store_then_the_report_equals_the_library(
     assert report.body == library_csv(tmp_path, service_data_dir)
     record = json.loads((service.reports_dir / f"{report_id}.json").read_text())
     assert record["source"] == {"store": str(store)}
+
+
+# --- bounded input over real HTTP: chunked bodies ---------------------------------------------
+
+
+def send_chunked(port: int, method: str, path: str, body: bytes, content_type: str, role: str = "admin") -> Response:
+    """One request with ``Transfer-Encoding: chunked`` (no Content-Length), 64 KiB per chunk."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.putheader("Authorization", f"Bearer {TOKENS[role]}")
+        connection.endheaders()
+        try:
+            for start in range(0, len(body), 64 * 1024):
+                part = body[start : start + 64 * 1024]
+                connection.send(b"%x\r\n%s\r\n" % (len(part), part))
+            connection.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and stop reading before the end; the answer is what counts
+        answer = connection.getresponse()
+        return Response(answer.status, dict(answer.headers), answer.read())
+    finally:
+        connection.close()
+
+
+def test_chunked_bodies_cannot_pass_the_limits(service_factory, redis_url, tmp_path):
+    limit = 256 * 1024
+    store = tmp_path / "store"
+    service = service_factory(redis_url, STOREMON_STORE=str(store), STOREMON_MAX_INTAKE_BYTES=str(limit))
+    service.start_web()
+    header, row = b"store_id,timestamp_utc,status\n", b"1001,2024-10-14 12:05:00 UTC,active\n"
+    over = header + row * (limit // len(row) + 10)
+    at_limit = (header + row * (limit // len(row)))[:limit]
+    at_limit = at_limit[: at_limit.rindex(b"\n") + 1]
+
+    trigger = send_chunked(service.port, "POST", "/api/trigger_report/", b" " * (1024 * 1024), "application/json")
+    too_large = send_chunked(service.port, "POST", "/api/polls", over, "text/csv")
+
+    assert trigger.status == 413 and "report_id" not in trigger.json()
+    assert too_large.status == 413 and "STOREMON_MAX_INTAKE_BYTES" in too_large.json()["error"]
+    assert storemon.store.read_polls(store).is_empty()  # nothing of the cut body was stored
+
+    accepted = send_chunked(service.port, "POST", "/api/polls", at_limit, "text/csv")
+    assert accepted.status == 201, accepted.body
+    assert accepted.json()["rejected"] == 0 and accepted.json()["rows"] == at_limit.count(b"\n") - 1
+
+
+# --- staying up: slow clients, dead workers, Redis losing queued jobs ------------------------------
+
+
+def _slowloris(port: int, payload: bytes, stop: threading.Event, deadline: float, sent: list[int]) -> None:
+    """Send ``payload`` one byte at a time (every 50 ms) until ``stop`` or ``deadline``; then hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for byte in payload:
+            if stop.is_set() or time.monotonic() > deadline:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break  # the server gave up on us: fine
+            sent.append(1)
+            time.sleep(0.05)
+
+
+def test_twenty_slow_clients_do_not_starve_the_service(service_factory, redis_url, service_data_dir):
+    service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    service.start_worker()
+    service.wait_healthy()
+    headers_forever = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 4000
+    body_forever = (
+        b"POST /api/polls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        + f"Authorization: Bearer {TOKENS['write']}\r\nContent-Length: 100000\r\n\r\n".encode()
+        + b"store_id,timestamp_utc,status\n" * 2000
+    )
+    stop, sent = threading.Event(), []
+    deadline = time.monotonic() + 20  # bounded even if the assertions below hang
+    clients = [
+        threading.Thread(
+            target=_slowloris, args=(service.port, headers_forever if i % 2 else body_forever, stop, deadline, sent)
+        )
+        for i in range(20)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        wait_until = time.monotonic() + 5
+        while len(sent) < 20 * 10 and time.monotonic() < wait_until:  # every client is well under way
+            time.sleep(0.05)
+        assert len(sent) >= 20 * 10, "the slow clients did not get going"
+
+        started = time.monotonic()
+        health = service.request("GET", "/api/health", timeout=2)
+        health_seconds = time.monotonic() - started
+        started = time.monotonic()
+        trigger = service.request("POST", "/api/trigger_report/", timeout=2)
+        trigger_seconds = time.monotonic() - started
+        assert all(client.is_alive() for client in clients), "the slow clients should still be trickling"
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(10)
+
+    assert health.status == 200 and health_seconds < 2, (health.status, health_seconds)
+    assert trigger.status == 202 and trigger_seconds < 2, (trigger.status, trigger_seconds)
+    assert service.wait_report(trigger.json()["report_id"]).headers["X-Report-Status"] == "Complete"
+
+
+def test_health_stops_counting_a_killed_worker_within_30_seconds(service_factory, redis_url, service_data_dir):
+    service = service_factory(redis_url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    worker = service.start_worker()
+    service.wait_healthy()
+    assert service.get("/api/health").json()["workers"] == 1
+
+    for pid in (worker.pid, *_children(worker.pid)):
+        _kill_group(pid)
+    worker.wait(10)
+    killed = time.monotonic()
+    deadline, health = killed + 30, service.get("/api/health")
+    while health.json()["workers"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        health = service.get("/api/health")
+
+    assert health.status == 503 and health.json()["workers"] == 0, "a dead worker still counted after 30 s"
+    service.start_worker()
+    service.wait_healthy()
+
+
+def test_a_report_queued_when_redis_restarts_is_requeued_and_completes(
+    service_factory, private_redis: RedisServer, service_data_dir
+):
+    service = service_factory(private_redis.url, STOREMON_DATA_DIR=str(service_data_dir))
+    service.start_web()
+    report_id = service.trigger()  # no worker yet: the job waits in Redis
+    record = json.loads((service.reports_dir / f"{report_id}.json").read_text())
+    assert record["status"] == "Queued"
+
+    private_redis.stop()
+    private_redis.start()  # empty: the queued job is gone
+    running = service.get(f"/api/get_report/{report_id}/")
+    assert running.status == 200 and running.json() == {"status": "Running", "progress": 0.0}
+
+    service.start_worker()
+    done = service.wait_report(report_id)
+    assert done.headers["X-Report-Status"] == "Complete"
+    assert done.body == library_csv(service.tmp_path, service_data_dir)

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -75,9 +76,16 @@ def test_make_run_serves_the_sample_and_the_printed_commands_work(tmp_path):
     try:
         output = _wait_for_text(log, "Ctrl-C stops everything", process)
         redis_port = int(re.search(r"redis:\s+redis://127\.0\.0\.1:(\d+)/0", output).group(1))
-        trigger_cmd = re.search(r"^\s+(curl -s -X POST \S+)$", output, re.M).group(1)
-        fetch_cmd = re.search(r"^\s+(curl -s \S+/REPORT_ID/)$", output, re.M).group(1)
+        trigger_cmd = re.search(r"^\s+(curl -s -H '[^']+' -X POST \S+/api/trigger_report/)$", output, re.M).group(1)
+        fetch_cmd = re.search(r"^\s+(curl -s -H '[^']+' \S+/REPORT_ID/)$", output, re.M).group(1)
         assert f"127.0.0.1:{port}" in trigger_cmd and redis_port != 6379
+        token_file = tmp_path / "run" / "tokens"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        tokens = dict(line.split(":", 1) for line in token_file.read_text().split())
+        assert set(tokens) == {"read", "write", "admin"}
+        assert f"Bearer {tokens['write']}" in trigger_cmd and f"Bearer {tokens['read']}" in fetch_cmd
+        unauthenticated = _sh(f"curl -s -o /dev/null -w '%{{http_code}}' -X POST {trigger_cmd.split()[-1]}")
+        assert unauthenticated == "401"
 
         report_id = json.loads(_sh(trigger_cmd))["report_id"]
         body = _fetch(fetch_cmd, report_id)
@@ -85,7 +93,7 @@ def test_make_run_serves_the_sample_and_the_printed_commands_work(tmp_path):
         assert (tmp_path / "run" / "reports" / f"{report_id}.csv").is_file()
         assert (tmp_path / "run" / "store" / "manifest.json").is_file()
 
-        post_cmd = re.search(r"^\s+(curl -s -X POST \S+/api/polls .+)$", output, re.M).group(1)
+        post_cmd = re.search(r"^\s+(curl -s -H '[^']+' -X POST \S+/api/polls .+)$", output, re.M).group(1)
         posted = json.loads(_sh(post_cmd))
         assert (posted["accepted"], posted["rejected"]) == (1, 0), posted
         assert json.loads(_sh(post_cmd))["duplicate_of"] == posted["ingest_id"]  # idempotent
@@ -121,3 +129,24 @@ def test_make_run_without_redis_server_says_how_to_install_it(tmp_path):
     assert "redis-server not found" in result.stderr
     assert "apt-get install -y redis-server" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_run_keeps_its_tokens_between_runs(tmp_path):
+    """The token file is made once (mode 0600) and then reused; a broken one is a clear error."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_script", ROOT / "scripts" / "run.py")
+    run_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_script)
+    path = tmp_path / "run" / "tokens"
+
+    first = run_script._tokens(path)
+    path.chmod(0o644)
+    again = run_script._tokens(path)
+
+    assert first == again and set(first) == {"read", "write", "admin"}
+    assert len({*first.values()}) == 3 and all(len(token) >= 32 for token in first.values())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("read:only-one-token-here\n")
+    with pytest.raises(RuntimeError, match="delete it"):
+        run_script._tokens(path)

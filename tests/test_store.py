@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +33,7 @@ from storemon.store import (
     replace_hours,
     replace_timezones,
     report_from_store,
+    table_versions,
 )
 from storemon.store._compact import collect_garbage, compact
 from storemon.store._manifest import read_manifest
@@ -132,7 +133,7 @@ def test_polls_ingested_in_chunks_equal_one_file(dataset: Path, polls_chunks: li
 
 
 def test_stores_with_only_old_or_future_polls_are_listed(tmp_path: Path) -> None:
-    """SPEC: every store with any valid row is in the report, even when no part is read for it."""
+    """docs/rules.md: every store with any valid row is in the report, even when no part is read for it."""
     data = tmp_path / "data"
     write_csv(
         data / "store_status.csv",
@@ -242,10 +243,12 @@ def test_hours_and_timezones_are_replaced_by_new_versions(tmp_path: Path) -> Non
     assert report_from_store(store).equals(report_with(hours_v1))
     # … but the current version again is.
     assert ingest_paths(store, [hours_v1])[0].skipped
-    # The superseded versions are garbage, collected by compact.
+    # Superseded versions stay (restorable: storemon.restore_table); compact keeps them.
     assert len(list((store / "tables").glob("hours-*.parquet"))) == 3
     compact(store)
-    assert len(list((store / "tables").glob("hours-*.parquet"))) == 1
+    assert len(list((store / "tables").glob("hours-*.parquet"))) == 3
+    versions = table_versions(store, "hours")
+    assert [v["current"] for v in versions] == [True, False, False] and all(v["restorable"] for v in versions)
 
 
 def test_rejected_rows_are_kept_per_ingest(tmp_path: Path) -> None:
@@ -521,3 +524,92 @@ def test_garbage_from_a_crashed_ingest_is_invisible_and_collected(dataset: Path,
     assert collect_garbage(store) == 3
     assert store_files(store) == manifest.files()
     assert report_from_store(store).equals(want)
+
+
+# --------------------------------------------------------------------------
+# Special hours, per-status horizons and the range views
+
+
+def _with_special(dataset: Path, directory: Path) -> Path:
+    """``dataset`` plus a special_hours.csv: closed days, shortened days, an invalid row, a new store."""
+    directory.mkdir()
+    for entry in dataset.iterdir():
+        (directory / entry.name).write_bytes(entry.read_bytes())
+    inputs = load_dir(dataset)
+    stores = sorted(set(inputs.hours["store_id"]))[:6]
+    rows = [[store, "2024-10-10", "", ""] for store in stores[:3]]
+    rows += [[store, "2024-10-12", "10:00:00", "14:00:00"] for store in stores[3:]]
+    rows += [["special-only", "2024-10-13", "22:00", "02:00"], [stores[0], "2024-10-11", "09:00", ""]]
+    write_csv(directory / "special_hours.csv", ["store_id", "date_local", "start_time_local", "end_time_local"], rows)
+    return directory
+
+
+def test_special_hours_are_a_replaced_table_and_reach_the_report(dataset: Path, tmp_path: Path) -> None:
+    data = _with_special(dataset, tmp_path / "data")
+    store = tmp_path / "store"
+    results = ingest_paths(store, [data])
+    assert [r.kind for r in results] == ["polls", "hours", "timezones", "special"]
+    assert results[-1].rows_rejected == 1  # the row with only one time
+    inputs = load_dir(data)
+    assert inputs.special.height == 7
+    options = {"horizon_active": timedelta(hours=2)}
+    want = compute_report(inputs.polls, inputs.hours, inputs.timezones, special=inputs.special, **options)
+    got = report_from_store(store, **options)
+    assert got.equals(want)
+    assert "special-only" in got["store_id"].to_list()
+    assert not got.equals(report_from_store(open_store(store)))  # the horizon matters here
+    # A new version replaces the old one as a whole; an equal one is a no-op.
+    empty = pl.DataFrame(schema=storemon.SPECIAL_HOURS_SCHEMA)
+    storemon.replace_special_hours(store, empty, source="none")
+    assert report_from_store(store).equals(compute_report(inputs.polls, inputs.hours, inputs.timezones))
+    assert storemon.replace_special_hours(store, empty, source="none").skipped
+    check_store(store)
+    one_time = pl.DataFrame(
+        {"store_id": ["a"], "date_local": [END.date()], "start_time_local": [time(9)], "end_time_local": [None]},
+        schema=storemon.SPECIAL_HOURS_SCHEMA,
+    )
+    with pytest.raises(InputError, match="exactly one"):
+        storemon.replace_special_hours(store, one_time, source="unvalidated")
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {},
+        {"start": END - timedelta(days=9), "end": END - timedelta(days=1), "stores": ["special-only", "nobody"]},
+    ],
+)
+def test_range_views_from_the_store_equal_the_library(dataset: Path, tmp_path: Path, keywords) -> None:
+    data = _with_special(dataset, tmp_path / "data")
+    store = tmp_path / "store"
+    ingest_paths(store, [data])
+    inputs = load_dir(data)
+    frames = (inputs.polls, inputs.hours, inputs.timezones)
+    options = {"special": inputs.special, "horizon_inactive": timedelta(days=1), **keywords}
+    store_options = {key: value for key, value in options.items() if key != "special"}
+    assert storemon.timeline_from_store(store, **store_options).equals(storemon.timeline(*frames, **options))
+    assert storemon.incidents_from_store(store, min_minutes=5, **store_options).equals(
+        storemon.incidents(*frames, min_minutes=5, **options)
+    )
+    assert storemon.daily_from_store(store, **store_options).equals(storemon.daily(*frames, **options))
+
+
+def test_range_views_read_only_the_parts_their_range_needs(dataset: Path, tmp_path: Path) -> None:
+    """Parts before ``start − max(horizons)`` are never opened, like a report's."""
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    start, end = END - timedelta(days=2), END - timedelta(days=1)
+    horizons = {
+        "horizon": timedelta(days=8),
+        "horizon_active": timedelta(hours=2),
+        "horizon_inactive": timedelta(hours=6),
+    }
+    manifest = read_manifest(store)
+    lowest = start - timedelta(hours=6)
+    outside = [p for p in manifest.parts if datetime.fromisoformat(p.date).date() < (lowest - timedelta(days=1)).date()]
+    assert outside
+    want = storemon.daily_from_store(store, start=start, end=end, **horizons)
+    for part in outside:
+        (store / part.path).write_bytes(b"not parquet at all")
+    assert storemon.daily_from_store(store, start=start, end=end, **horizons).equals(want)
+    assert storemon.timeline_from_store(store, start=start, end=end, **horizons).height

@@ -17,7 +17,7 @@ import pytest
 from rq import SimpleWorker
 
 import storemon
-from conftest import SERVICE_DATA_END, RedisServer, run_jobs
+from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, RedisServer, run_jobs
 from storemon import write_report
 from webapp import create_app
 from webapp.resources import get_queue
@@ -42,6 +42,7 @@ def make_app(redis_url: str, service_data_dir: Path, reports_dir: Path):
             "REDIS_URL": redis_url,
             "STOREMON_DATA_DIR": str(service_data_dir),
             "STOREMON_REPORTS_DIR": str(reports_dir),
+            "STOREMON_TOKENS": TOKENS_ENV,
             **overrides,
         }
         return create_app(config)
@@ -56,7 +57,7 @@ def app(make_app):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return app.test_client(token=TOKENS["write"])
 
 
 def expected_csv(tmp_path: Path, data_dir: Path, now: datetime | None = None, horizon_hours: float = 192) -> bytes:
@@ -224,7 +225,7 @@ def test_get_report_without_an_id_is_400(client):
 def test_a_report_that_cannot_be_computed_is_failed_with_a_reason(make_app, service_data_dir, reports_dir):
     (service_data_dir / "menu_hours.csv").unlink()
     app = make_app()
-    client = app.test_client()
+    client = app.test_client(token=TOKENS["write"])
     report_id = trigger(client)
     run_jobs(app)
 
@@ -242,7 +243,7 @@ def test_a_job_over_its_timeout_is_failed(make_app, tmp_path, reports_dir):
     hold = tmp_path / "hold"
     hold.touch()  # the job waits on it, so it runs past its one-second timeout
     app = make_app(STOREMON_JOB_TIMEOUT="1", STOREMON_TEST_HOLD_FILE=str(hold))
-    client = app.test_client()
+    client = app.test_client(token=TOKENS["write"])
     report_id = trigger(client)
     run_jobs(app)
 
@@ -293,7 +294,7 @@ def test_a_finished_report_survives_a_redis_flush(app, client, redis_server: Red
 
 def test_redis_down_is_503_then_the_app_recovers(make_app, private_redis: RedisServer, tmp_path, service_data_dir):
     app = make_app(REDIS_URL=private_redis.url)
-    client = app.test_client()
+    client = app.test_client(token=TOKENS["write"])
     finished = trigger(client)
     run_jobs(app)
     pending = trigger(client)
@@ -312,10 +313,12 @@ def test_redis_down_is_503_then_the_app_recovers(make_app, private_redis: RedisS
 
     private_redis.start()  # same port, empty: the pending job is gone with the old data
 
-    assert client.get(f"/api/get_report/{pending}/").status_code == 404
+    requeued = client.get(f"/api/get_report/{pending}/")  # its Queued record puts it back on the queue
+    assert requeued.status_code == 200 and requeued.get_json() == {"status": "Running", "progress": 0.0}
     again = trigger(client)
     run_jobs(app)
     assert client.get(f"/api/get_report/{again}/").data == served.data
+    assert client.get(f"/api/get_report/{pending}/").data == served.data
 
 
 # --- health ------------------------------------------------------------------------------
@@ -336,7 +339,7 @@ def test_health_needs_redis_a_worker_and_data(make_app, app, client, tmp_path):
         vanishing.mkdir()
         no_data_app = make_app(STOREMON_DATA_DIR=str(vanishing))  # a missing one stops the app at start-up
         vanishing.rmdir()
-        no_data = no_data_app.test_client().get("/api/health")
+        no_data = no_data_app.test_client(token=TOKENS["write"]).get("/api/health")
     finally:
         worker.register_death()
 
@@ -347,6 +350,7 @@ def test_health_needs_redis_a_worker_and_data(make_app, app, client, tmp_path):
 
 def test_settings_come_from_the_environment(monkeypatch, redis_url, tmp_path):
     monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("STOREMON_TOKENS", TOKENS_ENV)
     monkeypatch.setenv("STOREMON_QUEUE", "other-queue")
     monkeypatch.setenv("STOREMON_REPORTS_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("STOREMON_DATA_DIR", str(storemon.sample_dir()))
@@ -355,8 +359,8 @@ def test_settings_come_from_the_environment(monkeypatch, redis_url, tmp_path):
 
     with app.app_context():
         assert get_queue().name == "other-queue"
-    report_id = trigger(app.test_client())
-    assert app.test_client().get(f"/api/get_report/{report_id}/").get_json()["status"] == "Running"
+    report_id = trigger(app.test_client(token=TOKENS["write"]))
+    assert app.test_client(token=TOKENS["write"]).get(f"/api/get_report/{report_id}/").get_json()["status"] == "Running"
     run_jobs(app)
     assert (tmp_path / "elsewhere" / f"{report_id}.csv").is_file()
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import free_port
+from conftest import TOKENS_ENV, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICE_DEPS = {"flask", "rq", "redis", "gunicorn", "honcho"}
+SERVICE_DEPS = {"flask", "rq", "redis", "gunicorn", "honcho", "flask-httpauth"}
 CORE_DEPS = {"polars", "numpy", "click"}
 
 
@@ -198,7 +198,9 @@ def test_the_app_factory_serves_health_from_the_wheel(installed: Installed):
         "print(json.dumps({'status': response.status_code, 'json': response.get_json()}))"
     )
     sample = installed.python("import storemon; print(storemon.sample_dir())").stdout.strip()
-    result = installed.python(code, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", STOREMON_DATA_DIR=sample)
+    result = installed.python(
+        code, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", STOREMON_DATA_DIR=sample, STOREMON_TOKENS=TOKENS_ENV
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     # No Redis listens on that port: unhealthy, but it answers JSON and finds the data.

@@ -13,6 +13,7 @@ friends, the data store is :mod:`storemon.store`. The rules every figure
 follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 """
 
+from storemon._core.ranges import daily, incidents, timeline
 from storemon._core.report import compute_report, resolve_now
 from storemon._fileio import atomic_path
 from storemon._instants import format_instant, parse_instant, utc_instant
@@ -23,9 +24,11 @@ from storemon._load import (
     load_hours,
     load_inputs,
     load_polls,
+    load_special_hours,
     load_timezones,
     parse_hours,
     parse_polls,
+    parse_special_hours,
     parse_timezones,
 )
 from storemon._output import FORMATS, display_report, output_format, write_report, write_table
@@ -37,16 +40,22 @@ from storemon.exceptions import (
     FileFormatError,
     InputError,
     InvalidRowError,
+    StaleVersionError,
     StoreError,
     StoremonError,
 )
 from storemon.schema import (
+    DAILY_SCHEMA,
     HOURS_SCHEMA,
+    INCIDENTS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
     REPORT_COLUMNS,
     REPORT_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
     STATUS,
+    TIMELINE_SCHEMA,
+    TIMELINE_STATUS,
     TIMEZONES_SCHEMA,
     check_zone,
     is_known_zone,
@@ -60,21 +69,31 @@ from storemon.store import (
     check_store,
     collect_garbage,
     compact,
+    current_table,
+    daily_from_store,
+    incidents_from_store,
     ingest_paths,
     latest_poll,
     open_store,
     read_polls,
     read_rejects,
     replace_hours,
+    replace_special_hours,
     replace_timezones,
     report_from_store,
+    restore_table,
     rows_rejected,
+    table_versions,
+    timeline_from_store,
 )
 
 __all__ = [
     # computing
     "compute_report",
     "resolve_now",
+    "timeline",
+    "incidents",
+    "daily",
     # instants
     "parse_instant",
     "utc_instant",
@@ -85,9 +104,11 @@ __all__ = [
     "load_polls",
     "load_hours",
     "load_timezones",
+    "load_special_hours",
     "parse_polls",
     "parse_hours",
     "parse_timezones",
+    "parse_special_hours",
     "Inputs",
     "Loaded",
     "sample_dir",
@@ -106,12 +127,19 @@ __all__ = [
     "append_polls",
     "replace_hours",
     "replace_timezones",
+    "replace_special_hours",
     "report_from_store",
+    "timeline_from_store",
+    "incidents_from_store",
+    "daily_from_store",
     "latest_poll",
     "read_polls",
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
+    "restore_table",
     "compact",
     "collect_garbage",
     "IngestResult",
@@ -120,7 +148,12 @@ __all__ = [
     "POLLS_SCHEMA",
     "HOURS_SCHEMA",
     "TIMEZONES_SCHEMA",
+    "SPECIAL_HOURS_SCHEMA",
     "REPORT_SCHEMA",
+    "TIMELINE_SCHEMA",
+    "TIMELINE_STATUS",
+    "INCIDENTS_SCHEMA",
+    "DAILY_SCHEMA",
     "REPORT_COLUMNS",
     "REJECTS_SCHEMA",
     "STATUS",
@@ -136,5 +169,6 @@ __all__ = [
     "InvalidRowError",
     "ConfigError",
     "StoreError",
+    "StaleVersionError",
     "__version__",
 ]

@@ -9,6 +9,11 @@ file holds, so the CLI, the service and the library accept the same forms
   ``±HH``, ``±HHMM``, ``±HH:MM``; a value without a zone is UTC;
 * valid instants lie in ``[1970-01-01T00:00:00Z, 2200-01-01T00:00:00Z)``.
 
+Nothing else is accepted: a value must match :data:`TIMESTAMP_FORM` (the
+grammar above, surrounding blanks allowed) before any format is tried, so
+seven or more fraction digits, a bare date, one-digit fields or lower-case
+``t``/``z``/``utc`` are unparsable rather than silently read.
+
 Inside the computation instants are integers: epoch microseconds (``us``)
 and *ticks* of half a microsecond, so that a midpoint between two polls is
 exact (docs/rules.md, "Status timeline").
@@ -28,7 +33,10 @@ __all__ = [
     "EPOCH",
     "MIN_INSTANT",
     "MAX_INSTANT",
+    "MIN_US",
+    "MAX_US",
     "TICKS_PER_US",
+    "TIMESTAMP_FORM",
     "parse_instant",
     "parse_timestamps",
     "utc_instant",
@@ -48,8 +56,13 @@ MAX_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
 TICKS_PER_US = 2
 
 _US = timedelta(microseconds=1)
-_MIN_US = 0
-_MAX_US = (MAX_INSTANT - EPOCH) // _US
+#: Epoch microseconds of :data:`MIN_INSTANT` and :data:`MAX_INSTANT`.
+MIN_US = 0
+MAX_US = (MAX_INSTANT - EPOCH) // _US
+_MIN_US, _MAX_US = MIN_US, MAX_US
+
+#: Every accepted timestamp matches this (docs/rules.md, "The inputs").
+TIMESTAMP_FORM = r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?: UTC|Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
 
 # The real files' format, tried first on every value.
 _FAST_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f UTC"
@@ -145,30 +158,36 @@ def parse_timestamps(raw: pl.Series) -> pl.Series:
     the values still null, so a clean file pays for one parse. Range is not
     checked here (see :func:`in_range`).
     """
-    fast = _to_utc(raw, _FAST_TIMESTAMP)
+    fast = pl.select(timestamp_expr(raw.name, raw)).to_series()
     retry = (fast.is_null() & raw.is_not_null() & (raw != "")).arg_true()
     if retry.len():
         fast = fast.scatter(retry, parse_timestamps_slowly(raw.gather(retry)))
     return fast
 
 
-def timestamp_expr(name: str) -> pl.Expr:
-    """The fast path of :func:`parse_timestamps` as an expression on column ``name``."""
-    return pl.col(name).str.to_datetime(_FAST_TIMESTAMP, strict=False, time_unit="us", time_zone="UTC", cache=False)
+def timestamp_expr(name: str, values: pl.Series | None = None) -> pl.Expr:
+    """The fast path of :func:`parse_timestamps` as an expression on column ``name`` (or on ``values``)."""
+    text = pl.col(name) if values is None else pl.lit(values)
+    return pl.when(text.str.contains(TIMESTAMP_FORM)).then(_to_utc_expr(text, _FAST_TIMESTAMP)).alias(name)
 
 
 def parse_timestamps_slowly(raw: pl.Series) -> pl.Series:
     """The accepted forms other than the real files' one: ``T``, ``Z``, offsets, no zone."""
-    attempts: list[Callable[[pl.Series], pl.Series]] = [_parser(fmt) for fmt in _OTHER_TIMESTAMPS]
-    return _first_success(raw, [*attempts, _to_utc_normalised])
+    attempts: list[Callable[[pl.Series], pl.Series]] = [
+        functools.partial(_to_utc, fmt=fmt) for fmt in _OTHER_TIMESTAMPS
+    ]
+    parsed = _first_success(raw, [*attempts, _to_utc_normalised])
+    return (
+        pl.select(pl.when(pl.lit(raw).str.contains(TIMESTAMP_FORM)).then(pl.lit(parsed))).to_series().rename(raw.name)
+    )
 
 
 def _to_utc(raw: pl.Series, fmt: str) -> pl.Series:
     return raw.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
 
 
-def _parser(fmt: str) -> Callable[[pl.Series], pl.Series]:
-    return functools.partial(_to_utc, fmt=fmt)
+def _to_utc_expr(raw: pl.Expr, fmt: str) -> pl.Expr:
+    return raw.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
 
 
 def _to_utc_normalised(raw: pl.Series) -> pl.Series:
@@ -180,7 +199,7 @@ def _to_utc_normalised(raw: pl.Series) -> pl.Series:
         .str.replace(r"\s*([+-]\d{2}):?(\d{2})$", "${1}${2}")
         .str.replace(r"(:\d{2}(?:\.\d+)?)([+-]\d{2})$", "${1}${2}00")
     )
-    return _first_success(text, [_parser(fmt) for fmt in _NORMALISED_TIMESTAMPS])
+    return _first_success(text, [functools.partial(_to_utc, fmt=fmt) for fmt in _NORMALISED_TIMESTAMPS])
 
 
 def _first_success(raw: pl.Series, attempts: Sequence[Callable[[pl.Series], pl.Series]]) -> pl.Series:

@@ -1,8 +1,8 @@
-"""Loading and validating the three input files.
+"""Loading and validating the input files: polls, business hours, time zones and (optional) special hours.
 
 Each loader reads one CSV or Parquet file, finds its columns by header name,
 reads every value as a string and parses it vectorized into the typed frames
-of :mod:`storemon.schema`. Rows that break a rule of ``SPEC.md`` ("Invalid
+of :mod:`storemon.schema`. Rows that break a rule of ``docs/rules.md`` ("Invalid
 rows") are left out of the frame and returned in ``rejects`` instead; with
 ``strict=True`` the first of them raises :class:`InvalidRowError`. A file that
 cannot be used at all raises :class:`FileFormatError`.
@@ -25,7 +25,18 @@ Choices worth knowing:
 - A line whose required fields are all empty (a blank line) is one reject
   with reason ``"blank line"`` rather than one per column.
 - Surrounding blanks are ignored in every value except ``store_id``, which is
-  kept exactly as written (it is only rejected when empty or all blanks).
+  kept exactly as written. In every file an empty store id is rejected as
+  ``"empty store id"`` (one of blanks is an exact id like any other); one longer than 256 code
+  points, holding a control character (U+0000–U+001F, U+007F–U+009F) or
+  beginning with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
+  formula) as ``"invalid store id"`` (docs/rules.md, "The inputs").
+- A timestamp that parses but lies outside ``[1970-01-01, 2200-01-01)`` UTC
+  is ``"timestamp out of range"``; with ``not_after=`` a poll dated after
+  that instant is ``"timestamp in the future"`` (live intake's 15-minute
+  rule is the caller's ``not_after``).
+- Special hours: ``date_local`` is ``YYYY-MM-DD`` within the same years;
+  both times empty means closed on that date; exactly one empty is
+  ``"one of the two times empty"`` (reported on the empty column).
 - A time-zone row repeating a store's zone is dropped without a reject; a
   valid row naming a *different* zone than the store's first valid row is
   rejected as ``"conflicting time zone"``.
@@ -37,17 +48,20 @@ import fnmatch
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import polars as pl
 
-from storemon._instants import parse_timestamps_slowly, timestamp_expr
+from storemon._core.store_codes import valid_store_id
+from storemon._instants import MAX_INSTANT, MIN_INSTANT, parse_timestamps_slowly, timestamp_expr, utc_instant
 from storemon.exceptions import FileFormatError, InvalidRowError
 from storemon.schema import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
     STATUS,
     TIMEZONES_SCHEMA,
     is_known_zone,
@@ -59,19 +73,28 @@ __all__ = [
     "load_polls",
     "load_hours",
     "load_timezones",
+    "load_special_hours",
     "load_inputs",
     "load_dir",
     "parse_polls",
     "parse_hours",
     "parse_timezones",
+    "parse_special_hours",
     "Source",
     "FILE_NAMES",
+    "OPTIONAL_FILE_NAMES",
 ]
 
 # Reject reasons: short fixed strings, part of the interface (tests, reports).
 BLANK_LINE = "blank line"
 EMPTY_STORE_ID = "empty store id"
+INVALID_STORE_ID = "invalid store id"
 BAD_TIMESTAMP = "unparsable timestamp"
+TIMESTAMP_OUT_OF_RANGE = "timestamp out of range"
+TIMESTAMP_IN_FUTURE = "timestamp in the future"
+BAD_DATE = "bad date"
+DATE_OUT_OF_RANGE = "date out of range"
+ONE_TIME_EMPTY = "one of the two times empty"
 BAD_STATUS = "unknown status"
 BAD_DAY = "day of week outside 0-6"
 BAD_TIME = "bad time"
@@ -88,6 +111,7 @@ _FRAME_FIRST_LINE = 1
 _POLLS_ALIASES: Mapping[str, str] = {}
 _HOURS_ALIASES: Mapping[str, str] = {"day": "dayOfWeek"}
 _TIMEZONES_ALIASES: Mapping[str, str] = {}
+_SPECIAL_ALIASES: Mapping[str, str] = {}
 
 #: File names :func:`load_dir` looks for, per role: the 2024 names (CSV or
 #: Parquet) and the 2023 names. Patterns use :mod:`fnmatch` syntax and are
@@ -96,6 +120,11 @@ FILE_NAMES: Mapping[str, tuple[str, ...]] = {
     "polls": ("store_status.csv", "store_status.parquet", "store status.csv"),
     "hours": ("menu_hours.csv", "menu_hours.parquet", "Menu hours.csv"),
     "timezones": ("timezones.csv", "timezones.parquet", "bq-results-*.csv"),
+}
+
+#: Files :func:`load_dir` reads when present, per role.
+OPTIONAL_FILE_NAMES: Mapping[str, tuple[str, ...]] = {
+    "special": ("special_hours.csv", "special_hours.parquet"),
 }
 
 
@@ -121,11 +150,12 @@ class Loaded:
 
 @dataclass(frozen=True, eq=False)
 class Inputs:
-    """The three typed frames of a report plus every rejected row.
+    """The typed frames of a report plus every rejected row.
 
     ``rows_read`` maps each file read to its number of data rows; it is
     filled by :func:`load_inputs` and :func:`load_dir` and may be left empty
-    by callers that build ``Inputs`` themselves.
+    by callers that build ``Inputs`` themselves. ``special`` holds the
+    special hours (``SPECIAL_HOURS_SCHEMA``), empty when there were none.
     """
 
     polls: pl.DataFrame
@@ -133,6 +163,7 @@ class Inputs:
     timezones: pl.DataFrame
     rejects: pl.DataFrame
     rows_read: Mapping[str, int] = field(default_factory=dict)
+    special: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SPECIAL_HOURS_SCHEMA))
 
     def reject_counts(self) -> pl.DataFrame:
         """Rejected rows per file and reason: columns ``file``, ``reason``, ``rows``.
@@ -155,7 +186,7 @@ class Inputs:
     @property
     def rows_rejected(self) -> int:
         """Number of rejected rows over all files (each row counted once)."""
-        return self.rejects.select(pl.struct("file", "line").n_unique()).item()
+        return int(self.rejects.select(pl.struct("file", "line").n_unique()).item())
 
     def summary(self) -> str:
         """One line for a person: rows read, rows rejected and the reasons."""
@@ -164,6 +195,8 @@ class Inputs:
         text += (
             f": {self.polls.height} polls, {self.hours.height} business-hours rows, {self.timezones.height} time zones"
         )
+        if self.special.height:
+            text += f", {self.special.height} special-hours rows"
         if self.rejects.is_empty():
             return text + "; no rows rejected"
         per_file = []
@@ -177,18 +210,22 @@ class Inputs:
 # Public loaders
 
 
-def load_polls(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
+def load_polls(
+    source: Source, *, strict: bool = False, name: str | None = None, not_after: datetime | None = None
+) -> Loaded:
     """Load status polls (CSV or Parquet) into ``POLLS_SCHEMA``.
 
     Columns ``store_id``, ``timestamp_utc``, ``status`` in any order; see the
-    module docstring and ``SPEC.md`` for the accepted values. ``source`` is a
+    module docstring and ``docs/rules.md`` for the accepted values. ``source`` is a
     path, bytes or a file-like object; ``name`` replaces its name in messages.
+    ``not_after`` (an instant; naive = UTC) rejects polls dated after it as
+    ``"timestamp in the future"``.
     """
     raw, file = _read_table(source, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
-    return _polls(raw, file, strict, _FILE_FIRST_LINE)
+    return _polls(raw, file, strict, _FILE_FIRST_LINE, not_after)
 
 
-def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
+def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False, not_after: datetime | None = None) -> Loaded:
     """Validate polls given as a frame of string columns, with the rules of :func:`load_polls`.
 
     Columns are found by name as in a file's header; null values count as
@@ -196,10 +233,11 @@ def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Load
     ``line`` is the 1-based row index.
     """
     raw = _frame_of_strings(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
-    return _polls(raw, name, strict, _FRAME_FIRST_LINE)
+    return _polls(raw, name, strict, _FRAME_FIRST_LINE, not_after)
 
 
-def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loaded:
+def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_after: datetime | None) -> Loaded:
+    latest = None if not_after is None else utc_instant(not_after, "not_after")
     parsed = _parse(
         raw,
         {
@@ -208,16 +246,17 @@ def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loade
             "status": _status_parser("status"),
         },
     )
-    rejects, valid = _validate(
-        raw,
-        file,
-        [
-            ("store_id", EMPTY_STORE_ID, _is_blank(raw["store_id"])),
-            ("timestamp_utc", BAD_TIMESTAMP, parsed["timestamp_utc"].is_null()),
-            ("status", BAD_STATUS, parsed["status"].is_null()),
-        ],
-        first_line,
-    )
+    ts = parsed["timestamp_utc"]
+    out_of_range = ~ts.is_between(MIN_INSTANT, MAX_INSTANT, closed="left")
+    checks = [
+        *_store_id_checks(raw["store_id"]),
+        ("timestamp_utc", BAD_TIMESTAMP, ts.is_null()),
+        ("timestamp_utc", TIMESTAMP_OUT_OF_RANGE, ts.is_not_null() & out_of_range),
+    ]
+    if latest is not None:
+        checks.append(("timestamp_utc", TIMESTAMP_IN_FUTURE, ts.is_not_null() & ~out_of_range & (ts > latest)))
+    checks.append(("status", BAD_STATUS, parsed["status"].is_null()))
+    rejects, valid = _validate(raw, file, checks, first_line)
     _raise_first_if(strict, rejects)
     return Loaded(_typed(parsed.filter(valid), POLLS_SCHEMA), rejects, file, raw.height)
 
@@ -253,7 +292,7 @@ def _hours(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loade
         raw,
         file,
         [
-            ("store_id", EMPTY_STORE_ID, _is_blank(raw["store_id"])),
+            *_store_id_checks(raw["store_id"]),
             ("dayOfWeek", BAD_DAY, parsed["dayOfWeek"].is_null()),
             ("start_time_local", BAD_TIME, parsed["start_time_local"].is_null()),
             ("end_time_local", BAD_TIME, parsed["end_time_local"].is_null()),
@@ -288,7 +327,7 @@ def _timezones(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> L
     known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
     zone_ok = zone.is_in(known.implode())
     checks = [
-        ("store_id", EMPTY_STORE_ID, _is_blank(store_id)),
+        *_store_id_checks(store_id),
         ("timezone_str", BAD_ZONE, ~zone_ok),
     ]
     _, valid = _validate(raw, file, checks, first_line)  # conflicts are judged among valid rows only
@@ -300,41 +339,114 @@ def _timezones(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> L
     return Loaded(_typed(frame.filter(valid & ~repeat), TIMEZONES_SCHEMA), rejects, file, raw.height)
 
 
-def load_inputs(polls: str | Path, hours: str | Path, timezones: str | Path, *, strict: bool = False) -> Inputs:
-    """Load the three files given explicitly (each CSV or Parquet)."""
+def load_special_hours(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
+    """Load special hours (date overrides; CSV or Parquet) into ``SPECIAL_HOURS_SCHEMA``.
+
+    Columns ``store_id``, ``date_local`` (``YYYY-MM-DD``),
+    ``start_time_local``, ``end_time_local`` in any order; both times empty
+    means closed on that date (null times in the frame). ``source`` and
+    ``name`` as for :func:`load_polls`.
+    """
+    raw, file = _read_table(source, tuple(SPECIAL_HOURS_SCHEMA), _SPECIAL_ALIASES, name)
+    return _special(raw, file, strict, _FILE_FIRST_LINE)
+
+
+def parse_special_hours(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
+    """Validate special hours given as a frame of string columns (see :func:`parse_polls`)."""
+    raw = _frame_of_strings(frame, tuple(SPECIAL_HOURS_SCHEMA), _SPECIAL_ALIASES, name)
+    return _special(raw, name, strict, _FRAME_FIRST_LINE)
+
+
+def _special(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loaded:
+    parsed = _parse(
+        raw,
+        {
+            "store_id": (pl.col("store_id"), None),
+            "date_local": _date_parser("date_local"),
+            "start_time_local": _time_parser("start_time_local"),
+            "end_time_local": _time_parser("end_time_local"),
+        },
+    )
+    day = parsed["date_local"]
+    start_blank, end_blank = _is_blank(raw["start_time_local"]), _is_blank(raw["end_time_local"])
+    rejects, valid = _validate(
+        raw,
+        file,
+        [
+            *_store_id_checks(raw["store_id"]),
+            ("date_local", BAD_DATE, day.is_null()),
+            ("date_local", DATE_OUT_OF_RANGE, day.is_not_null() & ~day.is_between(_MIN_DATE, _MAX_DATE, closed="left")),
+            ("start_time_local", BAD_TIME, ~start_blank & parsed["start_time_local"].is_null()),
+            ("start_time_local", ONE_TIME_EMPTY, start_blank & ~end_blank),
+            ("end_time_local", BAD_TIME, ~end_blank & parsed["end_time_local"].is_null()),
+            ("end_time_local", ONE_TIME_EMPTY, end_blank & ~start_blank),
+        ],
+        first_line,
+    )
+    _raise_first_if(strict, rejects)
+    return Loaded(_typed(parsed.filter(valid), SPECIAL_HOURS_SCHEMA), rejects, file, raw.height)
+
+
+def load_inputs(
+    polls: str | Path,
+    hours: str | Path,
+    timezones: str | Path,
+    *,
+    strict: bool = False,
+    special: str | Path | None = None,
+) -> Inputs:
+    """Load the three files given explicitly (each CSV or Parquet), and special hours when given."""
     loaded_polls = load_polls(polls, strict=strict)
     loaded_hours = load_hours(hours, strict=strict)
     loaded_zones = load_timezones(timezones, strict=strict)
-    loaded = (loaded_polls, loaded_hours, loaded_zones)
+    loaded = [loaded_polls, loaded_hours, loaded_zones]
+    special_frame = pl.DataFrame(schema=SPECIAL_HOURS_SCHEMA)
+    if special is not None:
+        loaded_special = load_special_hours(special, strict=strict)
+        loaded.append(loaded_special)
+        special_frame = loaded_special.frame
     return Inputs(
         polls=loaded_polls.frame,
         hours=loaded_hours.frame,
         timezones=loaded_zones.frame,
         rejects=pl.concat([one.rejects for one in loaded], how="vertical"),
         rows_read={one.file: one.rows_read for one in loaded},
+        special=special_frame,
     )
 
 
 def load_dir(path: str | Path, *, strict: bool = False) -> Inputs:
-    """Find the three files in a directory by their 2024 or 2023 names and load them.
+    """Find the input files in a directory by their 2024 or 2023 names and load them.
 
-    The names looked for are in :data:`FILE_NAMES`. A role with no matching
-    file, or with more than one, raises :class:`FileFormatError`.
+    The names looked for are in :data:`FILE_NAMES` (each role required) and
+    :data:`OPTIONAL_FILE_NAMES` (special hours, read when present). A
+    required role with no matching file, or any role with more than one,
+    raises :class:`FileFormatError`.
     """
     directory = Path(path)
     if not directory.is_dir():
         raise FileFormatError("not a directory (expected one holding the three input files)", file=str(directory))
     entries = sorted(entry for entry in directory.iterdir() if entry.is_file())
     found = {role: _find_one(directory, entries, role, patterns) for role, patterns in FILE_NAMES.items()}
-    return load_inputs(found["polls"], found["hours"], found["timezones"], strict=strict)
+    special = _find_optional(directory, entries, "special", OPTIONAL_FILE_NAMES["special"])
+    return load_inputs(found["polls"], found["hours"], found["timezones"], strict=strict, special=special)
 
 
 def _find_one(directory: Path, entries: Sequence[Path], role: str, patterns: Sequence[str]) -> Path:
     """The one file in ``entries`` whose name matches one of ``patterns``."""
+    found = _find_optional(directory, entries, role, patterns)
+    if found is None:
+        wanted = ", ".join(repr(p) for p in patterns)
+        raise FileFormatError(f"no {role} file: looked for {wanted}", file=str(directory))
+    return found
+
+
+def _find_optional(directory: Path, entries: Sequence[Path], role: str, patterns: Sequence[str]) -> Path | None:
+    """The one file in ``entries`` whose name matches one of ``patterns``, or None when there is none."""
     matches = [entry for entry in entries if any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns)]
     wanted = ", ".join(repr(p) for p in patterns)
     if not matches:
-        raise FileFormatError(f"no {role} file: looked for {wanted}", file=str(directory))
+        return None
     if len(matches) > 1:
         names = ", ".join(repr(m.name) for m in matches)
         raise FileFormatError(f"several {role} files ({names}): keep exactly one of {wanted}", file=str(directory))
@@ -411,11 +523,22 @@ def _read_bytes(
 
 def _read_csv(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
     """Read a CSV file's required columns, every value a string ('' when missing)."""
-    options = dict(infer_schema=False, empty_string_is_null=False, glob=False, raise_if_empty=True)
+
+    def read(n_rows: int | None = None, wanted: Sequence[str] | None = None) -> pl.DataFrame:
+        return pl.read_csv(
+            path,
+            columns=wanted,
+            n_rows=n_rows,
+            infer_schema=False,
+            empty_string_is_null=False,
+            glob=False,
+            raise_if_empty=True,
+        )
+
     try:
-        header = pl.read_csv(path, n_rows=0, **options).columns
+        header = read(n_rows=0).columns
         chosen = _match_columns(header, columns, aliases, file)
-        frame = pl.read_csv(path, columns=[chosen[name] for name in columns], **options)
+        frame = read(wanted=[chosen[name] for name in columns])
     except pl.exceptions.NoDataError:
         raise FileFormatError("empty file (no header)", file=file) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -573,6 +696,25 @@ def _time_parser(name: str) -> _Parser:
         + text.str.extract(_TIME, 4).fill_null("0").str.pad_end(9, "0").cast(pl.Int64)
     )
     return nanoseconds.cast(pl.Time), None
+
+
+_DATE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+_MIN_DATE: date = MIN_INSTANT.date()
+_MAX_DATE: date = MAX_INSTANT.date()
+
+
+def _date_parser(name: str) -> _Parser:
+    """``YYYY-MM-DD`` (surrounding blanks allowed) to Date; an impossible date is null."""
+    text = pl.col(name)
+    parsed = text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    return pl.when(text.str.contains(_DATE)).then(parsed), None
+
+
+def _store_id_checks(store_id: pl.Series) -> list[tuple[str, str, pl.Series]]:
+    """The store-id checks of every file: empty, else invalid (docs/rules.md, "The inputs")."""
+    blank = store_id == ""
+    valid = pl.select(valid_store_id(pl.lit(store_id))).to_series()
+    return [("store_id", EMPTY_STORE_ID, blank), ("store_id", INVALID_STORE_ID, ~blank & ~valid)]
 
 
 def _is_blank(raw: pl.Series) -> pl.Series:

@@ -9,6 +9,8 @@ The hierarchy is small and flat::
     │   └── InvalidRowError       strict mode: the first invalid row
     ├── ConfigError               a bad parameter (``now``, ``horizon``, zone …)
     └── StoreError                the on-disk data store is unusable
+        └── StaleVersionError     a table replace was conditional on a version that
+                                  is no longer current (someone else replaced it)
 
 ``InputError`` carries ``file``, ``line``, ``column`` and ``value`` where they
 are known (``None`` otherwise) so that callers can show them to a person.
@@ -23,6 +25,7 @@ __all__ = [
     "InvalidRowError",
     "ConfigError",
     "StoreError",
+    "StaleVersionError",
 ]
 
 
@@ -76,3 +79,14 @@ class ConfigError(StoremonError):
 
 class StoreError(StoremonError):
     """The on-disk data store is missing, damaged or cannot be written."""
+
+
+class StaleVersionError(StoreError):
+    """A conditional replace of a table found another current version; nothing was changed.
+
+    ``expected`` is the version the caller named, ``current`` the store's.
+    """
+
+    def __init__(self, table: str, expected: str, current: str) -> None:
+        super().__init__(f"{table}: the current version is {current}, not {expected}; nothing was changed")
+        self.table, self.expected, self.current = table, expected, current

@@ -16,15 +16,18 @@ from typing import Any
 
 from flask import Flask
 
-from webapp import errors, intake, resources
+from webapp import auth, errors, intake, openapi, resources
 from webapp.api import bp
 from webapp.config import VARIABLES, Settings
+from webapp.limits import TRIGGER_BODY_BYTES
 
 __all__ = ["create_app", "MAX_BODY_BYTES"]
 
 #: Largest accepted request body; a trigger body is a few dozen bytes. The
 #: intake endpoints have their own limit (``STOREMON_MAX_INTAKE_BYTES``).
-MAX_BODY_BYTES = 64 * 1024
+#: Bodies are read through :func:`webapp.limits.read_limited`, which holds the
+#: limit for chunked bodies too.
+MAX_BODY_BYTES = TRIGGER_BODY_BYTES
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -45,7 +48,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.config.from_mapping(overrides)
     resources.init_app(app, settings)
+    auth.init_app(app, settings)
     errors.init_app(app)
     app.register_blueprint(bp)
     intake.init_app(app, settings)
+    openapi.init_app(app)
     return app

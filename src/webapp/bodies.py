@@ -21,7 +21,10 @@ JSON fields are exactly the column names (``store_id``, ``timestamp_utc``,
 ``status``; ``store_id``, ``dayOfWeek``, ``start_time_local``,
 ``end_time_local``; ``store_id``, ``timezone_str``); other fields are
 ignored. A value is a string, a number (taken as written, so a big store id
-keeps every digit) or null / missing (empty, hence usually rejected). What
+keeps every digit) or null / missing (empty, hence usually rejected). A
+string that cannot be stored as UTF-8 text — a lone surrogate such as
+``"\ud800"`` — or that holds a NUL character rejects its item (reasons
+:data:`LONE_SURROGATE`, :data:`NUL_CHARACTER`), like any other bad value. What
 cannot be read at all — bad JSON, an item that is not an object, a value
 that is an object, array or boolean, a field no item has — raises
 :class:`storemon.FileFormatError` naming the item or line.
@@ -38,6 +41,7 @@ import polars as pl
 from storemon import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
+    REJECTS_SCHEMA,
     TIMEZONES_SCHEMA,
     FileFormatError,
     Loaded,
@@ -49,7 +53,21 @@ from storemon import (
     parse_timezones,
 )
 
-__all__ = ["CSV", "JSON", "JSON_LINES", "MEDIA_TYPES", "TABLES", "body_format", "read_body"]
+__all__ = [
+    "CSV",
+    "JSON",
+    "JSON_LINES",
+    "MEDIA_TYPES",
+    "TABLES",
+    "LONE_SURROGATE",
+    "NUL_CHARACTER",
+    "body_format",
+    "read_body",
+]
+
+#: Reject reasons for JSON string values the library never gets to see.
+LONE_SURROGATE = "not valid Unicode (a lone surrogate)"
+NUL_CHARACTER = "holds a NUL character"
 
 CSV, JSON, JSON_LINES = "CSV", "JSON", "JSON lines"
 
@@ -109,7 +127,18 @@ def read_body(table: str, fmt: str, body: bytes, name: str) -> Loaded:
         return spec.load(body, name=name)
     text = _text(body, name)
     items = _json_array(text, name) if fmt == JSON else _json_lines(text, name)
-    return spec.parse(_frame_of_strings(items, spec.columns, name), name)
+    _check_items(items, spec.columns, name)
+    unusable = _unusable_values(items, spec.columns, name)
+    dropped = set(unusable["line"].to_list())
+    kept = [i for i in range(len(items)) if i + 1 not in dropped]
+    loaded = spec.parse(_frame_of_strings([items[i] for i in kept], spec.columns), name)
+    if unusable.is_empty():
+        return loaded
+    # The library numbered the kept items 1, 2, …; give each reject its item's own position.
+    positions = pl.Series([i + 1 for i in kept], dtype=pl.Int64)
+    renumbered = loaded.rejects.with_columns(line=positions.gather(loaded.rejects["line"] - 1))
+    rejects = pl.concat([unusable, renumbered]).sort("line", maintain_order=True)
+    return Loaded(frame=loaded.frame, rejects=rejects, file=loaded.file, rows_read=len(items))
 
 
 def _text(body: bytes, name: str) -> str:
@@ -153,8 +182,8 @@ def _json_lines(text: str, name: str) -> list[Any]:
     return items
 
 
-def _frame_of_strings(items: list[Any], columns: Sequence[str], name: str) -> pl.DataFrame:
-    """One string column per required field; raises for anything that is not a flat object of scalars."""
+def _check_items(items: list[Any], columns: Sequence[str], name: str) -> None:
+    """Raise for anything that is not a flat object of scalars, or a field that no item has."""
     if not all(type(item) is dict for item in items):
         index = next(i for i, item in enumerate(items, start=1) if type(item) is not dict)
         raise FileFormatError(f"item {index} is {_kind(items[index - 1])}, not an object", file=name)
@@ -164,7 +193,6 @@ def _frame_of_strings(items: list[Any], columns: Sequence[str], name: str) -> pl
         raise FileFormatError(
             f"no item has the field {missing[0]!r} (each item needs {', '.join(columns)})", file=name, column=missing[0]
         )
-    data = {}
     for column in columns:
         values = [item.get(column) for item in items]
         if not all(value is None or isinstance(value, str) for value in values):
@@ -174,7 +202,34 @@ def _frame_of_strings(items: list[Any], columns: Sequence[str], name: str) -> pl
                 file=name,
                 column=column,
             )
-        data[column] = pl.Series(column, values, dtype=pl.String)
+
+
+def _unusable_values(items: list[dict[str, Any]], columns: Sequence[str], name: str) -> pl.DataFrame:
+    """Rejects (REJECTS_SCHEMA) for values that are not storable text: lone surrogates, NUL characters."""
+    rows: list[tuple[str, int, str, str, str]] = []
+    for index, item in enumerate(items, start=1):
+        for column in columns:
+            value = item.get(column)
+            if not isinstance(value, str):
+                continue
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                rows.append((name, index, column, _shown(value), LONE_SURROGATE))
+                continue
+            if "\0" in value:
+                rows.append((name, index, column, _shown(value), NUL_CHARACTER))
+    return pl.DataFrame(rows, schema=REJECTS_SCHEMA, orient="row")
+
+
+def _shown(value: str) -> str:
+    """``value`` as printable, storable text: lone surrogates and NUL as backslash escapes."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\x00")
+
+
+def _frame_of_strings(items: list[dict[str, Any]], columns: Sequence[str]) -> pl.DataFrame:
+    """One string column per required field (the items are checked by :func:`_check_items`)."""
+    data = {column: pl.Series(column, [item.get(column) for item in items], dtype=pl.String) for column in columns}
     return pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String))
 
 

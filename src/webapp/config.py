@@ -8,16 +8,18 @@ returns a frozen :class:`Settings`; a bad value raises
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from storemon import ConfigError
 
-__all__ = ["Settings", "VARIABLES", "NO_DATA_MESSAGE"]
+__all__ = ["Settings", "VARIABLES", "NO_DATA_MESSAGE", "ROLES", "Token", "token_name"]
 
 #: Why a service with neither ``STOREMON_STORE`` nor ``STOREMON_DATA_DIR`` refuses to start.
 NO_DATA_MESSAGE = (
@@ -73,6 +75,100 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     ),
 }
 
+# --- access control, admission and retention (one block, kept apart from the rest) ----
+
+#: The roles, weakest first; each role may do everything the ones before it may.
+ROLES: tuple[str, ...] = ("read", "write", "admin")
+
+#: Shortest token accepted (characters): a token is a secret, not a password to remember.
+MIN_TOKEN_LENGTH = 16
+
+VARIABLES.update(
+    {
+        "STOREMON_TOKENS": (
+            None,
+            "Bearer tokens of the API, comma-separated role:token pairs, e.g. "
+            "'read:…,write:…,admin:…'. Roles: read (fetch reports, read tables), write (+ trigger "
+            "reports, POST polls, PATCH tables), admin (+ PUT tables, restore versions). Tokens are at "
+            "least 16 characters of [A-Za-z0-9._~+/=-]. Unset: the web app refuses to start unless STOREMON_AUTH=off.",
+        ),
+        "STOREMON_AUTH": (
+            "on",
+            "'on' (default): every endpoint but GET /api/health and GET /api/openapi.json needs "
+            "a token. 'off': no authentication at all (local experiments only; a warning is "
+            "logged at every start).",
+        ),
+        "STOREMON_MAX_QUEUED": (
+            "100",
+            "Most reports that may wait in the queue; a trigger beyond that answers 429 with Retry-After.",
+        ),
+        "STOREMON_REPORT_RETENTION_DAYS": (
+            "30",
+            "Reports (CSV and record) older than this many days are deleted by the worker after each job.",
+        ),
+    }
+)
+
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=\-]+")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One configured bearer token and the role it grants. Never printed: ``repr`` hides the secret."""
+
+    role: str
+    secret: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """What logs and records call the token: its role and a fingerprint that does not reveal it."""
+        return token_name(self.role, self.secret)
+
+
+def token_name(role: str, secret: str) -> str:
+    """``role:`` plus the first 8 hex digits of the token's SHA-256."""
+    return f"{role}:{hashlib.sha256(secret.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _tokens(value: str | None) -> tuple[Token, ...]:
+    if value is None:
+        return ()
+    tokens: list[Token] = []
+    for position, entry in enumerate(value.split(","), start=1):
+        role, sep, secret = entry.strip().partition(":")
+        where = f"STOREMON_TOKENS entry {position}"
+        if not sep or role not in ROLES:
+            raise ConfigError(f"{where}: expected role:token with a role among {', '.join(ROLES)}")
+        if len(secret) < MIN_TOKEN_LENGTH or not _TOKEN.fullmatch(secret):
+            raise ConfigError(
+                f"{where} ({role}): a token is at least {MIN_TOKEN_LENGTH} characters of letters, digits and ._~+/=-"
+            )
+        tokens.append(Token(role, secret))
+    secrets_seen = [t.secret for t in tokens]
+    if len(set(secrets_seen)) != len(secrets_seen):
+        raise ConfigError("STOREMON_TOKENS: the same token is given twice")
+    return tuple(tokens)
+
+
+def _auth(value: str) -> bool:
+    switch = value.strip().lower()
+    if switch not in ("on", "off"):
+        raise ConfigError(f"STOREMON_AUTH={value!r}: use 'on' or 'off'")
+    return switch == "on"
+
+
+def _safety(raw: Callable[[str], str | None]) -> dict[str, Any]:
+    """The fields of this block, for :meth:`Settings.from_env`."""
+    return {
+        "tokens": _tokens(raw("STOREMON_TOKENS")),
+        "auth": _auth(raw("STOREMON_AUTH") or ""),
+        "max_queued": _positive_int("STOREMON_MAX_QUEUED", raw("STOREMON_MAX_QUEUED") or "", unit="reports"),
+        "retention_days": _positive_int(
+            "STOREMON_REPORT_RETENTION_DAYS", raw("STOREMON_REPORT_RETENTION_DAYS") or "", unit="days"
+        ),
+    }
+
+
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -90,6 +186,11 @@ class Settings:
     hold_file: Path | None = None
     store: Path | None = None
     max_intake_bytes: int = 16 * 1024 * 1024
+    # access control, admission and retention (see the block above)
+    tokens: tuple[Token, ...] = field(default=(), repr=False)
+    auth: bool = True
+    max_queued: int = 100
+    retention_days: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +222,7 @@ class Settings:
             max_intake_bytes=_positive_int(
                 "STOREMON_MAX_INTAKE_BYTES", raw("STOREMON_MAX_INTAKE_BYTES") or "", unit="bytes"
             ),
+            **_safety(raw),
         )
         # Last, so that a bad value of any other variable is named first.
         data_dir = _data_dir("STOREMON_DATA_DIR", raw("STOREMON_DATA_DIR"), has_store=settings.store is not None)
@@ -130,6 +232,11 @@ class Settings:
     def abandon_after(self) -> int:
         """Seconds of worker silence after which its running job counts as abandoned."""
         return 3 * self.worker_heartbeat + 2
+
+    @property
+    def worker_stale_after(self) -> int:
+        """Seconds since a worker's last heartbeat after which health no longer counts it (at most 30)."""
+        return min(30, 2 * self.worker_heartbeat + 5)
 
 
 def _redis_url(value: str) -> str:

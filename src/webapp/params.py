@@ -1,8 +1,11 @@
 """The optional JSON body of a trigger request, checked field by field.
 
-``{"now": "<ISO 8601>", "horizon_hours": <number ≥ 0>}``, both optional. A
-missing or ``null`` ``now`` means the library's default (the latest poll); a
-naive ``now`` is UTC. A missing ``horizon_hours`` means
+``{"now": "<instant>", "horizon_hours": <number ≥ 0>}``, both optional.
+``now`` is read by :func:`storemon.parse_instant`, the parser the input
+files and the command line use (``2024-10-14T12:00:00Z``, ``2024-10-14
+12:00:00 UTC``, an offset …; without a zone it is UTC) and must lie in the
+valid range ``[1970-01-01, 2200-01-01)`` UTC. A missing or ``null`` ``now``
+means the library's default (the latest poll). A missing ``horizon_hours`` means
 :data:`storemon.DEFAULT_HORIZON`. Anything else is a :class:`BadParameter`
 naming the field.
 """
@@ -12,10 +15,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from storemon import DEFAULT_HORIZON
+from storemon import DEFAULT_HORIZON, ConfigError, parse_instant
 
 __all__ = ["BadParameter", "ReportParams", "parse_trigger_body"]
 
@@ -74,12 +77,13 @@ def _now(value: object) -> datetime | None:
     if not isinstance(value, str):
         raise BadParameter(f"field 'now' must be an ISO 8601 string, not {type(value).__name__}")
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadParameter(f"field 'now': {value!r} is not an ISO 8601 timestamp (e.g. 2024-10-14T12:00:00Z)") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadParameter("field 'now' is not valid Unicode text (a lone surrogate)") from None
+    try:
+        return parse_instant(value.strip(), "field 'now'")
+    except ConfigError as exc:
+        raise BadParameter(str(exc)) from None
 
 
 def _horizon_hours(data: dict[str, Any]) -> float:

@@ -1,19 +1,24 @@
 """The reports directory: each report's CSV and its JSON record.
 
 For a report id ``ID`` the directory holds ``ID.csv`` (only once complete) and
-``ID.json``, the record, written last: its presence is what makes a report
+``ID.json``, the record. The web app writes a ``Queued`` record before it
+answers 202, so a report id handed out is never unknown later, whatever
+happens to Redis; the worker replaces it with the final record (``Complete``
+or ``Failed``), written last: a final record is what makes a report
 finished, whatever Redis says or has forgotten. Both files are written through
 :func:`storemon.atomic_path`, so a reader never sees half of either.
 
 A record is a JSON object::
 
-    {"report_id": "…", "status": "Complete" | "Failed",
+    {"report_id": "…", "status": "Queued" | "Complete" | "Failed",
      "parameters": {"now": "<ISO>" | null, "horizon_hours": 192.0},
      "source": {"data_dir": "…"} or {"store": "…"},
      "now": "<ISO instant the figures are for>" | null,
      "created": "<ISO>", "started": "<ISO>" | null, "finished": "<ISO>",
      "duration_seconds": 0.42 | null, "rows": 50 | null, "rejects": 3 | null,
-     "error": "<for a person>" (Failed only)}
+     "error": "<for a person>" (Failed only),
+     "requested_by": "write:1a2b3c4d" | null (the token's role and fingerprint),
+     "job": {…} (Queued only: what re-queues the job if Redis loses it), "requeued": 0}
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ __all__ = [
     "COMPLETE",
     "FAILED",
     "RUNNING",
+    "QUEUED",
+    "is_final",
     "new_report_id",
     "is_report_id",
     "csv_path",
@@ -43,6 +50,7 @@ __all__ = [
 COMPLETE = "Complete"
 FAILED = "Failed"
 RUNNING = "Running"
+QUEUED = "Queued"
 
 _REPORT_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -73,7 +81,10 @@ def read_record(reports_dir: Path, report_id: str) -> dict[str, Any] | None:
         text = record_path(reports_dir, report_id).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    return json.loads(text)
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError(f"report record {report_id} is not a JSON object")
+    return record
 
 
 def write_record(reports_dir: Path, record: dict[str, Any]) -> Path:
@@ -82,6 +93,11 @@ def write_record(reports_dir: Path, record: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+def is_final(record: dict[str, Any] | None) -> bool:
+    """Whether ``record`` is a finished report's (Complete or Failed), not a Queued one's."""
+    return record is not None and record.get("status") in (COMPLETE, FAILED)
 
 
 def utc_now_iso() -> str:

@@ -51,14 +51,20 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def get_settings() -> Settings:
     """The current app's :class:`~webapp.config.Settings`."""
-    return current_app.extensions[_KEY].settings
+    return _resources().settings
 
 
 def get_redis() -> Redis:
     """The current app's Redis client."""
-    return current_app.extensions[_KEY].redis
+    return _resources().redis
 
 
 def get_queue() -> Queue:
     """The current app's RQ queue of report jobs."""
-    return current_app.extensions[_KEY].queue
+    return _resources().queue
+
+
+def _resources() -> _Resources:
+    resources = current_app.extensions[_KEY]
+    assert isinstance(resources, _Resources)
+    return resources

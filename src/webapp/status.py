@@ -1,8 +1,11 @@
 """Where a report stands: the reports directory first, then RQ.
 
-A record in the reports directory is final and outlives Redis (flushes,
-restarts, expired jobs). Without one, the RQ job tells whether the report is
-still queued or running. Before asking, abandoned jobs (their worker stopped
+A final record (Complete, Failed) in the reports directory outlives Redis
+(flushes, restarts, expired jobs). Otherwise the RQ job tells whether the
+report is still queued or running. A ``Queued`` record whose job Redis no
+longer knows (Redis restarted or flushed before a worker took it) is put
+back on the queue once, from what the record holds; lost a second time, the
+report is ``Failed`` with :data:`LOST` as the reason. Before asking, abandoned jobs (their worker stopped
 heart-beating: killed, crashed, machine lost) are moved to RQ's failed
 registry by :meth:`rq.registry.StartedJobRegistry.cleanup`; a failure found in
 RQ is then written down as a ``Failed`` record, so it too survives Redis.
@@ -18,10 +21,10 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from webapp.jobs import failed_record
-from webapp.records import COMPLETE, FAILED, RUNNING, read_record, write_record
+from webapp.jobs import failed_record, requeue_report
+from webapp.records import COMPLETE, FAILED, QUEUED, RUNNING, is_final, read_record, write_record
 
-__all__ = ["ReportState", "report_state", "ABANDONED", "HORSE_DIED", "NOT_SHARED"]
+__all__ = ["ReportState", "report_state", "ABANDONED", "HORSE_DIED", "NOT_SHARED", "LOST", "MAX_REQUEUES"]
 
 ABANDONED = (
     "the worker running this report stopped without finishing it (killed, crashed or cut off "
@@ -33,6 +36,17 @@ NOT_SHARED = (
     "the worker finished this report but its files are not in {dir}: the web app and the workers "
     "must share the same STOREMON_REPORTS_DIR"
 )
+
+LOST = (
+    "the job queue (Redis) lost this report's job before a worker ran it, twice (Redis restarted or "
+    "flushed); trigger a new report"
+)
+
+#: How often a Queued report whose job Redis lost is put back on the queue before it is Failed.
+MAX_REQUEUES = 1
+
+#: Seconds one web process holds the right to re-queue a lost job (others answer Running meanwhile).
+_REQUEUE_LOCK_SECONDS = 30
 
 _GONE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
@@ -54,8 +68,8 @@ def report_state(report_id: str, reports_dir: Path, queue: Queue) -> ReportState
     and Redis cannot be reached (the caller answers 503).
     """
     record = read_record(reports_dir, report_id)
-    if record is not None:
-        return _from_record(record)
+    if is_final(record):
+        return _from_record(record or {})
     queue.started_job_registry.cleanup()
     try:
         job = Job.fetch(report_id, connection=queue.connection)
@@ -63,15 +77,46 @@ def report_state(report_id: str, reports_dir: Path, queue: Queue) -> ReportState
     except NoSuchJobError:
         status, job = None, None
     record = read_record(reports_dir, report_id)  # the job may have finished meanwhile
-    if record is not None:
-        return _from_record(record)
+    if is_final(record):
+        return _from_record(record or {})
     if job is None or status is None:
+        if record is not None and record.get("status") == QUEUED:
+            return _lost(record, reports_dir, queue)
         return None
     if status in _GONE:
         return _from_record(_record_failure(job, reports_dir, status))
     if status == JobStatus.FINISHED:
         return ReportState(FAILED, error=NOT_SHARED.format(dir=reports_dir))
     return ReportState(RUNNING, progress=float(job.meta.get("progress", 0.0)))
+
+
+def _lost(record: dict[str, Any], reports_dir: Path, queue: Queue) -> ReportState:
+    """A Queued report whose job Redis no longer has: re-queue it, or fail it after :data:`MAX_REQUEUES`."""
+    report_id = str(record["report_id"])
+    if int(record.get("requeued") or 0) >= MAX_REQUEUES or "job" not in record:
+        failed = failed_record(
+            report_id,
+            params=record.get("parameters"),
+            source=record.get("source"),
+            created=record.get("created"),
+            started=None,
+            error=LOST,
+        )
+        failed["requested_by"] = record.get("requested_by")
+        _write_if_possible(reports_dir, failed)
+        return _from_record(failed)
+    # One web process re-queues; the others (and repeated polls) see it Running meanwhile.
+    if queue.connection.set(f"storemon:requeue:{report_id}", "1", nx=True, ex=_REQUEUE_LOCK_SECONDS):
+        requeue_report(queue, record, reports_dir)
+    return ReportState(RUNNING, progress=0.0)
+
+
+def _write_if_possible(reports_dir: Path, record: dict[str, Any]) -> None:
+    """Persist a Failed record; when the disk is full the answer is still right, just not remembered."""
+    try:
+        write_record(reports_dir, record)
+    except OSError:
+        pass
 
 
 def _from_record(record: dict[str, Any]) -> ReportState:
@@ -90,7 +135,8 @@ def _record_failure(job: Job, reports_dir: Path, status: JobStatus) -> dict[str,
         started=job.started_at.isoformat() if job.started_at else None,
         error=_rq_error(job, status),
     )
-    write_record(reports_dir, record)
+    record["requested_by"] = kwargs.get("requested_by")
+    _write_if_possible(reports_dir, record)
     return record
 
 

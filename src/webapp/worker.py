@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 import time
+from types import FrameType
 
 from redis.client import Pipeline
 from redis.exceptions import RedisError
@@ -49,10 +50,10 @@ class StoremonWorker(Worker):
     #: Whether SIGINT/SIGTERM asked this worker to stop (RQ keeps its own flag private).
     stop_requested: bool = False
 
-    def request_stop(self, signum, frame) -> None:
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Remember the request, then let RQ stop warmly (after the current job)."""
         self.stop_requested = True
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """TTL of the job's entry in the started registry: next heartbeat + grace."""
@@ -79,11 +80,18 @@ class StoremonWorker(Worker):
 
 
 def make_worker(settings: Settings) -> StoremonWorker:
-    """A worker on ``settings.queue`` with the service's heartbeat settings."""
+    """A worker on ``settings.queue`` with the service's heartbeat settings.
+
+    Idle, it heart-beats every ``STOREMON_WORKER_HEARTBEAT`` seconds too (RQ
+    heart-beats once per blocking dequeue, whose timeout is ``worker_ttl −
+    15``), so ``/api/health`` stops counting a dead worker within
+    :attr:`Settings.worker_stale_after` seconds.
+    """
     worker = StoremonWorker(
         [settings.queue],
         connection=connect_redis(settings.redis_url),
         job_monitoring_interval=settings.worker_heartbeat,
+        worker_ttl=settings.worker_heartbeat + 15,
     )
     worker.grace_seconds = settings.abandon_after - settings.worker_heartbeat
     return worker

@@ -1,11 +1,15 @@
-"""``compute_report``: the whole of SPEC.md in one vectorized pipeline.
+"""``compute_report``: the whole of docs/rules.md in one vectorized pipeline.
 
 Pipeline (every step a Polars operation over all stores at once)::
 
-    inputs ─coerce─► typed frames ─► store codes (every id in any input; stores.py)
-      hours + zones ─► business intervals (hours.py, zones.py)
-      polls in [window − horizon, now] ─► active runs (timeline.py)
-      both ─► sorted sweep per store and window (sweep.py) ─► report
+    inputs ─coerce─► typed frames, invalid rows left out ─► store codes (store_codes.py)
+      hours + special hours + zones ─► business intervals (business_hours.py, zones.py)
+      polls in [window start − max(horizons), now] ─► status intervals (status.py)
+      both ─► sorted sweep into segments (sweep.py) ─► per-window sums ─► report
+
+The same preparation (:func:`prepare`) and segments (:func:`range_segments`)
+serve the timeline, incidents and daily series (:mod:`storemon._core.ranges`),
+so their figures and the report's agree by construction.
 
 Instants are Int64 ticks of half a microsecond, so every boundary (midpoints
 included) is exact; figures are converted to minutes/hours only at the end.
@@ -13,22 +17,53 @@ included) is exact; figures are converted to minutes/hours only at the end.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from storemon._core.business_hours import business_intervals
-from storemon._core.status import active_intervals
-from storemon._core.store_codes import StoreTable, polls_with_codes, store_table
-from storemon._core.sweep import measure_windows
-from storemon._instants import TICKS_PER_US, from_us, to_ticks, to_us, utc_instant
+from storemon._core.status import status_intervals
+from storemon._core.store_codes import StoreTable, polls_with_codes, store_table, valid_store_id
+from storemon._core.sweep import measure_windows, segments
+from storemon._instants import MAX_INSTANT, MIN_INSTANT, TICKS_PER_US, from_us, to_ticks, to_us, utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, HOUR, WEEK
 from storemon.exceptions import ConfigError, InputError
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REPORT_SCHEMA, TIMEZONES_SCHEMA, check_zone, is_known_zone
+from storemon.schema import (
+    HOURS_SCHEMA,
+    POLLS_SCHEMA,
+    REPORT_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
+    TIMEZONES_SCHEMA,
+    check_zone,
+    is_known_zone,
+)
 
-__all__ = ["compute_report", "reaching_polls", "resolve_now"]
+__all__ = [
+    "compute_report",
+    "reaching_polls",
+    "resolve_now",
+    "prepare",
+    "range_segments",
+    "Prepared",
+    "SameAsHorizon",
+    "SAME_AS_HORIZON",
+    "Horizon",
+]
 
 Frame = pl.DataFrame | pl.LazyFrame
+
+
+class SameAsHorizon(enum.Enum):
+    """The default of ``horizon_active`` / ``horizon_inactive``: whatever ``horizon`` is."""
+
+    SAME = "same as horizon"
+
+
+SAME_AS_HORIZON = SameAsHorizon.SAME
+#: A per-status horizon argument: a length, None (no limit) or "same as ``horizon``".
+Horizon = timedelta | None | SameAsHorizon
 
 # A horizon this long (about 36,000 years) already reaches every instant a
 # Datetime[us] can hold from any other: it is what "infinite" means here.
@@ -36,6 +71,8 @@ _INFINITE_HORIZON_TICKS = 2**60
 _WINDOWS = {"hour": HOUR, "day": DAY, "week": WEEK}
 _TICKS_PER_MINUTE = 60 * 1_000_000 * TICKS_PER_US
 _TICKS_PER_HOUR = 60 * _TICKS_PER_MINUTE
+_MIN_US, _MAX_US = to_us(MIN_INSTANT), to_us(MAX_INSTANT)
+_MIN_DATE, _MAX_DATE = MIN_INSTANT.date(), MAX_INSTANT.date()
 
 
 def compute_report(
@@ -45,43 +82,115 @@ def compute_report(
     now: datetime | None = None,
     *,
     horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
+    special: Frame | None = None,
 ) -> pl.DataFrame:
-    """Uptime and downtime within business hours per store, per SPEC.md.
+    """Uptime and downtime within business hours per store, per docs/rules.md.
 
-    ``polls``, ``hours`` and ``tz`` are typed frames (see :mod:`storemon.schema`;
-    a String ``status`` of active/inactive is accepted too), eager or lazy.
-    ``now`` defaults to the latest poll; a naive ``now`` is UTC. ``horizon`` is
-    how far one poll's status reaches (``None``: without limit). Time-zone rows
-    naming an unknown zone are invalid rows and ignored (they list no store);
-    the first remaining row of a store wins. Returns ``store_id`` and :data:`~storemon.schema.REPORT_COLUMNS` as
-    unrounded Float64 (minutes for ``_hour``, hours otherwise), one row per
-    store that appears in any input, sorted by ``store_id``.
+    ``polls``, ``hours``, ``tz`` and ``special`` (special hours, optional) are
+    typed frames (see :mod:`storemon.schema`; a String ``status`` of
+    active/inactive is accepted too), eager or lazy. ``now`` defaults to the
+    latest poll; a naive ``now`` is UTC. ``horizon`` is how far one poll's
+    status reaches (``None``: without limit); ``horizon_active`` and
+    ``horizon_inactive`` set it per status and default to ``horizon``.
+    Time-zone rows naming an unknown zone are invalid rows and ignored (they
+    list no store); the first remaining row of a store wins. Returns
+    ``store_id`` and :data:`~storemon.schema.REPORT_COLUMNS` as unrounded
+    Float64 (minutes for ``_hour``, hours otherwise), one row per store that
+    appears in any input, sorted by ``store_id``.
 
     Invalid rows it is given (nulls, an unknown status, a day outside 0–6, an
-    empty store id in hours or zones, an unknown zone) are left out, as SPEC.md
-    says; reporting them is the loaders' job (:mod:`storemon._load`).
+    invalid store id, a timestamp or date out of range, an unknown zone, a
+    special row with exactly one time) are left out (docs/rules.md, "Invalid rows");
+    reporting them is the loaders' job (:mod:`storemon._load`).
 
     Raises :class:`ConfigError` for a bad parameter and :class:`InputError` for
     frames that lack a column or hold values of the wrong kind.
     """
-    check_zone(default_timezone, "default time zone")
-    horizon_ticks = _horizon_ticks(horizon)
-    polls_lf, hours_df = _coerce_polls(polls), _coerce_hours(hours)
-    tz_df = _known_zone_rows(_coerce_timezones(tz))
-    table = store_table(polls_lf, hours_df, tz_df)
-    stores = table.stores
-
-    now_us = to_us(utc_instant(now)) if now is not None else _latest(table.latest_poll_us)
-    now_ticks = now_us * TICKS_PER_US
-    window = (now_ticks - to_ticks(WEEK), now_ticks)
-
-    business = business_intervals(hours_df, _store_zones(stores, tz_df, default_timezone), stores, window)
-    active = _active(polls_lf, table, window, horizon_ticks)
-    measured = measure_windows(
-        business, active, now_ticks, {name: to_ticks(length) for name, length in _WINDOWS.items()}
+    prepared = prepare(
+        polls,
+        hours,
+        tz,
+        now,
+        horizon=horizon,
+        horizon_active=horizon_active,
+        horizon_inactive=horizon_inactive,
+        default_timezone=default_timezone,
+        special=special,
     )
-    return _figures(stores, measured)
+    now_ticks = prepared.now_ticks
+    window = (now_ticks - to_ticks(WEEK), now_ticks)
+    business = range_segments(prepared, window).filter("business")
+    measured = measure_windows(business, now_ticks, {name: to_ticks(length) for name, length in _WINDOWS.items()})
+    return _figures(prepared.table.stores, measured)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Typed, valid inputs of one computation and its parameters in ticks.
+
+    ``zones`` maps every ``store_id`` of ``table`` to its resolved ``zone``;
+    ``horizons`` is (active, inactive) in ticks.
+    """
+
+    table: StoreTable
+    polls: pl.LazyFrame
+    hours: pl.DataFrame
+    special: pl.DataFrame
+    zones: pl.DataFrame
+    now_ticks: int
+    horizons: tuple[int, int]
+
+
+def prepare(
+    polls: Frame,
+    hours: Frame,
+    tz: Frame,
+    now: datetime | None = None,
+    *,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+    special: Frame | None = None,
+) -> Prepared:
+    """Check the parameters, coerce the inputs (leaving out invalid rows) and list the stores."""
+    check_zone(default_timezone, "default time zone")
+    horizons = horizon_ticks(horizon, horizon_active, horizon_inactive)
+    polls_lf, hours_df = _coerce_polls(polls), _coerce_hours(hours)
+    special_df = _coerce_special(special)
+    tz_df = _known_zone_rows(_coerce_timezones(tz))
+    table = store_table(polls_lf, hours_df, tz_df, special_df)
+    now_us = to_us(utc_instant(now)) if now is not None else _latest(table.latest_poll_us)
+    return Prepared(
+        table=table,
+        polls=polls_lf,
+        hours=hours_df,
+        special=special_df,
+        zones=_store_zones(table.stores, tz_df, default_timezone),
+        now_ticks=now_us * TICKS_PER_US,
+        horizons=horizons,
+    )
+
+
+def range_segments(
+    prepared: Prepared,
+    window: tuple[int, int],
+    *,
+    cover: pl.DataFrame | None = None,
+    cuts: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Segments (see :func:`storemon._core.sweep.segments`) of every store within ``window`` (ticks).
+
+    ``window`` must end at or before ``now``. With ``cover`` (a frame of
+    ``code``), those stores' segments cover the whole window.
+    """
+    stores = prepared.table.stores
+    business = business_intervals(prepared.hours, prepared.zones, stores, window, prepared.special)
+    status = _status(prepared, window)
+    return segments(business, status, cover=None if cover is None else (cover, window), cuts=cuts)
 
 
 def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
@@ -91,38 +200,61 @@ def resolve_now(polls: Frame, now: datetime | None = None) -> datetime:
     return from_us(_latest_poll_us(_coerce_polls(polls)))
 
 
-def reaching_polls(now: datetime, horizon: timedelta | None = DEFAULT_HORIZON) -> tuple[int, int]:
-    """``(earliest, latest)``: epoch microseconds, inclusive, of the polls a report at ``now`` reads.
+def reaching_polls(
+    now: datetime,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    *,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    start: datetime | None = None,
+) -> tuple[int, int]:
+    """``(earliest, latest)``: epoch microseconds, inclusive, of the polls a computation at ``now`` reads.
 
-    That is ``[now − 7 d − horizon, now]`` (SPEC.md, status timeline): an
-    earlier poll's status ends before the week begins. ``horizon=None``
-    (no limit) gives an ``earliest`` before any representable date. Raises
-    :class:`ConfigError` for a bad ``now`` or ``horizon``.
+    That is ``[start − max(horizon_active, horizon_inactive), now]`` (docs/rules.md,
+    "How exactness is kept") with ``start`` the range's start, by default the
+    report's week ``now − 7 d``: an earlier poll's status ends before the
+    range begins. An unlimited horizon gives an ``earliest`` before any
+    representable date. Raises :class:`ConfigError` for a bad ``now`` or
+    horizon.
     """
     now_ticks = to_us(utc_instant(now)) * TICKS_PER_US
-    return _poll_range((now_ticks - to_ticks(WEEK), now_ticks), _horizon_ticks(horizon))
+    lo = now_ticks - to_ticks(WEEK) if start is None else to_us(utc_instant(start, "start")) * TICKS_PER_US
+    return _poll_range((lo, now_ticks), horizon_ticks(horizon, horizon_active, horizon_inactive))
 
 
-def _poll_range(window: tuple[int, int], horizon_ticks: int) -> tuple[int, int]:
+def _poll_range(window: tuple[int, int], horizons: tuple[int, int]) -> tuple[int, int]:
     lo, now = window
-    return (lo - horizon_ticks) // TICKS_PER_US, now // TICKS_PER_US
+    return (lo - max(horizons)) // TICKS_PER_US, now // TICKS_PER_US
 
 
 # --- parameters --------------------------------------------------------------
 
 
-def _horizon_ticks(horizon: timedelta | None) -> int:
+def horizon_ticks(
+    horizon: timedelta | None,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+) -> tuple[int, int]:
+    """The (active, inactive) horizons in ticks; each per-status one defaults to ``horizon``."""
+    default = _horizon_ticks(horizon)
+    active = default if horizon_active is SAME_AS_HORIZON else _horizon_ticks(horizon_active, "horizon_active")
+    inactive = default if horizon_inactive is SAME_AS_HORIZON else _horizon_ticks(horizon_inactive, "horizon_inactive")
+    return active, inactive
+
+
+def _horizon_ticks(horizon: object, what: str = "horizon") -> int:
     if horizon is None:
         return _INFINITE_HORIZON_TICKS
     if not isinstance(horizon, timedelta):
-        raise ConfigError(f"horizon must be a timedelta or None, not {type(horizon).__name__}")
+        raise ConfigError(f"{what} must be a timedelta or None, not {type(horizon).__name__}")
     if horizon < timedelta(0):
-        raise ConfigError(f"horizon must not be negative (got {horizon})")
+        raise ConfigError(f"{what} must not be negative (got {horizon})")
     return min(to_ticks(horizon), _INFINITE_HORIZON_TICKS)
 
 
 def _latest_poll_us(polls: pl.LazyFrame) -> int:
-    return _latest(polls.select(pl.col("t").max()).collect().item())
+    valid = polls.filter(valid_store_id(pl.col("store_id")))
+    return _latest(valid.select(pl.col("t").max()).collect().item())
 
 
 def _latest(latest_us: int | None) -> int:
@@ -134,7 +266,7 @@ def _latest(latest_us: int | None) -> int:
 # --- inputs --------------------------------------------------------------------
 
 
-def _lazy(frame: Frame, name: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+def _lazy(frame: Frame, name: str, schema: pl.Schema) -> pl.LazyFrame:
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     if not isinstance(lf, pl.LazyFrame):
         raise InputError(f"{name} must be a Polars DataFrame or LazyFrame, not {type(frame).__name__}")
@@ -167,11 +299,17 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
         active = normalised.cast(POLLS_SCHEMA["status"], strict=False) == "active"
     else:
         raise InputError(f"polls.status must be active/inactive, not {schema['status']}", file="polls", column="status")
-    return lf.select(
-        pl.col("store_id").cast(pl.String),
-        ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64).alias("t"),
-        active.alias("active"),
-    ).drop_nulls()
+    t = pl.col("t")
+    return (
+        lf.select(
+            pl.col("store_id").cast(pl.String),
+            ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64).alias("t"),
+            active.alias("active"),
+        )
+        .drop_nulls()
+        # Invalid store ids are left out by store_table, once per distinct id.
+        .filter((t >= _MIN_US) & (t < _MAX_US))
+    )
 
 
 def _coerce_hours(hours: Frame) -> pl.DataFrame:
@@ -181,23 +319,38 @@ def _coerce_hours(hours: Frame) -> pl.DataFrame:
         frame = frame.cast(HOURS_SCHEMA)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"hours frame has values of the wrong kind: {exc}", file="hours") from None
-    return frame.drop_nulls().filter(_valid_store_id(), pl.col("dayOfWeek").is_between(0, 6))
+    return frame.drop_nulls().filter(valid_store_id(pl.col("store_id")), pl.col("dayOfWeek").is_between(0, 6))
 
 
 def _coerce_timezones(tz: Frame) -> pl.DataFrame:
     lf = _lazy(tz, "timezones", TIMEZONES_SCHEMA)
-    return lf.select(list(TIMEZONES_SCHEMA)).collect().cast(TIMEZONES_SCHEMA).drop_nulls().filter(_valid_store_id())
+    frame = lf.select(list(TIMEZONES_SCHEMA)).collect().cast(TIMEZONES_SCHEMA)
+    return frame.drop_nulls().filter(valid_store_id(pl.col("store_id")))
 
 
-def _valid_store_id() -> pl.Expr:
-    return pl.col("store_id").str.strip_chars() != ""
+def _coerce_special(special: Frame | None) -> pl.DataFrame:
+    """Valid special-hours rows: both times null (closed) or both set, date in range."""
+    if special is None:
+        return pl.DataFrame(schema=SPECIAL_HOURS_SCHEMA)
+    lf = _lazy(special, "special hours", SPECIAL_HOURS_SCHEMA)
+    frame = lf.select(list(SPECIAL_HOURS_SCHEMA)).collect()
+    try:
+        frame = frame.cast(SPECIAL_HOURS_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"special hours frame has values of the wrong kind: {exc}", file="special hours") from None
+    start, end, day = pl.col("start_time_local"), pl.col("end_time_local"), pl.col("date_local")
+    return frame.filter(
+        pl.col("store_id").is_not_null() & valid_store_id(pl.col("store_id")),
+        day.is_not_null() & (day >= _MIN_DATE) & (day < _MAX_DATE),
+        start.is_null() == end.is_null(),
+    )
 
 
 # --- stores ----------------------------------------------------------------------
 
 
 def _known_zone_rows(tz: pl.DataFrame) -> pl.DataFrame:
-    """Time-zone rows naming a zone we know; others are invalid rows (SPEC.md)."""
+    """Time-zone rows naming a zone we know; others are invalid rows (docs/rules.md)."""
     known = [name for name in tz["timezone_str"].unique().to_list() if name is not None and is_known_zone(name)]
     return tz.filter(pl.col("timezone_str").is_in(pl.lit(pl.Series(known, dtype=pl.String)).implode()))
 
@@ -214,17 +367,23 @@ def _store_zones(stores: pl.DataFrame, tz: pl.DataFrame, default_timezone: str) 
     )
 
 
-def _active(polls: pl.LazyFrame, table: StoreTable, window: tuple[int, int], horizon_ticks: int) -> pl.DataFrame:
-    """Active runs per store from the polls that can reach the window.
+def _status(prepared: Prepared, window: tuple[int, int]) -> pl.DataFrame:
+    """Status intervals per store from the polls that can reach ``window``.
 
-    Those are the polls with ``t`` in [window start − horizon, now].
+    Those are the polls with ``t`` in [window start − max(horizons), now]:
+    polls after the window's end but not after ``now`` still place the
+    midpoint of the last status change.
     """
-    earliest, latest = _poll_range(window, horizon_ticks)
+    table = prepared.table
+    earliest, latest = _poll_range((window[0], prepared.now_ticks), prepared.horizons)
     t = pl.col("t")
-    relevant = polls_with_codes(polls.filter((t >= earliest) & (t <= latest)), table).select("code", "t", "active")
-    if table.earliest_poll_us is not None:
+    relevant = polls_with_codes(prepared.polls.filter((t >= earliest) & (t <= latest)), table)
+    relevant = relevant.select("code", "t", "active")
+    if table.earliest_poll_us is not None and table.latest_poll_us is not None:
         earliest, latest = max(earliest, table.earliest_poll_us), min(latest, table.latest_poll_us)
-    return active_intervals(relevant, window, horizon_ticks, t_bounds=(earliest, latest), stores=table.stores.height)
+    return status_intervals(
+        relevant, window, prepared.horizons, t_bounds=(earliest, latest), stores=table.stores.height
+    )
 
 
 # --- output -----------------------------------------------------------------------

@@ -1,14 +1,17 @@
-"""Status polls → the time each store is known to be *active*, in ticks.
+"""Status polls → the time each store is known *active* and known *inactive*, in ticks.
 
-Rule (SPEC.md, "Status timeline"): polls at or before ``now``; polls with the
+Rule (docs/rules.md, "Status timeline"): polls at or before ``now``; polls with the
 same store and instant are one poll, inactive if any of them is; poll *i*
-holds its status over ``[max(tᵢ − h, mᵢ₋₁), min(tᵢ + h, mᵢ))`` with ``mᵢ`` the
-midpoint to the next poll. Midpoints fall on half microseconds, so instants
-here are *ticks* of half a microsecond: ``2·t`` and ``tᵢ + tᵢ₊₁`` are exact.
+holds its status over ``[max(tᵢ − hᵢ, mᵢ₋₁), min(tᵢ + hᵢ, mᵢ))`` with ``mᵢ``
+the midpoint to the next poll and ``hᵢ`` the horizon of poll *i*'s status
+(``horizon_active`` or ``horizon_inactive``). Time covered by no poll has no
+known status: it is simply absent from the result (the gaps are "unknown").
+Midpoints fall on half microseconds, so instants here are *ticks* of half a
+microsecond: ``2·t`` and ``tᵢ + tᵢ₊₁`` are exact.
 
-Only polls in ``[window start − horizon, now]`` can reach the window; the
-caller filters to that range first (dropping an earlier poll can only move a
-boundary that lies before the window).
+Only polls in ``[window start − max(horizons), now]`` can reach the window;
+the caller filters to that range first (dropping an earlier poll can only
+move a boundary that lies before the window).
 """
 
 from __future__ import annotations
@@ -17,42 +20,48 @@ import polars as pl
 
 from storemon._instants import TICKS_PER_US
 
-__all__ = ["active_intervals"]
+__all__ = ["status_intervals"]
 
 
-def active_intervals(
+def status_intervals(
     polls: pl.LazyFrame,
     window: tuple[int, int],
-    horizon_ticks: int,
+    horizons: tuple[int, int],
     *,
     t_bounds: tuple[int, int],
     stores: int,
 ) -> pl.DataFrame:
-    """Maximal runs of active time per store, clipped to ``window``.
+    """Maximal runs of known status per store, clipped to ``window``.
 
     ``polls`` has ``code`` (UInt32, below ``stores``), ``t`` (Int64
     microseconds, within ``t_bounds`` inclusive) and ``active`` (Boolean), any
-    order, duplicates allowed. Returns ``code``, ``start``, ``end`` (Int64
-    ticks): disjoint, non-empty intervals sorted by store and time.
+    order, duplicates allowed; ``horizons`` is ``(active, inactive)`` in
+    ticks. Returns ``code``, ``start``, ``end`` (Int64 ticks) and ``active``
+    (Boolean): disjoint, non-empty intervals sorted by store and time, two
+    touching intervals of a store always of different status.
     """
     lo, hi = window
+    horizon_active, horizon_inactive = horizons
     code, t = pl.col("code"), pl.col("t")
     # Sorting puts inactive (False) first, so the first row of an instant
     # carries "inactive if any of them is".
-    polls = _sorted(polls, t_bounds, stores).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
+    unique = _sorted(polls, t_bounds, stores).filter(~((code == code.shift(1)) & (t == t.shift(1))).fill_null(False))
     same_prev = (code == code.shift(1)).fill_null(False)
     same_next = (code == code.shift(-1)).fill_null(False)
     ticks = t * TICKS_PER_US
-    start = pl.when(same_prev).then(pl.max_horizontal(ticks - horizon_ticks, t.shift(1) + t))
-    end = pl.when(same_next).then(pl.min_horizontal(ticks + horizon_ticks, t + t.shift(-1)))
-    held = polls.select(
+    if horizon_active == horizon_inactive:
+        horizon: pl.Expr = pl.lit(horizon_active, pl.Int64)
+    else:
+        horizon = pl.when(pl.col("active")).then(horizon_active).otherwise(horizon_inactive).cast(pl.Int64)
+    start = pl.when(same_prev).then(pl.max_horizontal(ticks - horizon, t.shift(1) + t))
+    end = pl.when(same_next).then(pl.min_horizontal(ticks + horizon, t + t.shift(-1)))
+    held = unique.select(
         "code",
+        start.otherwise(ticks - horizon).clip(lo, hi).alias("start"),
+        end.otherwise(ticks + horizon).clip(lo, hi).alias("end"),
         "active",
-        start.otherwise(ticks - horizon_ticks).clip(lo, hi).alias("start"),
-        end.otherwise(ticks + horizon_ticks).clip(lo, hi).alias("end"),
     )
-    active = held.filter(pl.col("active") & (pl.col("end") > pl.col("start"))).drop("active")
-    return _merge_touching(active)
+    return _merge_touching(held.filter(pl.col("end") > pl.col("start")))
 
 
 def _sorted(polls: pl.LazyFrame, t_bounds: tuple[int, int], stores: int) -> pl.DataFrame:
@@ -76,16 +85,18 @@ def _sorted(polls: pl.LazyFrame, t_bounds: tuple[int, int], stores: int) -> pl.D
 
 
 def _merge_touching(intervals: pl.DataFrame) -> pl.DataFrame:
-    """Join consecutive intervals of a store that touch (end == next start).
+    """Join consecutive intervals of a store that touch (end == next start) and share a status.
 
-    ``intervals`` are sorted by (code, start) and disjoint; the measure of the
-    union is unchanged, only the row count shrinks (runs of active polls
-    become one interval each).
+    ``intervals`` are sorted by (code, start) and disjoint; the measure of
+    each status is unchanged, only the row count shrinks (a run of active
+    polls becomes one interval).
     """
-    code, start, end = pl.col("code"), pl.col("start"), pl.col("end")
-    opens_run = ~((code == code.shift(1)) & (start == end.shift(1))).fill_null(False)
-    closes_run = ~((code == code.shift(-1)) & (end == start.shift(-1))).fill_null(False)
-    marked = intervals.with_columns(opens_run.alias("opens"), closes_run.alias("closes"))
-    starts = marked.filter("opens").select("code", "start")
+    code, start, end, active = pl.col("code"), pl.col("start"), pl.col("end"), pl.col("active")
+    continues = (code == code.shift(1)) & (start == end.shift(1)) & (active == active.shift(1))
+    continued = (code == code.shift(-1)) & (end == start.shift(-1)) & (active == active.shift(-1))
+    marked = intervals.with_columns(
+        (~continues.fill_null(False)).alias("opens"), (~continued.fill_null(False)).alias("closes")
+    )
+    starts = marked.filter("opens").select("code", "start", "active")
     ends = marked.filter("closes").select("end")
-    return pl.concat([starts, ends], how="horizontal")
+    return pl.concat([starts, ends], how="horizontal").select("code", "start", "end", "active")

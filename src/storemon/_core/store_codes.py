@@ -19,7 +19,34 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["StoreTable", "store_table", "polls_with_codes"]
+__all__ = ["StoreTable", "store_table", "polls_with_codes", "valid_store_id", "MAX_STORE_ID_LENGTH"]
+
+#: The longest valid store id, in code points (docs/rules.md, "The inputs").
+MAX_STORE_ID_LENGTH = 256
+# C0 controls, DEL and C1 controls. Lone surrogates need no check: Polars
+# strings are UTF-8, which cannot hold one (a CSV holding its bytes is not
+# UTF-8 and fails to load as a whole).
+_CONTROL = r"[\x00-\x1F\x7F-\x9F]"
+# A spreadsheet runs a cell beginning with one of these as a formula.
+_FORMULA_START = r"^[=+\-@]"
+
+
+def valid_store_id(ids: pl.Expr) -> pl.Expr:
+    """Whether each store id is valid (docs/rules.md, "The inputs").
+
+    Ids are exact strings, so one of blanks is an id like any other. An id
+    is invalid when it is empty, longer than 256
+    characters, holds a control character (U+0000–U+001F, U+007F–U+009F), or
+    starts with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a
+    formula).
+    """
+    return (
+        (ids != "")
+        & (ids.str.len_chars() <= MAX_STORE_ID_LENGTH)
+        & ~ids.str.contains(_CONTROL)
+        & ~ids.str.contains(_FORMULA_START)
+    )
+
 
 _FINGERPRINT_SEED = 0x5EED_1D
 _CHECK_SEED = 0xC0FFEE
@@ -50,8 +77,16 @@ class StoreTable:
     latest_poll_us: int | None
 
 
-def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> StoreTable:
-    """Stores appearing in any row of ``polls`` (all of it), ``hours`` or ``tz``."""
+def store_table(
+    polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame, special: pl.DataFrame | None = None
+) -> StoreTable:
+    """Stores appearing in any row of ``polls`` (all of it), ``hours``, ``tz`` or ``special``.
+
+    Store ids of polls are checked with :func:`valid_store_id` here, once per
+    distinct id rather than once per poll: the polls of an invalid id find no
+    code in :func:`polls_with_codes` and drop out there, and they do not count
+    for ``earliest_poll_us`` / ``latest_poll_us`` (the default ``now``).
+    """
     per_store = (
         polls.group_by(fingerprint(pl.col("store_id")).alias("fingerprint"))
         .agg(
@@ -65,11 +100,20 @@ def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> S
     )
     polled_ids_clash = not (per_store["check_lo"] == per_store["check_hi"]).all()
     if polled_ids_clash:
-        polled_ids = polls.select("store_id").unique().collect()
+        per_store = (
+            polls.filter(valid_store_id(pl.col("store_id")))
+            .group_by("store_id")
+            .agg(pl.col("t").min().alias("earliest"), pl.col("t").max().alias("latest"))
+            .collect()
+        )
     else:
-        polled_ids = per_store.select("store_id")
+        per_store = per_store.filter(valid_store_id(pl.col("store_id")))
+    polled_ids = per_store.select("store_id")
     stores = (
-        pl.concat([polled_ids, hours.select("store_id"), tz.select("store_id")])
+        pl.concat(
+            [polled_ids, hours.select("store_id"), tz.select("store_id")]
+            + ([special.select("store_id")] if special is not None else [])
+        )
         .unique()
         .sort("store_id")
         .with_row_index("code")
@@ -77,7 +121,13 @@ def store_table(polls: pl.LazyFrame, hours: pl.DataFrame, tz: pl.DataFrame) -> S
     )
     clash = polled_ids_clash or stores["fingerprint"].n_unique() != stores.height
     join_on = "store_id" if clash else "fingerprint"
-    return StoreTable(stores, join_on, per_store["earliest"].min(), per_store["latest"].max())
+    return StoreTable(
+        stores, join_on, _int_or_none(per_store["earliest"].min()), _int_or_none(per_store["latest"].max())
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def polls_with_codes(polls: pl.LazyFrame, table: StoreTable) -> pl.LazyFrame:

@@ -3,7 +3,7 @@
 Polars converts one zone per call, so the conversion is partitioned by zone:
 one vectorized ``replace_time_zone`` per distinct zone, never per row or store.
 
-The rule (SPEC.md, "Business hours → UTC intervals"):
+The rule (docs/rules.md, "Business hours → UTC intervals"):
 
 * an **ambiguous** wall time (clocks went back) takes its first occurrence —
   Polars' ``ambiguous="earliest"``;

@@ -50,10 +50,12 @@ What it guarantees:
   merges small files, prunes metadata and collects garbage
   (:func:`~storemon.store._compact.upkeep`); metadata stays bounded.
 
-Hours and time zones are *replaced* by each ingest of such a file (they
-describe the present); polls are *appended*. Only local directories are
-supported: locks, exclusive creates, renames and fsync need a POSIX file
-system, so ``s3://`` or ``gs://`` locations are refused with
+Hours, time zones and special hours are *replaced* by each ingest of such a
+file (they describe the present); polls are *appended*. Every table version
+stays in the store (the state lists them all), so :func:`table_versions`
+lists them and :func:`restore_table` makes one current again. Only local
+directories are supported: locks, exclusive creates, renames and fsync need
+a POSIX file system, so ``s3://`` or ``gs://`` locations are refused with
 :class:`StoreError`. A store of the old layout (format 1, one manifest
 rewritten at every commit) is refused with a :class:`StoreError` saying to
 re-ingest its sources into a new store.
@@ -69,14 +71,27 @@ The package gathers the public names; the work lives in
 
 from storemon.store._compact import CompactResult, collect_garbage, compact
 from storemon.store._files import Store, StoreLike, open_store
-from storemon.store._ingest import IngestResult, append_polls, ingest_paths, replace_hours, replace_timezones
+from storemon.store._ingest import (
+    IngestResult,
+    append_polls,
+    ingest_paths,
+    replace_hours,
+    replace_special_hours,
+    replace_timezones,
+    restore_table,
+)
 from storemon.store._reads import (
     check_store,
+    current_table,
+    daily_from_store,
+    incidents_from_store,
     latest_poll,
     read_polls,
     read_rejects,
     report_from_store,
     rows_rejected,
+    table_versions,
+    timeline_from_store,
 )
 
 __all__ = [
@@ -89,12 +104,19 @@ __all__ = [
     "append_polls",
     "replace_hours",
     "replace_timezones",
+    "replace_special_hours",
     "latest_poll",
     "report_from_store",
+    "timeline_from_store",
+    "incidents_from_store",
+    "daily_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
+    "restore_table",
     "compact",
     "collect_garbage",
 ]

@@ -22,8 +22,9 @@ Metadata needs no upkeep of its own: checkpoints fold and prune the log
 
 :func:`collect_garbage` deletes every file under ``polls/``, ``tables/``,
 ``rejects/`` and ``history/`` that the committed state does not name (parts
-replaced by a compaction, superseded hours/time-zone versions, files of
-ingests that crashed before their commit), queue files of dead writers and
+replaced by a compaction, merged poll-store pieces, files of ingests that
+crashed before their commit; every hours, time-zone and special-hours
+version stays, restorable), queue files of dead writers and
 leftover temporary files. It holds the writers' lock exclusively, so files
 being staged by a running ingest are never touched. A report that was
 reading a deleted file of an older snapshot starts again from the new state

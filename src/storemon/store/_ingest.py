@@ -32,6 +32,7 @@ See :mod:`storemon.store` for the guarantees.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -43,9 +44,9 @@ from typing import Any
 
 import polars as pl
 
-from storemon._load import Loaded, load_hours, load_polls, load_timezones
-from storemon.exceptions import InputError, StoreError
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
+from storemon._load import Loaded, load_hours, load_polls, load_special_hours, load_timezones
+from storemon.exceptions import ConfigError, InputError, StaleVersionError, StoreError
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
     POLL_STORES_SCHEMA,
     Store,
@@ -53,6 +54,7 @@ from storemon.store._files import (
     new_id,
     open_store,
     read_poll_stores,
+    read_table,
     today_utc,
     write_dated,
     write_parquet,
@@ -63,6 +65,7 @@ from storemon.store._manifest import (
     CHECKPOINT_EVERY,
     INGEST_HISTORY_SCHEMA,
     INLINE_ROWS,
+    TABLE_KINDS,
     IngestEntry,
     Manifest,
     PartEntry,
@@ -72,6 +75,7 @@ from storemon.store._manifest import (
     fold,
     load_state,
     now_iso,
+    version_of,
     write_checkpoint,
     write_record,
     writers_lock,
@@ -84,6 +88,8 @@ __all__ = [
     "append_polls",
     "replace_hours",
     "replace_timezones",
+    "replace_special_hours",
+    "restore_table",
     "QUEUE_DIR",
     "UPKEEP_EVERY",
     "checkpoint",
@@ -96,8 +102,20 @@ QUEUE_DIR = "queue"
 UPKEEP_EVERY = 64
 
 
-_SCHEMAS = {"polls": POLLS_SCHEMA, "hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA}
-_LOADERS: dict[str, Callable[..., Loaded]] = {"polls": load_polls, "hours": load_hours, "timezones": load_timezones}
+_SCHEMAS = {
+    "polls": POLLS_SCHEMA,
+    "hours": HOURS_SCHEMA,
+    "timezones": TIMEZONES_SCHEMA,
+    "special": SPECIAL_HOURS_SCHEMA,
+}
+_LOADERS: dict[str, Callable[..., Loaded]] = {
+    "polls": load_polls,
+    "hours": load_hours,
+    "timezones": load_timezones,
+    "special": load_special_hours,
+}
+# Columns that may hold nulls in a valid frame: the two times of a closed special date.
+_NULLABLE = {"special": ("start_time_local", "end_time_local")}
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,7 @@ class _Source:
     rows_read: int
     rows_rejected: int
     rejects: pl.DataFrame
+    if_version: str | None = None  # tables: commit only while this version is current
 
 
 @dataclass
@@ -167,10 +186,11 @@ def ingest_paths(
     """Validate and ingest files and data directories in one atomic commit.
 
     A directory contributes the files :func:`storemon._load.load_dir` would
-    find in it (any of the three may be absent). A file is recognised by
-    those names too, otherwise by its header (``status`` → polls,
-    ``timezone_str`` → time zones, ``start_time_local`` → hours). Polls are
-    appended, hours and time zones replace the current version. The store is
+    find in it (any of them may be absent; special hours are optional). A
+    file is recognised by those names too, otherwise by its header
+    (``status`` → polls, ``timezone_str`` → time zones, ``date_local`` →
+    special hours, ``start_time_local`` → hours). Polls are appended, hours,
+    time zones and special hours replace the current version. The store is
     created if missing. Returns one result per source, in order. Errors
     (unreadable file, and in ``strict`` mode the first invalid row) raise
     before anything is committed.
@@ -222,13 +242,18 @@ def replace_hours(
     sha256: str | None = None,
     rows_read: int | None = None,
     rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
 ) -> IngestResult:
     """Make validated business hours (``HOURS_SCHEMA``) the store's current version, durably.
 
     Arguments as for :func:`append_polls`. A no-op when ``sha256`` equals the
-    current version's.
+    current version's. With ``if_version`` (a version from
+    :func:`~storemon.store.current_table`) the replace happens only while that
+    version is still current, checked by the committing leader under the
+    commit lock; otherwise :class:`~storemon.StaleVersionError` (and nothing
+    of this call is committed; other writers of the same group commit).
     """
-    return _ingest_frame(store, "hours", hours, source, sha256, rows_read, rejects)
+    return _ingest_frame(store, "hours", hours, source, sha256, rows_read, rejects, if_version)
 
 
 def replace_timezones(
@@ -239,12 +264,51 @@ def replace_timezones(
     sha256: str | None = None,
     rows_read: int | None = None,
     rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
 ) -> IngestResult:
     """Make validated time zones (``TIMEZONES_SCHEMA``, first row per store wins) current, durably.
 
-    Arguments as for :func:`append_polls`.
+    Arguments (and ``if_version``) as for :func:`replace_hours`.
     """
-    return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects)
+    return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects, if_version)
+
+
+def replace_special_hours(
+    store: StoreLike,
+    special: pl.DataFrame,
+    *,
+    source: str,
+    sha256: str | None = None,
+    rows_read: int | None = None,
+    rejects: pl.DataFrame | None = None,
+    if_version: str | None = None,
+) -> IngestResult:
+    """Make validated special hours (``SPECIAL_HOURS_SCHEMA``) the store's current version, durably.
+
+    Like business hours they describe the present and are replaced as a
+    whole. Arguments (and ``if_version``) as for :func:`replace_hours`.
+    """
+    return _ingest_frame(store, "special", special, source, sha256, rows_read, rejects, if_version)
+
+
+def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
+    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``) current again.
+
+    ``version`` is a name from :func:`~storemon.store.table_versions`; the new
+    version holds the same rows (a no-op when it already is the current
+    content). ``if_version`` as for :func:`replace_hours`. Raises
+    :class:`StoreError` for a version the store does not have.
+    """
+    if table not in TABLE_KINDS:
+        raise ConfigError(f"unknown table {table!r}: expected hours, timezones or special")
+    opened = open_store(store)
+    state = opened.manifest()
+    entry = next((t for t in state.versions if t.kind == table and version_of(t) == version), None)
+    if entry is None or not (opened.root / entry.path).is_file():
+        raise StoreError(f"{opened.root}: no restorable {table} version {version!r}")
+    frame = read_table(opened.root, entry, _SCHEMAS[table])
+    source = f"restore of {table} version {version}"
+    return _ingest_frame(opened, table, frame, source, entry.sha256, None, None, if_version)
 
 
 def _ingest_frame(
@@ -255,6 +319,7 @@ def _ingest_frame(
     sha256: str | None,
     rows_read: int | None,
     rejects: pl.DataFrame | None,
+    if_version: str | None = None,
 ) -> IngestResult:
     typed = _typed(frame, kind)
     rejects = _typed_rejects(rejects)
@@ -262,7 +327,7 @@ def _ingest_frame(
     if rows_read is None:
         rows_read = typed.height + rows_rejected
     digest = sha256 if sha256 is not None else hashlib.sha256(typed.write_csv().encode()).hexdigest()
-    prepared = _Source(kind, typed, str(source), digest, rows_read, rows_rejected, rejects)
+    prepared = _Source(kind, typed, str(source), digest, rows_read, rows_rejected, rejects, if_version)
     return _ingest(open_store(store, create=True), [prepared])[0]
 
 
@@ -297,6 +362,9 @@ def _commit_intent(
                     answer = _lead(root, intent_id)
             kept = set(answer["kept"])
             seq_box.append(answer["seq"])
+            stale = answer.get("stale")
+            if stale is not None:
+                raise StaleVersionError(stale["table"], stale["expected"], stale["current"])
             return [_result(root, source, outcome) for source, outcome in zip(sources, answer["outcomes"], strict=True)]
         finally:
             (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
@@ -343,7 +411,7 @@ def _lead(root: Path, own: str) -> dict[str, Any]:
             answers[intent["id"]] = _answer_from_state(root, state, intent)
         else:
             fresh.append(intent)
-    record, outcomes = _build(root, state, fresh)
+    record, outcomes, stale = _build(root, state, fresh)
     if record is not None:
         write_record(root, record)  # the commit point, for the whole group
         state = fold(state, record)
@@ -354,6 +422,7 @@ def _lead(root: Path, own: str) -> dict[str, Any]:
             "seq": record.seq if record is not None else None,
             "kept": [path for path in paths if path in files],
             "outcomes": outcomes[intent["id"]],
+            "stale": stale.get(intent["id"]),
         }
     for intent_id, answer in answers.items():
         if intent_id != own:
@@ -401,8 +470,13 @@ def inline_frame(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
 
 def _build(
     root: Path, state: Manifest, intents: list[dict[str, Any]]
-) -> tuple[Record | None, dict[str, list[dict[str, Any]]]]:
-    """The record committing ``intents`` (None if all are duplicates) and each intent's outcomes."""
+) -> tuple[Record | None, dict[str, list[dict[str, Any]]], dict[str, dict[str, str]]]:
+    """The record committing ``intents`` (None if all are duplicates), each intent's outcomes, the stale ones.
+
+    An intent with a conditional table replace whose version is no longer
+    current (in the committed state or after an earlier intent of this
+    group) commits nothing and is answered with the conflict.
+    """
     now = now_iso()
     entries: list[IngestEntry] = []
     parts: list[PartEntry] = []
@@ -413,8 +487,15 @@ def _build(
     tables_entries: dict[str, IngestEntry] = {}
     polls_by_sha: dict[str, IngestEntry] = {}
     outcomes: dict[str, list[dict[str, Any]]] = {}
+    stale: dict[str, dict[str, str]] = {}
     for intent in intents:
         answer: list[dict[str, Any]] = []
+        conflict = _stale(state, intent, tables)
+        if conflict is not None:
+            # Checked per intent: this writer gets a StaleVersionError, the rest of the group commits.
+            stale[intent["id"]] = conflict
+            outcomes[intent["id"]] = []
+            continue
         for source in intent["sources"]:
             kind, sha = source["kind"], source["sha256"]
             earlier: IngestEntry | None
@@ -449,12 +530,13 @@ def _build(
             if kind == "polls":
                 polls_by_sha[sha] = entry
             else:
-                tables[kind] = TableEntry(**source["table"])
+                table = TableEntry(**source["table"])
+                tables[kind] = dataclasses.replace(table, kind=kind, source=entry.source, committed_at=now)
                 tables_entries[kind] = entry
             answer.append({"ingest": asdict(entry), "duplicate": None})
         outcomes[intent["id"]] = answer
     if not entries:
-        return None, outcomes
+        return None, outcomes, stale
     record = Record(
         seq=state.generation + 1,
         committed_at=now,
@@ -464,15 +546,33 @@ def _build(
         poll_stores=tuple(poll_stores),
         hours=tables.get("hours"),
         timezones=tables.get("timezones"),
+        special=tables.get("special"),
         intents=tuple(intent["id"] for intent in intents),
         polls=tuple(inline),
     )
-    return record, outcomes
+    return record, outcomes, stale
+
+
+def _stale(state: Manifest, intent: dict[str, Any], group: dict[str, TableEntry]) -> dict[str, str] | None:
+    """The first conditional replace of ``intent`` whose version is not current (``group``: this group's new ones)."""
+    for source in intent["sources"]:
+        expected = source.get("if_version")
+        if expected is None:
+            continue
+        kind = source["kind"]
+        current = version_of(group.get(kind) or state.current(kind))
+        if current != expected:
+            return {"table": kind, "expected": expected, "current": current}
+    return None
 
 
 def _answer_from_state(root: Path, state: Manifest, intent: dict[str, Any]) -> dict[str, Any]:
     """The answer a killed leader would have given ``intent``, rebuilt from the committed state."""
     committed = {entry.id: entry for entry in state.ingests if entry.intent == intent["id"]}
+    if not committed:
+        conflict = _stale(state, intent, {})
+        if conflict is not None:
+            return {"seq": None, "kept": [], "outcomes": [], "stale": conflict}
     files = state.files()
     outcomes = []
     kept: list[str] = []
@@ -543,6 +643,7 @@ def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) 
                 "rejects": asdict(one.rejects) if one and one.rejects else None,
                 "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
                 "inline": one.inline if one and one.inline else [],
+                "if_version": source.if_version,
             }
         )
     return {"id": intent_id, "sources": described}
@@ -716,7 +817,14 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
         typed = frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
-    nulls = [column for column, count in zip(typed.columns, typed.null_count().row(0), strict=False) if count]
+    nullable = _NULLABLE.get(kind, ())
+    nulls = [
+        column
+        for column, count in zip(typed.columns, typed.null_count().row(0), strict=False)
+        if count and column not in nullable
+    ]
+    if nullable and typed.filter(pl.col(nullable[0]).is_null() != pl.col(nullable[1]).is_null()).height:
+        nulls += [f"exactly one of {' and '.join(nullable)}"]
     if nulls:
         raise InputError(f"{kind} frame has missing values in {', '.join(nulls)} (validate it first)", file=kind)
     return typed

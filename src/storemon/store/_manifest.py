@@ -72,6 +72,9 @@ __all__ = [
     "IngestEntry",
     "Record",
     "Manifest",
+    "NO_VERSION",
+    "TABLE_KINDS",
+    "version_of",
     "read_descriptor",
     "write_descriptor",
     "load_state",
@@ -114,7 +117,7 @@ class PartEntry:
 
 @dataclass(frozen=True)
 class TableEntry:
-    """One version of a whole table (hours, time zones) or a piece of the poll-store table."""
+    """One version of a whole table (hours, time zones, special hours) or a piece of the poll-store table."""
 
     path: str
     rows: int
@@ -122,6 +125,23 @@ class TableEntry:
     ingest: str | None = None  # id of the ingest that wrote it
     rows_rejected: int = 0  # rows of that source that validation rejected
     rejects: str | None = None  # the rejects file it was committed with
+    kind: str | None = None  # table versions: "hours", "timezones" or "special"
+    source: str | None = None  # table versions: where the rows came from
+    committed_at: str | None = None  # table versions: when it was committed
+
+
+#: The replaced, versioned tables (every version is kept, restorable).
+TABLE_KINDS = ("hours", "timezones", "special")
+
+#: The version of a table that has none yet (no ingest of it was ever committed).
+NO_VERSION = "none"
+
+
+def version_of(table: TableEntry | None) -> str:
+    """A table version's name: the id of the ingest that wrote it (:data:`NO_VERSION` for none)."""
+    if table is None:
+        return NO_VERSION
+    return table.ingest or Path(table.path).stem
 
 
 @dataclass(frozen=True)
@@ -129,7 +149,7 @@ class IngestEntry:
     """What one ingest of one source committed."""
 
     id: str
-    kind: str  # "polls", "hours" or "timezones"
+    kind: str  # "polls", "hours", "timezones" or "special"
     source: str
     sha256: str
     rows_read: int
@@ -171,6 +191,7 @@ class Record:
     remove: tuple[str, ...] = ()  # files no longer part of the state (compaction)
     hours: TableEntry | None = None  # a new current version, when set
     timezones: TableEntry | None = None
+    special: TableEntry | None = None
     intents: tuple[str, ...] = ()  # the queued intents this record committed
     polls: tuple[tuple[str, int, str], ...] = ()  # inline polls: (store_id, timestamp µs, status)
 
@@ -200,12 +221,22 @@ class Manifest:
     checkpoint: int = 0  # seq of the checkpoint this state starts from
     intents: frozenset[str] = frozenset()  # intents committed by the records after the checkpoint
     inline: tuple[tuple[str, int, str], ...] = ()  # inline polls of the records after the checkpoint
+    special: TableEntry | None = None
+    # Every table version ever committed (hours, time zones, special hours), oldest
+    # first: their files are kept, so that any of them can be restored.
+    versions: tuple[TableEntry, ...] = ()
 
     def files(self) -> set[str]:
         """Every data file this state refers to, relative to the store root."""
         named = {entry.path for group in (self.parts, self.rejects, self.history) for entry in group}
-        named |= {table.path for table in self.poll_stores}
-        return named | {table.path for table in (self.hours, self.timezones) if table is not None}
+        named |= {table.path for table in (*self.poll_stores, *self.versions)}
+        named |= {table.rejects for table in self.versions if table.rejects}
+        return named | {table.path for table in (self.hours, self.timezones, self.special) if table is not None}
+
+    def current(self, kind: str) -> TableEntry | None:
+        """The current version of table ``kind`` (one of :data:`TABLE_KINDS`)."""
+        table: TableEntry | None = getattr(self, kind)
+        return table
 
     def recent_polls_ingest(self, sha256: str) -> IngestEntry | None:
         """A polls ingest of this content among the records after the checkpoint."""
@@ -350,6 +381,8 @@ def fold(state: Manifest, record: Record) -> Manifest:
         parts=tuple(sorted(parts, key=lambda p: (p.date, p.path))),
         hours=record.hours or state.hours,
         timezones=record.timezones or state.timezones,
+        special=record.special or state.special,
+        versions=state.versions + _versions_of(record),
         poll_stores=tuple(t for t in state.poll_stores if t.path not in removed) + record.poll_stores,
         rejects=tuple(sorted((*(r for r in state.rejects if r.path not in removed), *record.rejects), key=_by_path)),
         history=tuple(sorted((*(h for h in state.history if h.path not in removed), *record.history), key=_by_path)),
@@ -359,6 +392,16 @@ def fold(state: Manifest, record: Record) -> Manifest:
         polls_rows_rejected=state.polls_rows_rejected + sum(e.rows_rejected for e in polls),
         intents=state.intents | set(record.intents),
         inline=state.inline + record.polls,
+    )
+
+
+def _versions_of(record: Record) -> tuple[TableEntry, ...]:
+    """The table versions ``record`` commits, each with its kind and commit time."""
+    tables = zip(TABLE_KINDS, (record.hours, record.timezones, record.special), strict=True)
+    return tuple(
+        dataclasses.replace(table, kind=kind, committed_at=table.committed_at or record.committed_at)
+        for kind, table in tables
+        if table is not None
     )
 
 
@@ -547,6 +590,7 @@ def _record_from_json(document: Any) -> Record:
         remove=tuple(_relative(path) for path in document["remove"]),
         hours=_table(document["hours"]),
         timezones=_table(document["timezones"]),
+        special=_table(document.get("special")),
         intents=tuple(str(intent) for intent in document["intents"]),
         polls=tuple(_poll(row) for row in document.get("polls", ())),
     )
@@ -589,6 +633,8 @@ def _state_from_json(document: Any) -> Manifest:
         checkpoint=_int(document["checkpoint"], "checkpoint"),
         intents=frozenset(document["intents"]),
         inline=tuple(_poll(row) for row in document["inline"]),
+        special=_table(document.get("special")),
+        versions=tuple(_version(raw) for raw in document.get("versions", ())),
     )
 
 
@@ -604,6 +650,13 @@ def _table(raw: Any) -> TableEntry | None:
         return None
     entry: TableEntry = _checked(TableEntry, raw)
     _relative(entry.path)
+    return entry
+
+
+def _version(raw: Any) -> TableEntry:
+    entry = _table(raw)
+    if entry is None or entry.kind not in TABLE_KINDS:
+        raise ValueError(f"table version {raw!r} has no known kind")
     return entry
 
 

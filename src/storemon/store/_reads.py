@@ -7,29 +7,36 @@ Every read takes one committed manifest and then only the files it names
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
 
-from storemon._core.report import compute_report, reaching_polls
+from storemon._core.ranges import daily, incidents, timeline
+from storemon._core.report import SAME_AS_HORIZON, Horizon, compute_report, reaching_polls
 from storemon._instants import utc_instant
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
-from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
 from storemon.store._ingest import inline_frame
-from storemon.store._manifest import Manifest, read_manifest
+from storemon.store._manifest import TABLE_KINDS, Manifest, read_manifest, version_of
 
 __all__ = [
     "latest_poll",
     "report_from_store",
+    "timeline_from_store",
+    "incidents_from_store",
+    "daily_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",
     "check_store",
+    "current_table",
+    "table_versions",
 ]
 
 
@@ -51,11 +58,12 @@ def latest_poll(store: StoreLike) -> datetime | None:
 def rows_rejected(store: StoreLike) -> int:
     """Rejected input rows behind a report from ``store``.
 
-    Those of every polls ingest and of the current hours and time-zone versions
-    (older versions no longer count: their rows are not read).
+    Those of every polls ingest and of the current hours, time-zone and
+    special-hours versions (older versions no longer count: their rows are not read).
     """
     state = open_store(store).manifest()
-    tables = sum(table.rows_rejected for table in (state.hours, state.timezones) if table is not None)
+    current = (state.hours, state.timezones, state.special)
+    tables = sum(table.rows_rejected for table in current if table is not None)
     return state.polls_rows_rejected + tables
 
 
@@ -64,20 +72,127 @@ def report_from_store(
     now: datetime | None = None,
     *,
     horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
 ) -> pl.DataFrame:
     """:func:`~storemon.compute_report` over the store's committed data, per SPEC.md.
 
     Equal to ``compute_report`` on the ingested inputs (polls appended,
-    latest hours and time zones). ``now`` defaults to the latest committed
-    poll. Reads one committed snapshot and only the poll parts that overlap
-    ``[now − 7 d − horizon, now]``.
+    latest hours, time zones and special hours). ``now`` defaults to the
+    latest committed poll. Reads one committed snapshot and only the poll
+    parts that overlap ``[now − 7 d − max(horizon_active, horizon_inactive), now]``.
     """
+    horizons = _Horizons(horizon, horizon_active, horizon_inactive)
 
     def report(root: Path, manifest: Manifest) -> pl.DataFrame:
-        return _report(root, manifest, now, horizon, default_timezone)
+        inputs = _snapshot_inputs(root, manifest, now, horizons, None)
+        return compute_report(
+            inputs.polls,
+            inputs.hours,
+            inputs.timezones,
+            inputs.now,
+            special=inputs.special,
+            default_timezone=default_timezone,
+            horizon=horizons.horizon,
+            horizon_active=horizons.active,
+            horizon_inactive=horizons.inactive,
+        )
 
     return _on_snapshot(store, report)
+
+
+def timeline_from_store(
+    store: StoreLike,
+    now: datetime | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    stores: Iterable[str] | None = None,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+) -> pl.DataFrame:
+    """:func:`~storemon.timeline` over the store's committed data.
+
+    Reads only the poll parts that overlap ``[start − max(horizons), now]``
+    (``start`` defaults to ``now − 168 h``).
+    """
+    return _range_from_store(timeline, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
+                             default_timezone, {})  # fmt: skip
+
+
+def incidents_from_store(
+    store: StoreLike,
+    now: datetime | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    stores: Iterable[str] | None = None,
+    min_minutes: float = 0,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+) -> pl.DataFrame:
+    """:func:`~storemon.incidents` over the store's committed data (reads as :func:`timeline_from_store`)."""
+    return _range_from_store(incidents, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
+                             default_timezone, {"min_minutes": min_minutes})  # fmt: skip
+
+
+def daily_from_store(
+    store: StoreLike,
+    now: datetime | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    stores: Iterable[str] | None = None,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+) -> pl.DataFrame:
+    """:func:`~storemon.daily` over the store's committed data (reads as :func:`timeline_from_store`)."""
+    return _range_from_store(daily, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
+                             default_timezone, {})  # fmt: skip
+
+
+def _range_from_store(
+    compute: Callable[..., pl.DataFrame],
+    store: StoreLike,
+    now: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+    stores: Iterable[str] | None,
+    horizon: timedelta | None,
+    horizon_active: Horizon,
+    horizon_inactive: Horizon,
+    default_timezone: str,
+    extra: dict[str, float],
+) -> pl.DataFrame:
+    horizons = _Horizons(horizon, horizon_active, horizon_inactive)
+    wanted = None if stores is None or isinstance(stores, str) else list(stores)
+
+    def read(root: Path, manifest: Manifest) -> pl.DataFrame:
+        inputs = _snapshot_inputs(root, manifest, now, horizons, start)
+        return compute(
+            inputs.polls,
+            inputs.hours,
+            inputs.timezones,
+            inputs.now,
+            start=start,
+            end=end,
+            stores=stores if wanted is None else wanted,
+            special=inputs.special,
+            default_timezone=default_timezone,
+            horizon=horizons.horizon,
+            horizon_active=horizons.active,
+            horizon_inactive=horizons.inactive,
+            **extra,
+        )
+
+    return _on_snapshot(store, read)
 
 
 def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
@@ -105,19 +220,46 @@ def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
     raise StoreError(f"{opened.root}: a file named by the manifest is missing: {missing}")
 
 
-def _report(
-    root: Path, manifest: Manifest, now: datetime | None, horizon: timedelta | None, default_timezone: str
-) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Horizons:
+    """A computation's ``horizon``, ``horizon_active`` and ``horizon_inactive`` arguments."""
+
+    horizon: timedelta | None
+    active: Horizon
+    inactive: Horizon
+
+
+@dataclass(frozen=True)
+class _SnapshotInputs:
+    """What a computation reads from one snapshot."""
+
+    polls: pl.LazyFrame
+    hours: pl.DataFrame
+    timezones: pl.DataFrame
+    special: pl.DataFrame
+    now: datetime
+
+
+def _snapshot_inputs(
+    root: Path, manifest: Manifest, now: datetime | None, horizons: _Horizons, start: datetime | None
+) -> _SnapshotInputs:
+    """The polls that can reach ``[start or now − 7 d, now]`` (plus one marker per polled store) and the tables."""
     if now is None:
         if manifest.max_timestamp_us is None:
             raise ConfigError("no polls to take 'now' from: pass now explicitly")
         now = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
     now = utc_instant(now)
-    lowest, now_us = reaching_polls(now, horizon)
+    lowest, now_us = reaching_polls(
+        now, horizons.horizon, horizon_active=horizons.active, horizon_inactive=horizons.inactive, start=start
+    )
     polls = pl.concat([_polls_between(root, manifest, lowest, now_us), _store_markers(root, manifest, now_us)])
-    hours = read_table(root, manifest.hours, HOURS_SCHEMA)
-    timezones = read_table(root, manifest.timezones, TIMEZONES_SCHEMA)
-    return compute_report(polls, hours, timezones, now, horizon=horizon, default_timezone=default_timezone)
+    return _SnapshotInputs(
+        polls=polls,
+        hours=read_table(root, manifest.hours, HOURS_SCHEMA),
+        timezones=read_table(root, manifest.timezones, TIMEZONES_SCHEMA),
+        special=read_table(root, manifest.special, SPECIAL_HOURS_SCHEMA),
+        now=now,
+    )
 
 
 def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: int | None) -> pl.LazyFrame:
@@ -169,6 +311,55 @@ def read_polls(store: StoreLike) -> pl.DataFrame:
     return _on_snapshot(store, read).sort("store_id", "timestamp_utc", "status")
 
 
+_TABLE_SCHEMAS = dict(zip(TABLE_KINDS, (HOURS_SCHEMA, TIMEZONES_SCHEMA, SPECIAL_HOURS_SCHEMA), strict=True))
+
+
+def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
+    """The current version of ``table`` (``"hours"``, ``"timezones"`` or ``"special"``) and its version name.
+
+    The version is the id of the ingest that wrote it, or ``"none"`` while
+    the table has none (the frame is then empty); pass it as ``if_version``
+    to :func:`replace_hours` / :func:`replace_timezones` /
+    :func:`replace_special_hours` to replace only that version.
+    """
+    if table not in _TABLE_SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+
+    def read(root: Path, manifest: Manifest) -> tuple[pl.DataFrame, str]:
+        entry = manifest.current(table)
+        return read_table(root, entry, _TABLE_SCHEMAS[table]), version_of(entry)
+
+    return _on_snapshot(store, read)
+
+
+def table_versions(store: StoreLike, table: str) -> list[dict[str, object]]:
+    """Every version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``), newest first.
+
+    Each is ``{"version", "committed_at", "source", "rows", "current", "restorable"}``;
+    ``restorable`` says whether its rows are still in the store (the state
+    names every version's file, so garbage collection keeps them all).
+    """
+    if table not in _TABLE_SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+
+    def read(root: Path, manifest: Manifest) -> list[dict[str, object]]:
+        current = version_of(manifest.current(table))
+        return [
+            {
+                "version": version_of(entry),
+                "committed_at": entry.committed_at,
+                "source": entry.source,
+                "rows": entry.rows,
+                "current": version_of(entry) == current,
+                "restorable": (root / entry.path).is_file(),
+            }
+            for entry in reversed(manifest.versions)
+            if entry.kind == table
+        ]
+
+    return _on_snapshot(store, read)
+
+
 def read_rejects(store: StoreLike) -> pl.DataFrame:
     """Every rejected row of every committed ingest, in ingest order (``REJECTS_SCHEMA``)."""
 
@@ -191,7 +382,7 @@ def check_store(store: StoreLike) -> Manifest:
     manifest = read_manifest(opened.root)
     for part in (*manifest.parts, *manifest.rejects, *manifest.history):
         _check_rows(opened.root, part.path, part.rows)
-    for table in (manifest.hours, manifest.timezones, *manifest.poll_stores):
+    for table in (manifest.hours, manifest.timezones, manifest.special, *manifest.poll_stores, *manifest.versions):
         if table is not None:
             _check_rows(opened.root, table.path, table.rows)
     accepted = sum(entry.rows_accepted for entry in manifest.ingests if entry.kind == "polls")

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import polars as pl
 
-from storemon._load import FILE_NAMES
+from storemon._load import FILE_NAMES, OPTIONAL_FILE_NAMES
 from storemon.exceptions import ConfigError, FileFormatError
 
 __all__ = ["KINDS", "find_sources", "file_sha256"]
 
 
-#: The three tables, in the order a data directory's files are ingested.
-KINDS = ("polls", "hours", "timezones")
+#: The tables, in the order a data directory's files are ingested (special hours only when present).
+KINDS = ("polls", "hours", "timezones", "special")
+_NAMES = {**FILE_NAMES, **OPTIONAL_FILE_NAMES}
 
 
 def find_sources(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
@@ -54,7 +55,7 @@ def _files_in(directory: Path) -> list[tuple[str, Path]]:
 
 
 def _name_matches(path: Path, kind: str) -> bool:
-    return any(fnmatch.fnmatchcase(path.name.lower(), pattern.lower()) for pattern in FILE_NAMES[kind])
+    return any(fnmatch.fnmatchcase(path.name.lower(), pattern.lower()) for pattern in _NAMES[kind])
 
 
 def _kind_of(path: Path) -> str:
@@ -67,11 +68,13 @@ def _kind_of(path: Path) -> str:
         return "polls"
     if "timezone_str" in columns:
         return "timezones"
+    if "date_local" in columns:
+        return "special"
     if "start_time_local" in columns:
         return "hours"
     raise FileFormatError(
         f"cannot tell which table this is (columns {sorted(columns)}): expected a 'status', "
-        "'timezone_str' or 'start_time_local' column",
+        "'timezone_str', 'date_local' or 'start_time_local' column",
         file=str(path),
     )
 
