@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,11 +18,27 @@ import pytest
 import storemon.store._compact as compact_module
 import storemon.store._ingest as ingest_module
 from store_helpers import data_files
-from storemon import compute_report
+from storemon import StaleVersionError, compute_report, daily, incidents, timeline
 from storemon._generate import generate_dataset
 from storemon._load import load_dir
-from storemon.schema import POLLS_SCHEMA
-from storemon.store import append_polls, check_store, ingest_paths, open_store, read_polls, report_from_store
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.store import (
+    IngestResult,
+    append_polls,
+    check_store,
+    current_table,
+    daily_from_store,
+    incidents_from_store,
+    ingest_paths,
+    open_store,
+    read_polls,
+    replace_hours,
+    replace_special_hours,
+    report_from_store,
+    restore_table,
+    table_versions,
+    timeline_from_store,
+)
 from storemon.store._compact import SMALL_ROWS, upkeep
 from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DIR, expire_keys
 from storemon.store._manifest import CHECKPOINT_DIR, CHECKPOINT_EVERY, LOG_DIR, commit_lock, load_state
@@ -223,3 +240,95 @@ def test_upkeep_keeps_big_parts_and_changes_no_report(dataset: Path, tmp_path: P
     assert big <= {p.path for p in after.parts}
     assert report_from_store(store).equals(before)
     check_store(store)
+
+
+def _hours(start: str) -> pl.DataFrame:
+    frame = pl.DataFrame([("s1", 0, start, "17:00")], schema=list(HOURS_SCHEMA), orient="row", strict=False)
+    return frame.with_columns(pl.col("start_time_local", "end_time_local").str.to_time("%H:%M")).cast(HOURS_SCHEMA)
+
+
+def test_a_stale_intent_fails_alone_and_the_rest_of_its_group_commits(tmp_path: Path) -> None:
+    """The leader checks ``if_version`` per intent: the stale writer gets StaleVersionError, the others commit."""
+    store = tmp_path / "store"
+    seen = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    assert seen is not None
+    root = open_store(store).root
+    results: dict[str, object] = {}
+
+    def write(name: str, call: Callable[[], object]) -> None:
+        try:
+            results[name] = call()
+        except StaleVersionError as exc:
+            results[name] = exc
+
+    calls: dict[str, Callable[[], object]] = {
+        "polls": lambda: append(store, 1, tag="group"),
+        "winner": lambda: replace_hours(store, _hours("10:00"), source="winner", if_version=seen),
+        "loser": lambda: replace_hours(store, _hours("11:00"), source="loser", if_version=seen),
+    }
+    with commit_lock(root):  # all three queue, then one leader commits the group
+        threads = []
+        for name in ("polls", "winner", "loser"):  # queued in this order: the intents sort by id, so wait
+            threads.append(threading.Thread(target=write, args=(name, calls[name])))
+            threads[-1].start()
+            deadline = time.monotonic() + 30
+            while len([p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < len(threads):
+                assert time.monotonic() < deadline, "the writers did not queue"
+                time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    polls, winner, loser = results["polls"], results["winner"], results["loser"]
+    # Which of the two conditional replaces wins depends on the queue order; exactly one does.
+    if isinstance(winner, StaleVersionError):
+        winner, loser = loser, winner
+    assert isinstance(polls, str) and isinstance(winner, IngestResult) and isinstance(loser, StaleVersionError)
+    assert loser.expected == seen and loser.current == winner.ingest_id
+    assert load_state(root).generation == 2  # one record for the polls and the winner
+    assert current_table(store, "hours")[1] == winner.ingest_id
+    assert [v["source"] for v in table_versions(store, "hours")] == [winner.source, "first"]
+    assert not list((root / "queue").iterdir())
+    assert sorted(p.name for p in (root / "tables").glob("hours-*")) == sorted(
+        f"hours-{v}.parquet" for v in (seen, winner.ingest_id)
+    )  # the loser's staged file is gone
+    check_store(store)
+
+
+def test_table_versions_outlive_checkpoints_and_upkeep(tmp_path: Path) -> None:
+    """Every version stays listed and restorable after its record was folded and garbage was collected."""
+    store = tmp_path / "store"
+    first = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    special = pl.DataFrame(
+        [("s1", date(2024, 10, 12), None, None)], schema=list(SPECIAL_HOURS_SCHEMA), orient="row"
+    ).cast(SPECIAL_HOURS_SCHEMA)
+    closed = replace_special_hours(store, special, source="holiday").ingest_id
+    second = replace_hours(store, _hours("10:00"), source="second").ingest_id
+    for n in range(ingest_module.UPKEEP_EVERY + 2):
+        append(store, n)
+    assert load_state(store).checkpoint > 3  # the records of the three table versions are folded
+    upkeep(store)
+    versions = table_versions(store, "hours")
+    assert [(v["version"], v["current"], v["restorable"]) for v in versions] == [
+        (second, True, True),
+        (first, False, True),
+    ]
+    assert table_versions(store, "special")[0]["version"] == closed
+    assert current_table(store, "special")[0].equals(special)
+    restored = restore_table(store, "hours", str(first), if_version=second)
+    assert current_table(store, "hours")[0].equals(_hours("09:00")) and restored.ingest_id not in (first, second)
+    check_store(store)
+
+
+def test_range_reads_from_the_store_see_polls_held_in_records(tmp_path: Path) -> None:
+    """timeline/incidents/daily_from_store read the state's parts *and* the inline polls of the recent records."""
+    store = tmp_path / "store"
+    for n in range(40):
+        append(store, n)
+    state = load_state(store)
+    assert state.inline and state.parts  # both kinds of poll storage are read
+    polls = pl.concat([poll(n) for n in range(40)])
+    frames = (polls, pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=TIMEZONES_SCHEMA), END)
+    options = {"start": END - timedelta(hours=9), "horizon_inactive": timedelta(hours=2)}
+    assert timeline_from_store(store, END, **options).equals(timeline(*frames, **options))
+    assert incidents_from_store(store, END, **options).equals(incidents(*frames, **options))
+    assert daily_from_store(store, END, **options).equals(daily(*frames, **options))
+    assert report_from_store(store, END).equals(compute_report(*frames))
