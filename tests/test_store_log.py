@@ -332,3 +332,34 @@ def test_range_reads_from_the_store_see_polls_held_in_records(tmp_path: Path) ->
     assert incidents_from_store(store, END, **options).equals(incidents(*frames, **options))
     assert daily_from_store(store, END, **options).equals(daily(*frames, **options))
     assert report_from_store(store, END).equals(compute_report(*frames))
+
+
+def test_a_stale_intent_of_a_leader_killed_before_answering_is_answered_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next leader rebuilds the conflict from the log: the stale intent is never committed."""
+    store = tmp_path / "store"
+    seen = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    newer = replace_hours(store, _hours("10:00"), source="newer").ingest_id
+    root = open_store(store).root
+    late = ingest_module._Source("hours", _hours("11:00"), "late", "late-sha", 1, 0, pl.DataFrame(), seen)
+    staged = {0: ingest_module._stage(root, load_state(root), late, [])}
+    ingest_module._write_json(root / "queue" / "w.json", ingest_module._intent("w", [late], staged))
+    real = ingest_module._write_json
+
+    def dies_answering(path: Path, document: dict) -> None:
+        if path.name == "w.result.json":
+            assert document["stale"] == {"table": "hours", "expected": seen, "current": newer}
+            raise SystemExit("killed")
+        real(path, document)
+
+    monkeypatch.setattr(ingest_module, "_write_json", dies_answering)
+    with pytest.raises(SystemExit):
+        append(store, 1)  # its record lists both intents; only the polls are committed
+    monkeypatch.setattr(ingest_module, "_write_json", real)
+    assert "w" in load_state(root).intents
+    with commit_lock(root):
+        answer = ingest_module._lead(root, "w")
+    assert answer["stale"] == {"table": "hours", "expected": seen, "current": newer} and answer["kept"] == []
+    assert current_table(store, "hours")[1] == newer
+    assert [v["source"] for v in table_versions(store, "hours")] == ["newer", "first"]
