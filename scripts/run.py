@@ -11,7 +11,10 @@ the store; wait for ``/api/health``; print the curl commands to try. Ctrl-C
 API tokens: unless ``STOREMON_TOKENS`` is set, one token per role (read,
 write, admin) is generated on the first run into ``<run dir>/tokens`` (mode
 0600, one ``role:token`` per line) and reused on later runs; the printed
-commands send them (``-H 'Authorization: Bearer …'``).
+commands send them (``-H 'Authorization: Bearer …'``). The web console's
+cookie key ``STOREMON_SECRET_KEY`` is generated the same way into
+``<run dir>/secret_key`` unless set; the banner prints the console's URL and
+the write token to paste into its login form.
 
 Environment: ``REDIS_URL``, ``PORT`` and every ``STOREMON_*`` variable of the
 service are honoured; ``STOREMON_DATA_DIR`` defaults to ``data/sample``,
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             tokens = _tokens(run_dir / "tokens")
             env["STOREMON_TOKENS"] = ",".join(f"{role}:{token}" for role, token in tokens.items())
             token_source = str(run_dir / "tokens")
+        if not env.get("STOREMON_SECRET_KEY"):
+            env["STOREMON_SECRET_KEY"] = _secret_key(run_dir / "secret_key")
         if not env.get("REDIS_URL"):
             redis, env["REDIS_URL"] = _start_redis(run_dir / "redis")
         _ingest(env)
@@ -135,6 +140,20 @@ def _tokens(path: Path) -> dict[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write("".join(f"{role}:{token}\n" for role, token in tokens.items()))
     return tokens
+
+
+def _secret_key(path: Path) -> str:
+    """The console's cookie key: read from ``path``, or generated into it (mode 0600) the first time."""
+    if path.is_file():
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) >= 32:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key
 
 
 def _tokens_of(env: dict[str, str]) -> dict[str, str]:
@@ -236,6 +255,10 @@ storemon report service: {base}
   reports: {env["STOREMON_REPORTS_DIR"]}
   redis:   {env["REDIS_URL"]}
   {where} (roles: read = fetch reports, write = + trigger and POST polls, admin = + PUT tables)
+
+Web console: {base}/  (API docs: {base}/api/docs)
+  log in by pasting this write token (read = view only):
+  {tokens.get("write") or tokens.get("admin") or "TOKEN"}
 
 Try it from another terminal — trigger a report, then fetch it with the id it returned:
 

@@ -26,16 +26,17 @@ PUBLIC = {
     "storemon": [
         "append_polls", "atomic_path", "check_store", "check_zone", "collect_garbage", "compact", "CompactResult",
         "compute_report", "ConfigError", "current_table", "daily", "daily_from_store", "DAILY_SCHEMA",
-        "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "display_report", "FileFormatError", "format_instant", "FORMATS",
-        "HOURS_SCHEMA", "incidents", "incidents_from_store", "INCIDENTS_SCHEMA", "ingest_paths", "IngestResult",
-        "InputError", "Inputs", "InvalidRowError", "is_known_zone", "latest_poll", "load_dir", "load_hours",
-        "load_inputs", "load_polls", "load_special_hours", "load_timezones", "Loaded", "open_store",
+        "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "display_report", "FileFormatError", "fleet_summary", "format_instant",
+        "FORMATS", "HOURS_SCHEMA", "incidents", "incidents_from_store", "INCIDENTS_SCHEMA", "ingest_paths",
+        "IngestResult", "InputError", "Inputs", "InvalidRowError", "is_known_zone", "latest_poll", "load_dir",
+        "load_hours", "load_inputs", "load_polls", "load_special_hours", "load_timezones", "Loaded", "open_store",
         "output_format", "parse_hours", "parse_instant", "parse_polls", "parse_special_hours", "parse_timezones",
         "POLLS_SCHEMA", "read_polls", "read_rejects", "REJECTS_SCHEMA", "replace_hours", "replace_special_hours",
         "replace_timezones", "REPORT_COLUMNS", "report_from_store", "REPORT_SCHEMA", "resolve_now", "restore_table",
         "rows_rejected", "sample_dir", "SPECIAL_HOURS_SCHEMA", "StaleVersionError", "STATUS", "Store", "StoreError",
-        "StoreLike", "StoremonError", "table_versions", "timeline", "timeline_from_store", "TIMELINE_SCHEMA",
-        "TIMELINE_STATUS", "TIMEZONES_SCHEMA", "utc_instant", "write_report", "write_table", "__version__"
+        "StoreLike", "StoremonError", "table_csv", "table_versions", "timeline", "timeline_from_store",
+        "TIMELINE_SCHEMA", "TIMELINE_STATUS", "TIMEZONES_SCHEMA", "utc_instant", "write_report", "write_table",
+        "__version__"
     ],
     "storemon.defaults": [
         "DAY", "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "ENV_PREFIX", "HOUR", "WEEK"

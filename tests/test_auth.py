@@ -25,6 +25,7 @@ REPORT_ID = "0123456789abcdef0123456789abcdef"
 POLLS_CSV = b"store_id,timestamp_utc,status\n1001,2024-10-14 12:00:00 UTC,active\n"
 HOURS_CSV = b"store_id,dayOfWeek,start_time_local,end_time_local\n1001,0,09:00:00,17:00:00\n"
 ZONES_CSV = b"store_id,timezone_str\n1001,America/New_York\n"
+SPECIAL_CSV = b"store_id,date_local,start_time_local,end_time_local\n1001,2024-12-25,,\n"
 
 #: method, path, body, the weakest role allowed.
 ENDPOINTS = [
@@ -32,11 +33,19 @@ ENDPOINTS = [
     ("POST", "/trigger_report", None, "write"),
     ("GET", f"/api/get_report/{REPORT_ID}/", None, "read"),
     ("GET", f"/get_report?report_id={REPORT_ID}", None, "read"),
+    ("GET", f"/api/get_report/{REPORT_ID}/incidents", None, "read"),
+    ("GET", f"/api/get_report/{REPORT_ID}/daily", None, "read"),
+    ("GET", f"/api/get_report/{REPORT_ID}/timeline", None, "read"),
+    ("GET", f"/api/get_report/{REPORT_ID}/report.parquet", None, "read"),
+    ("GET", f"/api/get_report/{REPORT_ID}/report.jsonl", None, "read"),
     ("POST", "/api/polls", POLLS_CSV, "write"),
     ("PUT", "/api/hours", HOURS_CSV, "admin"),
     ("PUT", "/api/timezones", ZONES_CSV, "admin"),
     ("PATCH", "/api/hours", HOURS_CSV, "write"),
     ("PATCH", "/api/timezones", ZONES_CSV, "write"),
+    ("PUT", "/api/special_hours", SPECIAL_CSV, "admin"),
+    ("PATCH", "/api/special_hours", SPECIAL_CSV, "write"),
+    ("GET", "/api/tables/special_hours", None, "read"),
     ("GET", "/api/tables/hours", None, "read"),
     ("GET", "/api/tables/timezones", None, "read"),
     ("GET", "/api/tables/hours/versions", None, "admin"),

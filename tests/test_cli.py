@@ -425,6 +425,8 @@ def test_readme_synopsis_matches_the_commands():
             command = line.split()[1]
             documented.setdefault(command, set())
         documented[command] |= set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", line)) - {"--help", "-h"}
+        if "[the inputs and options of report]" in line:  # timeline, incidents, daily: report's, then their own
+            documented[command] |= documented["report"]
     actual = {name: {opt for param in cmd.params for opt in param.opts if opt.startswith("-")}
               for name, cmd in _cli.cli.commands.items()}  # fmt: skip
     actual["--version"] = {"--version"}
@@ -473,3 +475,143 @@ def test_cli_runner_sees_the_same_boundary(example: Path):
     assert ok.stdout.splitlines()[1] == "a,0.0,1.74,1.74,60.0,1.26,1.26"
     bad = runner.invoke(_cli.cli, ["report", str(example), "--horizon", "12"])
     assert bad.exit_code == 2 and "needs a unit" in bad.stderr
+
+
+# --- timeline, incidents, daily ------------------------------------------------------------
+# The worked example: open Wed 2024-01-03 09:00-12:00 Chicago = 15:00-18:00 UTC; polls 16:14 active,
+# 17:15 inactive; now 18:00Z. The status changes halfway, at 16:44:30; the 8-day horizon reaches
+# back over the whole week. The previous Wednesday's hours (2023-12-27 15:00-18:00Z) end exactly at
+# the week's start (18:00Z), so the week holds 3 business hours.
+
+NOW = "2024-01-03T18:00:00Z"
+
+
+def test_timeline_of_the_worked_example(example: Path):
+    result = run("timeline", str(example), "--now", NOW, "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "store_id,start,end,business,status",
+        "a,2023-12-27T18:00:00Z,2024-01-03T15:00:00Z,false,active",
+        "a,2024-01-03T15:00:00Z,2024-01-03T16:44:30Z,true,active",
+        "a,2024-01-03T16:44:30Z,2024-01-03T18:00:00Z,true,inactive",
+    ]
+    assert "3 segments" in result.stderr
+
+
+def test_timeline_with_a_short_active_horizon_and_a_range(example: Path):
+    # Active horizon 30 min: 16:14 is believed over 15:44-16:44 only; the inactive poll (8 d) reaches
+    # back to the midpoint 16:44:30, so 16:44-16:44:30 is unknown, and so is everything before 15:44.
+    result = run("timeline", str(example), "--now", NOW, "--start", "2024-01-03T12:00:00Z", "--horizon-active", "30m",
+                 "-o", "-")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "a,2024-01-03T12:00:00Z,2024-01-03T15:00:00Z,false,unknown",
+        "a,2024-01-03T15:00:00Z,2024-01-03T15:44:00Z,true,unknown",
+        "a,2024-01-03T15:44:00Z,2024-01-03T16:44:00Z,true,active",
+        "a,2024-01-03T16:44:00Z,2024-01-03T16:44:30Z,true,unknown",
+        "a,2024-01-03T16:44:30Z,2024-01-03T18:00:00Z,true,inactive",
+    ]
+    assert "horizon active 30m" in result.stderr
+
+
+def test_incidents_of_the_worked_example_with_min_minutes(example: Path, tmp_path: Path):
+    # 16:44:30-18:00 = 75.5 min, all inactive.
+    result = run("incidents", str(example), "--now", NOW, "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "store_id,start,end,minutes,inactive_minutes,unknown_minutes",
+        "a,2024-01-03T16:44:30Z,2024-01-03T18:00:00Z,75.5,75.5,0.0",
+    ]
+    # With a 30-minute active horizon: 15:00-15:44 (44 min unknown) and 16:44-18:00 (76 = 0.5 + 75.5);
+    # --min-minutes 50 keeps the second only.
+    args = ["incidents", str(example), "--now", NOW, "--horizon-active", "30m"]
+    assert run(*args, "-o", "-").stdout.splitlines()[1:] == [
+        "a,2024-01-03T15:00:00Z,2024-01-03T15:44:00Z,44.0,0.0,44.0",
+        "a,2024-01-03T16:44:00Z,2024-01-03T18:00:00Z,76.0,75.5,0.5",
+    ]
+    assert run(*args, "--min-minutes", "50", "-o", "-").stdout.splitlines()[1:] == [
+        "a,2024-01-03T16:44:00Z,2024-01-03T18:00:00Z,76.0,75.5,0.5",
+    ]
+    # Parquet keeps the exact instants (nanoseconds, UTC).
+    out = tmp_path / "incidents.parquet"
+    assert run(*args, "--min-minutes", "50", "-o", str(out)).returncode == 0
+    frame = pl.read_parquet(out)
+    assert frame.schema == storemon.INCIDENTS_SCHEMA
+    assert frame["minutes"].to_list() == [76.0]
+    bad = run("incidents", str(example), "--now", NOW, "--min-minutes", "-1", "-o", "-")
+    assert bad.returncode == 2 and "--min-minutes" in bad.stderr
+
+
+def test_daily_of_the_worked_example(example: Path):
+    # Chicago dates 2023-12-27 (from 12:00 local) to 2024-01-03 (until 12:00 local): 8 rows, only
+    # 2024-01-03 has business time: 3 h, up 15:00-16:44:30 = 1.741667 h, ratio 0.580556.
+    result = run("daily", str(example), "--now", NOW, "-o", "-")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "store_id,date,business_hours,uptime_hours,downtime_hours,uptime_ratio"
+    assert lines[1] == "a,2023-12-27,0.0,0.0,0.0,"
+    assert lines[-1] == "a,2024-01-03,3.0,1.74,1.26,0.5806"
+    assert len(lines) == 9
+    # A range of that local day only (00:00 Chicago = 06:00Z), and a --store-id that has no rows.
+    one = run("daily", str(example), "--now", NOW, "--start", "2024-01-03T06:00:00Z", "--store-id", "a",
+              "--store-id", "nobody", "-o", "-")  # fmt: skip
+    assert one.stdout.splitlines()[1:] == ["a,2024-01-03,3.0,1.74,1.26,0.5806"]
+    empty = run("daily", str(example), "--now", NOW, "--store-id", "nobody", "-o", "-")
+    assert empty.returncode == 0 and empty.stdout.splitlines() == [lines[0]]
+
+
+def test_range_commands_refuse_a_bad_range(example: Path):
+    result = run("timeline", str(example), "--now", NOW, "--start", "2024-01-03T19:00:00Z", "-o", "-")
+    assert result.returncode == 2
+    assert "start < end" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_special_hours_file_and_horizons_on_report(example: Path, tmp_path: Path):
+    # A special row closes 2024-01-03: no business time left. Given with --special beside the three files.
+    special = write(tmp_path, "special.csv", "store_id,date_local,start_time_local,end_time_local\na,2024-01-03,,\n")
+    files = [f"--{role}={example / name}" for role, name in
+             (("polls", "store_status.csv"), ("hours", "menu_hours.csv"), ("timezones", "timezones.csv"))]  # fmt: skip
+    result = run("report", *files, "--special", str(special), "--now", NOW, "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [HEADER, "a,0.0,0.0,0.0,0.0,0.0,0.0"]
+    # The same file found in the data directory by its name.
+    shutil.copy(special, example / "special_hours.csv")
+    assert run("report", str(example), "--now", NOW, "-o", "-").stdout == result.stdout
+    # --horizon-inactive 10m: 17:15 inactive is believed over 17:05-17:25 only; 16:44:30-17:05 and
+    # 17:25-18:00 become unknown, which is down too: the report does not change, the timeline does.
+    (example / "special_hours.csv").unlink()
+    timeline = run("timeline", str(example), "--now", NOW, "--horizon-inactive", "10m", "--start",
+                   "2024-01-03T15:00:00Z", "-o", "-")  # fmt: skip
+    assert timeline.stdout.splitlines()[1:] == [
+        "a,2024-01-03T15:00:00Z,2024-01-03T16:44:30Z,true,active",
+        "a,2024-01-03T16:44:30Z,2024-01-03T17:05:00Z,true,unknown",
+        "a,2024-01-03T17:05:00Z,2024-01-03T17:25:00Z,true,inactive",
+        "a,2024-01-03T17:25:00Z,2024-01-03T18:00:00Z,true,unknown",
+    ]
+    both = run("report", str(example), "--special", str(special), "--now", NOW, "-o", "-")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_range_commands_over_a_store_match_the_files(example: Path, tmp_path: Path):
+    store = tmp_path / "store"
+    assert run("ingest", str(example), "--store", str(store)).returncode == 0
+    for command in ("timeline", "incidents", "daily"):
+        files = run(command, str(example), "--horizon-active", "30m", "-o", "-")
+        stored = run(command, "--store", str(store), "--horizon-active", "30m", "-o", "-")
+        assert stored.returncode == 0, stored.stderr
+        assert stored.stdout == files.stdout and "from store" in stored.stderr
+    by_env = run("incidents", "-o", "-", env={"STOREMON_STORE": str(store), "STOREMON_INCIDENTS_MIN_MINUTES": "80"})
+    assert by_env.returncode == 0 and by_env.stdout.splitlines()[1:] == []
+
+
+def test_csv_instants_carry_a_fraction_only_when_needed(example: Path):
+    # Polls at 16:14:00.000001 and 17:15:00: the status changes halfway, at 16:44:30.0000005 — half a
+    # microsecond, so nine digits; whole seconds are written without a fraction.
+    polls = example / "store_status.csv"
+    polls.write_text(polls.read_text().replace("16:14:00 UTC", "16:14:00.000001 UTC"))
+    result = run("timeline", str(example), "--now", NOW, "--start", "2024-01-03T15:00:00Z", "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "a,2024-01-03T15:00:00Z,2024-01-03T16:44:30.000000500Z,true,active",
+        "a,2024-01-03T16:44:30.000000500Z,2024-01-03T18:00:00Z,true,inactive",
+    ]

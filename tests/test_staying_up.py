@@ -25,7 +25,7 @@ from storemon.store import check_store, read_polls
 from webapp import create_app
 from webapp.errors import DISK_FULL
 from webapp.jobs import prune_reports
-from webapp.records import new_report_id, record_path, write_record
+from webapp.records import new_report_id, record_path, report_files, write_record
 from webapp.resources import get_queue
 from webapp.status import LOST
 
@@ -296,4 +296,4 @@ def test_a_trigger_on_a_full_disk_is_507_and_queues_nothing_while_downloads_stil
     with app.app_context():
         assert get_queue().count == 0
     assert served.status_code == 200 and served.data == csv
-    assert sorted(p.name for p in reports_dir.iterdir()) == [f"{done}.csv", f"{done}.json"]
+    assert sorted(p.name for p in reports_dir.iterdir()) == sorted([*report_files(done).values(), f"{done}.json"])

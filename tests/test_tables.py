@@ -5,6 +5,7 @@ all land. Through Flask's test client on the suite's real redis-server and a dat
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -187,3 +188,69 @@ def test_versions_are_listed_and_an_old_one_can_be_restored(app, admin, store):
     writer = app.test_client(token=TOKENS["write"])
     assert writer.get("/api/tables/hours/versions").status_code == 403
     assert writer.post(f"/api/tables/hours/versions/{v1}/restore").status_code == 403
+
+
+# --- special hours -------------------------------------------------------------------------
+
+SPECIAL = "store_id,date_local,start_time_local,end_time_local\n"
+
+
+def special_rows(store) -> list[tuple]:
+    frame, _ = current_table(store, "special")
+    return sorted(frame.with_columns(pl.col(pl.Time, pl.Date).cast(pl.String)).rows(), key=str)
+
+
+def test_special_hours_put_needs_if_match_and_patch_upserts_per_store(app, admin, store):
+    body = (SPECIAL + "1,2024-12-25,,\n1,2024-12-24,09:00,13:00\n2,2024-12-25,,\n").encode()
+    assert admin.put("/api/special_hours", data=body, content_type="text/csv").status_code == 428
+    put = admin.put("/api/special_hours", data=body, content_type="text/csv",
+                    headers=if_match(admin, "/api/special_hours"))  # fmt: skip
+    assert put.status_code == 201, put.get_json()
+    assert put.get_json()["table"] == "special_hours" and put.headers["ETag"] == f'"{put.get_json()["version"]}"'
+    assert special_rows(store) == sorted(
+        [("1", "2024-12-25", None, None), ("1", "2024-12-24", "09:00:00", "13:00:00"), ("2", "2024-12-25", None, None)],
+        key=str,
+    )
+    served = admin.get("/api/tables/special_hours")
+    assert served.status_code == 200 and served.headers["ETag"] == put.headers["ETag"]
+    assert {"store_id": "2", "date_local": "2024-12-25", "start_time_local": None, "end_time_local": None} in (
+        served.get_json()["rows"]
+    )
+
+    # PATCH (role write) replaces store 1's rows by the body's, keeps store 2's; a half-empty row is rejected.
+    writer = app.test_client(token=TOKENS["write"])
+    patch = writer.patch("/api/special_hours", json=[
+        {"store_id": "1", "date_local": "2024-12-31", "start_time_local": "10:00", "end_time_local": "14:00"},
+        {"store_id": "3", "date_local": "2024-12-31", "start_time_local": "10:00", "end_time_local": None},
+    ])  # fmt: skip
+    assert patch.status_code == 201, patch.get_json()
+    assert patch.get_json()["rejects"] == [
+        {"index": 2, "column": "end_time_local", "value": "", "reason": "one of the two times empty"}
+    ]
+    assert special_rows(store) == sorted(
+        [("1", "2024-12-31", "10:00:00", "14:00:00"), ("2", "2024-12-25", None, None)], key=str
+    )
+    assert writer.put("/api/special_hours", data=body, content_type="text/csv").status_code == 403
+    versions = admin.get("/api/tables/special_hours/versions").get_json()["versions"]
+    assert len(versions) == 2
+    restored = admin.post(f"/api/tables/special_hours/versions/{versions[1]['version']}/restore")
+    assert restored.status_code == 201
+    assert len(special_rows(store)) == 3
+
+
+def test_a_poll_dated_over_15_minutes_ahead_is_rejected_per_row(app, store):
+    writer = app.test_client(token=TOKENS["write"])
+    now = datetime.now(UTC)
+    soon, late = now + timedelta(minutes=10), now + timedelta(minutes=20)
+    body = [
+        {"store_id": "1", "timestamp_utc": soon.isoformat(), "status": "active"},
+        {"store_id": "1", "timestamp_utc": late.isoformat(), "status": "active"},
+    ]
+    answer = writer.post("/api/polls", json=body)
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["accepted"] == 1
+    assert [(r["index"], r["reason"]) for r in answer.get_json()["rejects"]] == [(2, "timestamp in the future")]
+    as_csv = f"store_id,timestamp_utc,status\n2,{late.isoformat()},active\n".encode()
+    refused = writer.post("/api/polls", data=as_csv, content_type="text/csv")
+    assert refused.status_code == 400 and refused.get_json()["rejects"][0]["reason"] == "timestamp in the future"
+    assert storemon.read_polls(store)["store_id"].to_list() == ["1"]

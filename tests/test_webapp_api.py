@@ -20,6 +20,7 @@ import storemon
 from conftest import SERVICE_DATA_END, TOKENS, TOKENS_ENV, RedisServer, run_jobs
 from storemon import write_report
 from webapp import create_app
+from webapp.records import REPORT_FILES
 from webapp.resources import get_queue
 
 pytestmark = pytest.mark.service
@@ -111,7 +112,12 @@ def test_complete_record_describes_the_run(app, client, service_data_dir, report
 
     assert record["report_id"] == report_id
     assert record["status"] == "Complete"
-    assert record["parameters"] == {"now": None, "horizon_hours": 192.0}
+    assert record["parameters"] == {
+        "now": None,
+        "horizon_hours": 192.0,
+        "horizon_active_hours": None,
+        "horizon_inactive_hours": None,
+    }
     assert record["source"] == {"data_dir": str(service_data_dir)}
     assert datetime.fromisoformat(record["now"]) == latest_poll
     assert record["rows"] == 4
@@ -119,7 +125,11 @@ def test_complete_record_describes_the_run(app, client, service_data_dir, report
     stamps = [datetime.fromisoformat(record[key]) for key in ("created", "started", "finished")]
     assert stamps == sorted(stamps)
     assert record["duration_seconds"] >= 0
-    assert sorted(p.name for p in reports_dir.iterdir()) == [f"{report_id}.csv", f"{report_id}.json"]
+    files = {kind: f"{report_id}{suffix}" for kind, suffix in REPORT_FILES.items()}
+    assert record["files"] == files
+    assert sorted(p.name for p in reports_dir.iterdir()) == sorted([*files.values(), f"{report_id}.json"])
+    assert {"load", "report", "timeline", "incidents", "daily", "write_csv", "fleet"} <= set(record["timings"])
+    assert record["fleet"]["stores"] == 4
 
 
 def test_compatibility_paths_behave_the_same(app, client):

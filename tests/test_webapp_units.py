@@ -151,6 +151,23 @@ def test_a_zero_horizon_is_allowed():
     assert parse_trigger_body(b'{"horizon_hours": 0}').horizon == timedelta(0)
 
 
+def test_per_status_horizons_default_to_the_horizon_and_round_trip():
+    assert parse_trigger_body(b'{"horizon_hours": 5}').horizons == {"horizon": timedelta(hours=5)}
+    nulls = parse_trigger_body(b'{"horizon_active_hours": null, "horizon_inactive_hours": null}')
+    assert nulls == parse_trigger_body(b"")
+    params = parse_trigger_body(b'{"horizon_active_hours": 2, "horizon_inactive_hours": 0.5}')
+    assert params.horizons == {
+        "horizon": timedelta(days=8),
+        "horizon_active": timedelta(hours=2),
+        "horizon_inactive": timedelta(minutes=30),
+    }
+    assert ReportParams.from_json(params.to_json()) == params
+    # A job queued before these fields existed still reads.
+    assert ReportParams.from_json({"now": None, "horizon_hours": 192.0}) == parse_trigger_body(b"")
+    with pytest.raises(BadParameter, match="horizon_active_hours"):
+        parse_trigger_body(b'{"horizon_active_hours": 1e400}')
+
+
 # --- records -----------------------------------------------------------------------
 
 

@@ -31,7 +31,17 @@ import pytest
 from conftest import TOKENS_ENV, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICE_DEPS = {"flask", "rq", "redis", "gunicorn", "honcho", "flask-httpauth"}
+SERVICE_DEPS = {
+    "flask",
+    "rq",
+    "redis",
+    "gunicorn",
+    "honcho",
+    "flask-httpauth",
+    "flask-wtf",
+    "plotly",
+    "flask-swagger-ui",
+}
 CORE_DEPS = {"polars", "numpy", "click"}
 
 
@@ -133,6 +143,8 @@ def test_the_wheel_holds_the_type_marker_the_sample_and_the_licence(installed: I
         names = set(archive.namelist())
     for name in ("storemon/py.typed", "storemon/sample/store_status.csv", "storemon/sample/menu_hours.csv",
                  "storemon/sample/timezones.csv", "storemon/sample/README.md"):  # fmt: skip
+        assert name in names
+    for name in ("webapp/console/templates/console/base.html", "webapp/console/static/console.js"):  # the console
         assert name in names
     assert any(n.split("/")[0].endswith(".dist-info") and n.endswith("/LICENSE") for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/", "data/")) for n in names)

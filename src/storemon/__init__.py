@@ -13,6 +13,7 @@ friends, the data store is :mod:`storemon.store`. The rules every figure
 follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 """
 
+from storemon._core.fleet import fleet_summary
 from storemon._core.ranges import daily, incidents, timeline
 from storemon._core.report import compute_report, resolve_now
 from storemon._fileio import atomic_path
@@ -31,7 +32,7 @@ from storemon._load import (
     parse_special_hours,
     parse_timezones,
 )
-from storemon._output import FORMATS, display_report, output_format, write_report, write_table
+from storemon._output import FORMATS, display_report, output_format, table_csv, write_report, write_table
 from storemon._sample import sample_dir
 from storemon._version import __version__
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
@@ -94,6 +95,7 @@ __all__ = [
     "timeline",
     "incidents",
     "daily",
+    "fleet_summary",
     # instants
     "parse_instant",
     "utc_instant",
@@ -115,6 +117,7 @@ __all__ = [
     # writing
     "write_report",
     "write_table",
+    "table_csv",
     "display_report",
     "output_format",
     "FORMATS",

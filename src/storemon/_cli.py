@@ -10,7 +10,8 @@ shared ``STOREMON_<OPTION>`` (``--now`` ← ``STOREMON_NOW``, ``--store`` ←
 ``STOREMON_STORE``, as the service reads it), with dashes as underscores. The
 one exception is ``generate --format`` (a data-set layout), which reads only
 ``STOREMON_GENERATE_FORMAT``: ``STOREMON_FORMAT`` is the report's output
-format. ``report``'s ``DATA_DIR`` also reads ``STOREMON_DATA_DIR``. A value
+format. The ``DATA_DIR`` of ``report``, ``timeline``, ``incidents`` and ``daily``
+also reads ``STOREMON_<COMMAND>_DATA_DIR`` and ``STOREMON_DATA_DIR``. A value
 given on the command line wins over both; ``--help`` lists each option's
 variables.
 
@@ -31,30 +32,44 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import polars as pl
 from click.core import ParameterSource
 
-from storemon._core.report import compute_report, resolve_now
+from storemon._core.ranges import daily, incidents, timeline
+from storemon._core.report import SAME_AS_HORIZON, compute_report, resolve_now
 from storemon._generate import DEFAULT_END, generate_dataset
 from storemon._instants import format_instant, parse_instant
 from storemon._load import Inputs, load_dir, load_inputs
-from storemon._output import FORMATS, display_report, output_format, write_report, write_table
-from storemon._output import _spreadsheet_safe as spreadsheet_safe
+from storemon._output import FORMATS, csv_ready, display_report, display_table, output_format, write_report, write_table
 from storemon._sample import sample_dir
 from storemon._version import __version__
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, ENV_PREFIX
 from storemon.exceptions import ConfigError, StoreError, StoremonError
-from storemon.store import Store, ingest_paths, latest_poll, open_store, read_rejects, report_from_store
+from storemon.schema import REPORT_COLUMNS
+from storemon.store import (
+    Store,
+    daily_from_store,
+    incidents_from_store,
+    ingest_paths,
+    latest_poll,
+    open_store,
+    read_rejects,
+    report_from_store,
+    timeline_from_store,
+)
 from storemon.store._compact import compact
 from storemon.store._manifest import MANIFEST_NAME
 
 __all__ = ["main", "cli", "HorizonType", "InstantType", "parse_horizon", "describe_horizon"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_OS = 1
@@ -275,110 +290,229 @@ def cli() -> None:
     """
 
 
-@cli.command()
-@click.argument(
-    "data_dir",
-    required=False,
-    type=click.Path(path_type=str),
-    envvar=[f"{ENV_PREFIX}_REPORT_DATA_DIR", f"{ENV_PREFIX}_DATA_DIR"],
-)
-@option("--polls", type=click.Path(path_type=str), help="Status polls file (CSV or Parquet).")
-@option("--hours", type=click.Path(path_type=str), help="Business hours file.")
-@option("--timezones", type=click.Path(path_type=str), help="Time zones file.")
-@option("--store", metavar="DIR", help="Report from this data store (see 'storemon ingest') instead of input files.")
-@option("--now", type=INSTANT, show_default="the latest poll", help="The instant the report is for.")
-@option(
-    "--horizon",
-    type=HORIZON,
-    default=describe_horizon(DEFAULT_HORIZON),
-    help="How far a poll's status reaches: a number and a unit w, d, h, m, s (8d, 36h, 90m), or inf.",
-)
-@option("--default-timezone", default=DEFAULT_TIMEZONE, metavar="ZONE", help="Zone of stores without one.")
-@option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2).")
-@option(
-    "-o",
-    "--output",
-    default="report.csv",
-    metavar="FILE",
-    help="Where to write the report; '-' for stdout.",
-)
-@option("--rejects", metavar="FILE", help="Also write every rejected input row to FILE.")
-@option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS, case_sensitive=False),
-    show_default="by extension: .parquet, .jsonl or .ndjson, else csv",
-    help="Format of -o and --rejects.",
-)
-def report(
-    data_dir: str | None,
-    polls: str | None,
-    hours: str | None,
-    timezones: str | None,
-    store: str | None,
-    now: datetime | None,
-    horizon: timedelta | None,
-    default_timezone: str,
-    strict: bool,
-    output: str,
-    rejects: str | None,
-    fmt: str | None,
-) -> None:
-    """Compute the uptime/downtime report of every store.
+def _input_options(command: str, output: str) -> Callable[[_F], _F]:
+    """The inputs, parameters and outputs shared by ``report``, ``timeline``, ``incidents`` and ``daily``."""
+    upper = command.upper()
+    decorators = [
+        click.argument(
+            "data_dir",
+            required=False,
+            type=click.Path(path_type=str),
+            envvar=[f"{ENV_PREFIX}_{upper}_DATA_DIR", f"{ENV_PREFIX}_DATA_DIR"],
+        ),
+        option("--polls", type=click.Path(path_type=str), help="Status polls file (CSV or Parquet)."),
+        option("--hours", type=click.Path(path_type=str), help="Business hours file."),
+        option("--timezones", type=click.Path(path_type=str), help="Time zones file."),
+        option("--special", type=click.Path(path_type=str), help="Special hours file (optional, with --polls …)."),
+        option("--store", metavar="DIR", help="Read this data store (see 'storemon ingest') instead of input files."),
+        option("--now", type=INSTANT, show_default="the latest poll", help="The instant the figures are for."),
+        option(
+            "--horizon",
+            type=HORIZON,
+            default=describe_horizon(DEFAULT_HORIZON),
+            help="How far a poll's status reaches: a number and a unit w, d, h, m, s (8d, 36h, 90m), or inf.",
+        ),
+        option("--horizon-active", type=HORIZON, show_default="--horizon", help="The horizon of an active poll."),
+        option("--horizon-inactive", type=HORIZON, show_default="--horizon", help="The horizon of an inactive poll."),
+        option("--default-timezone", default=DEFAULT_TIMEZONE, metavar="ZONE", help="Zone of stores without one."),
+        option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2)."),
+        option("-o", "--output", default=output, metavar="FILE", help="Where to write the result; '-' for stdout."),
+        option("--rejects", metavar="FILE", help="Also write every rejected input row to FILE."),
+        option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS, case_sensitive=False),
+            show_default="by extension: .parquet, .jsonl or .ndjson, else csv",
+            help="Format of -o and --rejects.",
+        ),
+    ]
 
-    Reads DATA_DIR (the three files under their 2024 or 2023 names, CSV or
-    Parquet), or the three files given by --polls, --hours and --timezones,
-    or a data store (--store). The CSV report rounds to two decimals;
-    Parquet and JSON lines keep the exact figures. A summary and the count of
-    rejected rows per file and reason go to stderr. DATA_DIR also reads
-    STOREMON_REPORT_DATA_DIR or STOREMON_DATA_DIR.
-    """
-    started = time.perf_counter()
-    if rejects == "-":
+    def apply(function: _F) -> _F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def _range_options(function: _F) -> _F:
+    """``--store-id``, ``--start`` and ``--end`` of the range commands."""
+    function = option("--end", type=INSTANT, show_default="--now", help="End of the range (excluded).")(function)
+    function = option("--start", type=INSTANT, show_default="--end − 168 h", help="Start of the range.")(function)
+    return option("--store-id", "store_ids", multiple=True, metavar="ID", help="Only this store (repeatable).")(
+        function
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one computing command reads, resolved from its options."""
+
+    inputs: Inputs | None  # input files, or None for a store
+    store: Store | None
+    now: datetime
+    keywords: dict[str, Any]  # horizon, horizon_active, horizon_inactive, default_timezone
+
+    def describe(self) -> str:
+        horizons = [f"horizon {describe_horizon(self.keywords['horizon'])}"]
+        for name in ("horizon_active", "horizon_inactive"):
+            if self.keywords[name] is not SAME_AS_HORIZON:
+                horizons.append(f"{name.replace('_', ' ')} {describe_horizon(self.keywords[name])}")
+        return f"now {format_instant(self.now)}, {', '.join(horizons)}"
+
+
+def _resolve(params: dict[str, Any]) -> _Run:
+    """Read the inputs (files or store) and the parameters the options name (the error rules of ``report``)."""
+    if params["rejects"] == "-":
         raise click.BadParameter("'-' (stdout) is for -o only; give a file name", param_hint="'--rejects'")
-    explicit = [polls, hours, timezones]
+    ctx = click.get_current_context()
+    keywords: dict[str, Any] = {"horizon": params["horizon"], "default_timezone": params["default_timezone"]}
+    for name in ("horizon_active", "horizon_inactive"):
+        given = ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+        keywords[name] = params[name] if given else SAME_AS_HORIZON
+    explicit = [params["polls"], params["hours"], params["timezones"], params["special"]]
+    data_dir, store, now = params["data_dir"], params["store"], params["now"]
     if store:
         if data_dir or any(explicit):
-            raise ConfigError("give either --store or input files (DATA_DIR, --polls/--hours/--timezones), not both")
+            raise ConfigError(
+                "give either --store or input files (DATA_DIR, --polls/--hours/--timezones/--special), not both"
+            )
         opened = _open_store(store)
         now = now or latest_poll(opened)
         if now is None:
             raise ConfigError(f"store {store} holds no polls yet: pass --now or ingest polls first")
-        result = report_from_store(opened, now, horizon=horizon, default_timezone=default_timezone)
-        where = _write_outputs(result, output, read_rejects(opened) if rejects else None, rejects, fmt)
-        _note(
-            f"{result.height} stores from store {store}, now {format_instant(now)}, "
-            f"horizon {describe_horizon(horizon)} → {where} ({time.perf_counter() - started:.2f} s)"
-        )
-        return
+        return _Run(None, opened, now, keywords)
     if data_dir and any(explicit):
-        raise ConfigError("give either DATA_DIR or --polls/--hours/--timezones, not both")
+        raise ConfigError("give either DATA_DIR or --polls/--hours/--timezones/--special, not both")
     if data_dir:
-        inputs = load_dir(data_dir, strict=strict)
-    elif polls and hours and timezones:
-        inputs = load_inputs(polls, hours, timezones, strict=strict)
+        inputs = load_dir(data_dir, strict=params["strict"])
+    elif params["polls"] and params["hours"] and params["timezones"]:
+        inputs = load_inputs(
+            params["polls"], params["hours"], params["timezones"], strict=params["strict"], special=params["special"]
+        )
     else:
         raise ConfigError("give DATA_DIR, or all three of --polls, --hours and --timezones, or --store")
-    now = resolve_now(inputs.polls, now)
-    result = compute_report(
-        inputs.polls, inputs.hours, inputs.timezones, now, horizon=horizon, default_timezone=default_timezone
-    )
-    where = _write_outputs(result, output, inputs.rejects, rejects, fmt)
+    return _Run(inputs, None, resolve_now(inputs.polls, now), keywords)
+
+
+def _finish(run: _Run, result: pl.DataFrame, what: str, params: dict[str, Any], started: float) -> None:
+    """Write the result and rejects, then the summary on stderr."""
+    rejects_file = params["rejects"]
+    if run.store is not None:
+        rejects = read_rejects(run.store) if rejects_file else None
+        where = _write_outputs(result, params["output"], rejects, rejects_file, params["fmt"])
+        _note(
+            f"{result.height} {what} from store {params['store']}, {run.describe()} → {where} "
+            f"({time.perf_counter() - started:.2f} s)"
+        )
+        return
+    assert run.inputs is not None
+    where = _write_outputs(result, params["output"], run.inputs.rejects, rejects_file, params["fmt"])
     _note(
-        f"{result.height} stores, now {format_instant(now)}, horizon {describe_horizon(horizon)}, "
-        f"{inputs.rows_rejected} rejected rows → {where} ({time.perf_counter() - started:.2f} s)"
+        f"{result.height} {what}, {run.describe()}, {run.inputs.rows_rejected} rejected rows → {where} "
+        f"({time.perf_counter() - started:.2f} s)"
     )
-    _print_rejects_summary(inputs, rejects)
+    _print_rejects_summary(run.inputs, rejects_file)
+
+
+@cli.command()
+@_input_options("report", "report.csv")
+def report(**params: Any) -> None:
+    """Compute the uptime/downtime report of every store.
+
+    Reads DATA_DIR (the three files under their 2024 or 2023 names, CSV or
+    Parquet, and special_hours.csv when there), or the files given by
+    --polls, --hours, --timezones (and --special), or a data store
+    (--store). The CSV report rounds to two decimals; Parquet and JSON lines
+    keep the exact figures. A summary and the count of rejected rows per file
+    and reason go to stderr. DATA_DIR also reads STOREMON_REPORT_DATA_DIR or
+    STOREMON_DATA_DIR.
+    """
+    started = time.perf_counter()
+    run = _resolve(params)
+    if run.store is not None:
+        result = report_from_store(run.store, run.now, **run.keywords)
+    else:
+        assert run.inputs is not None
+        inputs = run.inputs
+        result = compute_report(
+            inputs.polls, inputs.hours, inputs.timezones, run.now, special=inputs.special, **run.keywords
+        )
+    _finish(run, result, "stores", params, started)
+
+
+def _range_command(name: str, params: dict[str, Any], what: str, extra: dict[str, Any]) -> None:
+    started = time.perf_counter()
+    run = _resolve(params)
+    stores = list(params["store_ids"]) or None
+    where = {"start": params["start"], "end": params["end"], "stores": stores, **extra}
+    if run.store is not None:
+        from_store = {"timeline": timeline_from_store, "incidents": incidents_from_store, "daily": daily_from_store}
+        result = from_store[name](run.store, run.now, **where, **run.keywords)
+    else:
+        assert run.inputs is not None
+        inputs = run.inputs
+        compute = {"timeline": timeline, "incidents": incidents, "daily": daily}[name]
+        result = compute(
+            inputs.polls, inputs.hours, inputs.timezones, run.now, special=inputs.special, **where, **run.keywords
+        )
+    _finish(run, result, what, params, started)
+
+
+@cli.command(name="timeline")
+@_input_options("timeline", "timeline.csv")
+@_range_options
+def timeline_command(**params: Any) -> None:
+    """Each store's status over a range: the longest stretches of constant (business, status).
+
+    Inputs as for 'report'. The range is [--start, --end), by default the
+    week before --now; --store-id limits it to those stores. Instants are
+    UTC, in the CSV as ISO 8601 with a fraction only when there is one.
+    """
+    _range_command("timeline", params, "segments", {})
+
+
+@cli.command(name="incidents")
+@_input_options("incidents", "incidents.csv")
+@_range_options
+@option("--min-minutes", type=click.FloatRange(min=0), default=0.0, help="Keep incidents at least this long.")
+def incidents_command(min_minutes: float, **params: Any) -> None:
+    """Each store's incidents over a range: business time not known to be active.
+
+    Inputs and range as for 'timeline'; --min-minutes keeps the longer
+    incidents only.
+    """
+    _range_command("incidents", params, "incidents", {"min_minutes": min_minutes})
+
+
+@cli.command(name="daily")
+@_input_options("daily", "daily.csv")
+@_range_options
+def daily_command(**params: Any) -> None:
+    """Business, up and down hours per store and local calendar day, over a range.
+
+    Inputs and range as for 'timeline'. The CSV rounds the hours and the
+    ratio to four decimals for display; Parquet and JSON lines are exact.
+    """
+    _range_command("daily", params, "store-days", {})
 
 
 def _write_outputs(
     result: pl.DataFrame, output: str, rejects: pl.DataFrame | None, rejects_file: str | None, fmt: str | None
 ) -> str:
-    """Write the report (``-``: stdout) and, when asked, the rejects; say where the report went."""
+    """Write the result (``-``: stdout) and, when asked, the rejects; say where the result went.
+
+    CSV rounds for display (the report as :func:`display_report`, other
+    results as :func:`display_table`); Parquet and JSON lines are exact.
+    """
     if rejects_file and rejects is not None:
         write_table(rejects, rejects_file, fmt)
+    is_report = result.columns == ["store_id", *REPORT_COLUMNS]
     if output != "-":
-        return str(write_report(result, output, fmt))
+        if is_report:
+            return str(write_report(result, output, fmt))
+        shown = display_table(result) if output_format(output, fmt) == "csv" else result
+        return str(write_table(shown, output, fmt))
     kind = output_format(None, fmt)
     sys.stdout.flush()
     stream = sys.stdout.buffer
@@ -390,7 +524,7 @@ def _write_outputs(
     elif kind == "jsonl":
         result.write_ndjson(buffer)
     else:
-        spreadsheet_safe(display_report(result)).write_csv(buffer)
+        csv_ready(display_report(result) if is_report else display_table(result)).write_csv(buffer)
     stream.write(buffer.getvalue())
     stream.flush()
     return "stdout"

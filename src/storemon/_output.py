@@ -9,7 +9,10 @@ CSV) — a CSV is never written under a ``.parquet`` name.
 CSV is for people and spreadsheets: the report's figures are rounded for
 display, and a text cell that a spreadsheet would run as a formula (one
 beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
-prefixed with ``'``. Parquet and JSON lines keep the library's exact values.
+prefixed with ``'``. Instants (the timeline's and incidents' ``start`` and
+``end``) are written as ISO 8601 UTC with ``Z`` and a fraction only when
+there is one (3, 6 or 9 digits: nanoseconds only when needed). Parquet and
+JSON lines keep the library's exact values.
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from storemon._fileio import atomic_path
 from storemon.exceptions import ConfigError
 from storemon.schema import REPORT_COLUMNS
 
-__all__ = ["FORMATS", "OutputFormat", "output_format", "display_report", "write_table", "write_report"]
+__all__ = [
+    "FORMATS",
+    "OutputFormat",
+    "output_format",
+    "display_report",
+    "display_table",
+    "csv_ready",
+    "table_csv",
+    "write_table",
+    "write_report",
+]
 
 OutputFormat = Literal["csv", "parquet", "jsonl"]
 #: The output formats, by name.
@@ -51,6 +64,32 @@ def display_report(report: pl.DataFrame, decimals: int = 2) -> pl.DataFrame:
     return report.with_columns(pl.col(list(REPORT_COLUMNS)).round(decimals))
 
 
+def display_table(frame: pl.DataFrame, decimals: int = 2) -> pl.DataFrame:
+    """Any result rounded for display: floats to ``decimals``, a ``…_ratio`` column to ``decimals + 2``."""
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    return frame.with_columns(
+        pl.col(name).round(decimals + 2 if name.endswith("_ratio") else decimals) for name in floats
+    )
+
+
+def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` as a CSV writes it: instants as ISO 8601 UTC text, spreadsheet-safe text cells."""
+    instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    if instants:
+        frame = frame.with_columns(_iso_utc(pl.col(name)).alias(name) for name in instants)
+    return _spreadsheet_safe(frame)
+
+
+def table_csv(frame: pl.DataFrame) -> str:
+    """``frame`` as CSV text, exactly as :func:`write_table` writes it (no rounding: see :func:`display_report`)."""
+    return csv_ready(frame).write_csv()
+
+
+def _iso_utc(column: pl.Expr) -> pl.Expr:
+    """``2024-01-03T15:00:00Z``, ``…:00.5Z`` → chrono's ``%.f``: 0, 3, 6 or 9 fraction digits as needed."""
+    return column.dt.convert_time_zone("UTC").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
+
+
 def write_table(frame: pl.DataFrame, path: str | os.PathLike[str], format: str | None = None) -> Path:
     """Write ``frame`` to ``path`` (format from ``format`` or the extension), atomically."""
     kind = output_format(path, format)
@@ -60,7 +99,7 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike[str], format: str |
         elif kind == "jsonl":
             frame.write_ndjson(tmp)
         else:
-            _spreadsheet_safe(frame).write_csv(tmp)
+            csv_ready(frame).write_csv(tmp)
     return Path(path)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-from webapp import auth, errors, intake, openapi, resources
+from webapp import auth, console, errors, intake, openapi, resources
 from webapp.api import bp
 from webapp.config import VARIABLES, Settings
 from webapp.limits import TRIGGER_BODY_BYTES
@@ -53,4 +53,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(bp)
     intake.init_app(app, settings)
     openapi.init_app(app)
+    console.init_app(app, settings)  # the web console (off without STOREMON_SECRET_KEY)
     return app

@@ -23,6 +23,14 @@ the token.
 ``STOREMON_AUTH=off`` is set explicitly; then every request is let in as
 ``anonymous`` with every role, and a warning is logged at every start. Views
 are guarded with :func:`require` and read the caller with :func:`get_caller`.
+
+The web console (:mod:`webapp.console`) logs a person in with a token once and
+keeps its role and name in the signed session cookie. For ``GET``/``HEAD``
+requests without an ``Authorization`` header that cookie is accepted as an
+alternative to the bearer token (so the console's pages can poll
+``GET /api/get_report/<id>/``); anything that changes state still needs a
+bearer token (or, in the console, a CSRF-checked form). A session whose token
+is no longer configured counts as none (revoking a token logs its sessions out).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, session
 from flask_httpauth import HTTPTokenAuth
 
 from storemon import ConfigError
@@ -41,7 +49,18 @@ from webapp.config import ROLES, Settings
 from webapp.errors import json_error
 from webapp.resources import get_settings
 
-__all__ = ["Caller", "init_app", "require", "get_caller", "NO_TOKENS", "AUTH_OFF"]
+__all__ = [
+    "Caller",
+    "init_app",
+    "require",
+    "get_caller",
+    "verify_token",
+    "session_caller",
+    "has_role",
+    "NO_TOKENS",
+    "AUTH_OFF",
+    "SESSION_KEY",
+]
 
 NO_TOKENS = (
     "STOREMON_TOKENS is not set: the API needs bearer tokens (e.g. STOREMON_TOKENS='read:<token>,"
@@ -52,6 +71,11 @@ NO_TOKENS = (
 AUTH_OFF = "STOREMON_AUTH=off: the API is open to anyone who can reach it (no tokens are checked)"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Where the console keeps the logged-in caller in the Flask session: ``{"role": …, "name": …}``.
+SESSION_KEY = "storemon_caller"
+
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 _auth = HTTPTokenAuth(scheme="Bearer")
 
@@ -89,6 +113,14 @@ def require(role: str) -> Callable[[_F], _F]:
             if not get_settings().auth:
                 g.storemon_anonymous = _ANONYMOUS
                 return view(*args, **kwargs)
+            if request.method in _SAFE_METHODS and "Authorization" not in request.headers:
+                caller = session_caller()
+                if caller is not None:
+                    if not has_role(caller, role):
+                        g.storemon_caller = caller
+                        return _refused(403)
+                    g.storemon_session = caller
+                    return view(*args, **kwargs)
             return protected(*args, **kwargs)
 
         return cast(_F, guarded)
@@ -98,8 +130,29 @@ def require(role: str) -> Callable[[_F], _F]:
 
 def get_caller() -> Caller | None:
     """The authenticated caller of the current request (``None`` on a public endpoint)."""
-    caller = _auth.current_user() or g.get("storemon_anonymous")
+    caller = _auth.current_user() or g.get("storemon_session") or g.get("storemon_anonymous")
     return caller if isinstance(caller, Caller) else None
+
+
+def has_role(caller: Caller, role: str) -> bool:
+    """Whether ``caller``'s role is ``role`` or a stronger one."""
+    return ROLES.index(caller.role) >= ROLES.index(role)
+
+
+def session_caller() -> Caller | None:
+    """The caller the console's session cookie names, if its token is still configured."""
+    stored = session.get(SESSION_KEY)
+    if not isinstance(stored, dict):
+        return None
+    role, name = stored.get("role"), stored.get("name")
+    if role not in ROLES or not any(known.name == name and known.role == role for known in get_settings().tokens):
+        return None
+    return Caller(role=str(role), name=str(name))
+
+
+def verify_token(token: str) -> Caller | None:
+    """The caller ``token`` authenticates (constant-time comparison with every configured token), or ``None``."""
+    return _verify(token)
 
 
 def _verify(token: str) -> Caller | None:

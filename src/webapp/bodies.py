@@ -19,7 +19,9 @@ the line number: a blank line counts, and is rejected as ``blank line``).
 
 JSON fields are exactly the column names (``store_id``, ``timestamp_utc``,
 ``status``; ``store_id``, ``dayOfWeek``, ``start_time_local``,
-``end_time_local``; ``store_id``, ``timezone_str``); other fields are
+``end_time_local``; ``store_id``, ``timezone_str``; ``store_id``,
+``date_local``, ``start_time_local``, ``end_time_local`` — both times null or
+empty: closed that date); other fields are
 ignored. A value is a string, a number (taken as written, so a big store id
 keeps every digit) or null / missing (empty, hence usually rejected). A
 string that cannot be stored as UTF-8 text — a lone surrogate such as
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -42,14 +45,17 @@ from storemon import (
     HOURS_SCHEMA,
     POLLS_SCHEMA,
     REJECTS_SCHEMA,
+    SPECIAL_HOURS_SCHEMA,
     TIMEZONES_SCHEMA,
     FileFormatError,
     Loaded,
     load_hours,
     load_polls,
+    load_special_hours,
     load_timezones,
     parse_hours,
     parse_polls,
+    parse_special_hours,
     parse_timezones,
 )
 
@@ -97,6 +103,7 @@ TABLES: dict[str, _Table] = {
     "polls": _Table(POLLS_SCHEMA, load_polls, parse_polls),
     "hours": _Table(HOURS_SCHEMA, load_hours, parse_hours),
     "timezones": _Table(TIMEZONES_SCHEMA, load_timezones, parse_timezones),
+    "special_hours": _Table(SPECIAL_HOURS_SCHEMA, load_special_hours, parse_special_hours),
 }
 
 
@@ -117,21 +124,24 @@ def body_format(mimetype: str) -> str | None:
     return MEDIA_TYPES.get(mimetype.strip().lower())
 
 
-def read_body(table: str, fmt: str, body: bytes, name: str) -> Loaded:
+def read_body(table: str, fmt: str, body: bytes, name: str, *, not_after: datetime | None = None) -> Loaded:
     """Validate ``body`` (in format ``fmt``) as rows of ``table``; ``name`` is used in messages and rejects.
 
-    Raises :class:`storemon.InputError` when the body cannot be read at all.
+    ``not_after`` (polls only) rejects polls dated after it as ``timestamp in
+    the future``. Raises :class:`storemon.InputError` when the body cannot be
+    read at all.
     """
     spec = TABLES[table]
+    extra: dict[str, Any] = {} if not_after is None else {"not_after": not_after}
     if fmt == CSV:
-        return spec.load(body, name=name)
+        return spec.load(body, name=name, **extra)
     text = _text(body, name)
     items = _json_array(text, name) if fmt == JSON else _json_lines(text, name)
     _check_items(items, spec.columns, name)
     unusable = _unusable_values(items, spec.columns, name)
     dropped = set(unusable["line"].to_list())
     kept = [i for i in range(len(items)) if i + 1 not in dropped]
-    loaded = spec.parse(_frame_of_strings([items[i] for i in kept], spec.columns), name)
+    loaded = spec.parse(_frame_of_strings([items[i] for i in kept], spec.columns), name, **extra)
     if unusable.is_empty():
         return loaded
     # The library numbered the kept items 1, 2, …; give each reject its item's own position.

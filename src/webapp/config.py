@@ -111,6 +111,26 @@ VARIABLES.update(
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=\-]+")
 
+# --- the web console (src/webapp/console) -------------------------------------------
+
+#: Shortest secret key accepted for the console's signed session cookie (characters).
+MIN_SECRET_KEY_LENGTH = 32
+
+VARIABLES["STOREMON_SECRET_KEY"] = (
+    None,
+    "Key that signs the web console's session cookie (at least 32 characters; python -c 'import "
+    "secrets; print(secrets.token_urlsafe(32))' makes one). Every web process must share it. Unset: "
+    "the console is off (its pages answer 503) and only the API is served.",
+)
+
+
+def _secret_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value.strip()) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"STOREMON_SECRET_KEY: use at least {MIN_SECRET_KEY_LENGTH} characters")
+    return value.strip()
+
 
 @dataclass(frozen=True)
 class Token:
@@ -166,6 +186,7 @@ def _safety(raw: Callable[[str], str | None]) -> dict[str, Any]:
         "retention_days": _positive_int(
             "STOREMON_REPORT_RETENTION_DAYS", raw("STOREMON_REPORT_RETENTION_DAYS") or "", unit="days"
         ),
+        "secret_key": _secret_key(raw("STOREMON_SECRET_KEY")),
     }
 
 
@@ -191,6 +212,7 @@ class Settings:
     auth: bool = True
     max_queued: int = 100
     retention_days: int = 30
+    secret_key: str | None = field(default=None, repr=False)  # the console's cookie key
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

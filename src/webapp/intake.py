@@ -4,8 +4,9 @@
 ``POST /api/polls``                    append polls; 201 with what was accepted
 ``PUT  /api/hours``                    replace the business hours (a new version)
 ``PUT  /api/timezones``                replace the time zones (a new version)
-``PATCH /api/hours``, ``/api/timezones``  upsert per store (a new version)
-``GET  /api/tables/<hours|timezones>``  the current version, with its ``ETag``
+``PUT  /api/special_hours``            replace the special hours (a new version)
+``PATCH /api/hours``, ``/api/timezones``, ``/api/special_hours``  upsert per store (a new version)
+``GET  /api/tables/<hours|timezones|special_hours>``  the current version, with its ``ETag``
 ``GET  /api/tables/<name>/versions``   every version, newest first (admin)
 ``POST /api/tables/<name>/versions/<v>/restore``  make ``v`` current again (admin)
 =====================================  ==========================================
@@ -25,7 +26,8 @@ Every table answer carries the new current version as ``version`` and
 
 Each takes CSV or JSON (:mod:`webapp.bodies`), validates it with the
 library's loaders and hands the valid rows to :func:`storemon.append_polls`,
-:func:`storemon.replace_hours` or :func:`storemon.replace_timezones`, which
+:func:`storemon.replace_hours`, :func:`storemon.replace_timezones` or
+:func:`storemon.replace_special_hours` (the store's table ``special``), which
 return only once the rows are fsync'd and committed. The answer::
 
     {"table": "polls", "format": "CSV", "ingest_id": "…", "duplicate_of": null,
@@ -38,6 +40,8 @@ current version), so a retried request changes nothing. One entry in
 ``rejects`` per bad value (a row with two bad values appears twice;
 ``rejected`` counts rows). ``line`` counts a CSV body's header as line 1; for
 JSON it is the item's 1-based position and the key is ``index`` instead.
+Polls dated more than :data:`FUTURE_TOLERANCE` (15 minutes) after the request
+arrived are rejected per row as ``timestamp in the future`` (docs/rules.md).
 **400** when the body cannot be read or has no valid row (the body then also
 carries the counts and rejects), **413** over ``STOREMON_MAX_INTAKE_BYTES``,
 **415** for another ``Content-Type``, **503** when no store is configured or
@@ -128,13 +132,26 @@ def patch_timezones() -> tuple[Response, int]:
     return _intake("timezones", storemon.replace_timezones, UPSERT)
 
 
+@bp.put("/api/special_hours", strict_slashes=False)
+@require("admin")
+def put_special_hours() -> tuple[Response, int]:
+    """Replace the store's special hours (If-Match required)."""
+    return _intake("special_hours", storemon.replace_special_hours, REPLACE)
+
+
+@bp.patch("/api/special_hours", strict_slashes=False)
+@require("write")
+def patch_special_hours() -> tuple[Response, int]:
+    """Upsert special hours per store (a store's rows are replaced by the body's, every date)."""
+    return _intake("special_hours", storemon.replace_special_hours, UPSERT)
+
+
 @bp.get("/api/tables/<name>", strict_slashes=False)
 @require("read")
 def get_table(name: str) -> Response:
     """The current version of a table as JSON rows, with its version as ``ETag``."""
     store = _store()
-    _known_table(name)
-    frame, version = storemon.current_table(store, name)
+    frame, version = storemon.current_table(store, _known_table(name))
     rows = [{key: _text(value) for key, value in row.items()} for row in frame.to_dicts()]
     response = jsonify(table=name, version=version, rows=rows)
     response.headers["ETag"] = _etag(version)
@@ -146,8 +163,7 @@ def get_table(name: str) -> Response:
 def get_table_versions(name: str) -> Response:
     """Every version of a table, newest first."""
     store = _store()
-    _known_table(name)
-    return jsonify(table=name, versions=storemon.table_versions(store, name))
+    return jsonify(table=name, versions=storemon.table_versions(store, _known_table(name)))
 
 
 @bp.post("/api/tables/<name>/versions/<version>/restore", strict_slashes=False)
@@ -155,33 +171,38 @@ def get_table_versions(name: str) -> Response:
 def restore_table_version(name: str, version: str) -> tuple[Response, int]:
     """Make an earlier version current again (as a new version); If-Match optional."""
     store = _store()
-    _known_table(name)
-    known = {v["version"]: v for v in storemon.table_versions(store, name)}
+    table = _known_table(name)
+    known = {v["version"]: v for v in storemon.table_versions(store, table)}
     if version not in known:
         abort(404, f"no {name} version {version!r}: GET /api/tables/{name}/versions lists them")
     if not known[version]["restorable"]:
         abort(409, f"{name} version {version} was written before versions were kept and is gone")
     try:
-        result = storemon.restore_table(store, name, version, if_version=_if_match())
+        result = storemon.restore_table(store, table, version, if_version=_if_match())
     except storemon.StaleVersionError as exc:
         return _stale(name, exc)
     except (storemon.StoreError, OSError) as exc:
         return _store_failed(store, exc)
-    new = result.ingest_id or result.duplicate_of or storemon.current_table(store, name)[1]
+    new = result.ingest_id or result.duplicate_of or storemon.current_table(store, table)[1]
     response = jsonify(table=name, restored=version, version=new, duplicate_of=result.duplicate_of)
     response.headers["ETag"] = _etag(new)
     return response, 200 if result.skipped else 201
 
 
-def _known_table(name: str) -> None:
+def _known_table(name: str) -> str:
+    """The store's name of the versioned table the API calls ``name``, or 404."""
     if name not in VERSIONED:
         abort(404, f"no table {name!r}: the versioned tables are {', '.join(VERSIONED)}")
+    return VERSIONED[name]
 
 
 APPEND, REPLACE, UPSERT = "append", "replace", "upsert"
 
-#: The tables that are versioned (replaced as a whole, upserted per store).
-VERSIONED = ("hours", "timezones")
+#: The tables that are versioned (replaced as a whole, upserted per store): the API's name → the store's.
+VERSIONED = {"hours": "hours", "timezones": "timezones", "special_hours": "special"}
+
+#: How far after its arrival a live poll may be dated (docs/rules.md, "The inputs").
+FUTURE_TOLERANCE = dt.timedelta(minutes=15)
 
 #: How often a PATCH re-reads and retries when another write replaced the table meanwhile.
 UPSERT_ATTEMPTS = 5
@@ -201,6 +222,7 @@ def _intake(table: str, write: _Write, mode: str = APPEND) -> tuple[Response, in
     if fmt is None:
         sent = request.mimetype or "none"
         abort(415, f"unsupported Content-Type {sent!r}: send one of {', '.join(MEDIA_TYPES)}")
+    received = dt.datetime.now(dt.UTC)
     if_match = _if_match()
     if mode == REPLACE and if_match is None:
         abort(
@@ -212,7 +234,8 @@ def _intake(table: str, write: _Write, mode: str = APPEND) -> tuple[Response, in
     name = f"{request.method} {request.path} ({fmt})"
     with client_body(name):
         try:
-            loaded = read_body(table, fmt, body, name)
+            not_after = received + FUTURE_TOLERANCE if table == "polls" else None
+            loaded = read_body(table, fmt, body, name, not_after=not_after)
         except storemon.InputError as exc:
             abort(400, str(exc))
     if loaded.frame.is_empty():
@@ -238,7 +261,7 @@ def _intake(table: str, write: _Write, mode: str = APPEND) -> tuple[Response, in
     answer = _summary(table, fmt, result)
     if mode == APPEND:
         return jsonify(answer), 200 if result.skipped else 201
-    version = result.ingest_id or result.duplicate_of or storemon.current_table(store, table)[1]
+    version = result.ingest_id or result.duplicate_of or storemon.current_table(store, VERSIONED[table])[1]
     response = jsonify({**answer, "version": version})
     response.headers["ETag"] = _etag(version)
     return response, 200 if result.skipped else 201
@@ -266,9 +289,9 @@ def _upsert(store: Path, table: str, write: _Write, loaded: Loaded, name: str, i
     """Replace the rows of the body's stores in the current version; retry if it changes meanwhile."""
     stores = loaded.frame["store_id"].unique()
     for attempt in range(1, UPSERT_ATTEMPTS + 1):
-        current, version = storemon.current_table(store, table)
+        current, version = storemon.current_table(store, VERSIONED[table])
         if if_match is not None and version != if_match:
-            raise storemon.StaleVersionError(table, if_match, version)
+            raise storemon.StaleVersionError(VERSIONED[table], if_match, version)
         kept = current.filter(~pl.col("store_id").is_in(stores.implode()))
         merged = pl.concat([kept, loaded.frame]).sort("store_id", maintain_order=True)
         if merged.sort(merged.columns).equals(current.sort(current.columns)):
@@ -318,8 +341,8 @@ def _etag(version: str) -> str:
 
 
 def _text(value: object) -> object:
-    """A table value as the files write it (times as HH:MM:SS[.ffffff]); other values as they are."""
-    if isinstance(value, dt.time):
+    """A table value as the files write it (times as HH:MM:SS[.ffffff], dates YYYY-MM-DD); others as they are."""
+    if isinstance(value, (dt.time, dt.date)):
         return value.isoformat()
     return value
 

@@ -5,8 +5,12 @@ job carries everything it needs, so any worker sharing the data and reports
 directories can run it). The job reads its inputs — the data store
 (``STOREMON_STORE``) through :func:`storemon.report_from_store`, or else the
 data directory through :func:`storemon.load_dir` and
-:func:`storemon.compute_report` — writes ``<id>.csv`` and then ``<id>.json``
-(the record, see :mod:`webapp.records`), then deletes the reports older than
+:func:`storemon.compute_report` — computes the report, the week's timeline
+and incidents and the 30 days' daily series, writes every file of
+:data:`webapp.records.REPORT_FILES` (each atomically; the Parquet files
+sorted by store and time in row groups of :data:`ROW_GROUP_ROWS` rows with
+statistics, so a reader filtering one store reads only its row groups) and
+then ``<id>.json`` (the record, see :mod:`webapp.records`) last, then deletes the reports older than
 ``STOREMON_REPORT_RETENTION_DAYS`` (:func:`prune_reports`). Every failure it can see becomes a
 ``Failed`` record with a message for a person, and is re-raised so that RQ
 records it too. A worker killed outright writes nothing; the web app turns the
@@ -38,16 +42,18 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import storemon
-from storemon import resolve_now, rows_rejected, utc_instant, write_report
+from storemon import DEFAULT_TIMEZONE, atomic_path, resolve_now, rows_rejected, utc_instant, write_report
 from webapp.config import Settings
 from webapp.params import ReportParams
 from webapp.records import (
     COMPLETE,
     FAILED,
     QUEUED,
-    csv_path,
+    REPORT_FILES,
     is_report_id,
     record_path,
+    report_file,
+    report_files,
     utc_now_iso,
     write_record,
 )
@@ -61,6 +67,8 @@ __all__ = [
     "submit_report",
     "requeue_report",
     "prune_reports",
+    "write_report_files",
+    "remove_report_files",
     "failed_record",
     "describe_error",
 ]
@@ -73,14 +81,26 @@ RESULT_TTL_SECONDS = 3600
 #: Progress reported while a job runs (``GET /api/get_report/<id>/`` shows it).
 PROGRESS_STARTED, PROGRESS_LOADED, PROGRESS_COMPUTED = 0.05, 0.4, 0.9
 
+#: Rows per Parquet row group of a report's files: small enough that one store's rows are a few groups.
+ROW_GROUP_ROWS = 16_384
+#: The range of a report's timeline, incidents and polls (the report's week) and of its daily series.
+VIEW_RANGE, DAILY_RANGE = timedelta(hours=168), timedelta(days=30)
+
 
 @dataclass(frozen=True)
 class Produced:
-    """A computed report, the instant it is for, and how many input rows were rejected."""
+    """A computed report and its views, the instant it is for, how many input rows were rejected.
+
+    ``tables`` holds the other files' frames by kind (``timeline``,
+    ``incidents``, ``daily``, ``polls``, ``stores``, ``hours``, ``special``);
+    ``timings`` the seconds each stage took.
+    """
 
     report: pl.DataFrame
     now: datetime
     rejects: int
+    tables: dict[str, pl.DataFrame]
+    timings: dict[str, float]
 
 
 def job_source(settings: Settings) -> dict[str, str]:
@@ -102,22 +122,38 @@ def data_present(settings: Settings) -> bool:
 
 
 def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
-    """Compute the report ``params`` ask for, from ``source`` (see :func:`job_source`).
+    """Compute the report ``params`` ask for and its views, from ``source`` (see :func:`job_source`).
 
     ``rejects`` counts the rejected input rows behind the report: for a
     store, those of every polls ingest and of the current hours and time-zone
-    versions.
+    versions. Over a store each computation reads the committed data at
+    that moment: an ingest committed between two of them (polls dated at or
+    before ``now`` arriving late, new hours) can make the views differ from
+    the report by what it changed.
     """
+    clock = _Clock()
     if "store" in source:
-        return _produce_from_store(params, source["store"])
+        return _produce_from_store(params, source["store"], clock)
     inputs = storemon.load_dir(source["data_dir"])
+    clock.lap("load")
     _set_progress(PROGRESS_LOADED)
     now = resolve_now(inputs.polls, params.now)
-    report = storemon.compute_report(inputs.polls, inputs.hours, inputs.timezones, now, horizon=params.horizon)
-    return Produced(report=report, now=now, rejects=inputs.rows_rejected)
+    args = (inputs.polls, inputs.hours, inputs.timezones, now)
+    keywords = {"special": inputs.special, **params.horizons}
+    report = storemon.compute_report(*args, **keywords)
+    clock.lap("report")
+    tables = {"timeline": storemon.timeline(*args, **keywords)}
+    clock.lap("timeline")
+    tables["incidents"] = storemon.incidents(*args, **keywords)
+    clock.lap("incidents")
+    tables["daily"] = storemon.daily(*args, start=now - DAILY_RANGE, **keywords)
+    clock.lap("daily")
+    tables |= _inputs_used(report, now, inputs.polls, inputs.hours, inputs.timezones, inputs.special)
+    clock.lap("inputs")
+    return Produced(report=report, now=now, rejects=inputs.rows_rejected, tables=tables, timings=clock.laps)
 
 
-def _produce_from_store(params: ReportParams, location: str) -> Produced:
+def _produce_from_store(params: ReportParams, location: str, clock: _Clock) -> Produced:
     store = storemon.open_store(location)
     now = params.now or storemon.latest_poll(store)
     if now is None:
@@ -127,9 +163,86 @@ def _produce_from_store(params: ReportParams, location: str) -> Produced:
         )
     now = utc_instant(now)
     rejects = rows_rejected(store)
+    clock.lap("load")
     _set_progress(PROGRESS_LOADED)
-    report = storemon.report_from_store(store, now, horizon=params.horizon)
-    return Produced(report=report, now=now, rejects=rejects)
+    keywords = params.horizons
+    report = storemon.report_from_store(store, now, **keywords)
+    clock.lap("report")
+    tables = {"timeline": storemon.timeline_from_store(store, now, **keywords)}
+    clock.lap("timeline")
+    tables["incidents"] = storemon.incidents_from_store(store, now, **keywords)
+    clock.lap("incidents")
+    tables["daily"] = storemon.daily_from_store(store, now, start=now - DAILY_RANGE, **keywords)
+    clock.lap("daily")
+    hours, timezones, special = (storemon.current_table(store, name)[0] for name in ("hours", "timezones", "special"))
+    tables |= _inputs_used(report, now, storemon.read_polls(store), hours, timezones, special)
+    clock.lap("inputs")
+    return Produced(report=report, now=now, rejects=rejects, tables=tables, timings=clock.laps)
+
+
+def _inputs_used(
+    report: pl.DataFrame,
+    now: datetime,
+    polls: pl.DataFrame,
+    hours: pl.DataFrame,
+    timezones: pl.DataFrame,
+    special: pl.DataFrame,
+) -> dict[str, pl.DataFrame]:
+    """The polls of the week ``[now − 168 h, now]``, each store's zone, and the hours and special rows."""
+    ts = pl.col("timestamp_utc")
+    week = polls.filter((ts >= now - VIEW_RANGE) & (ts <= now)).select("store_id", "timestamp_utc", "status")
+    first_zone = timezones.unique("store_id", keep="first", maintain_order=True).select(
+        "store_id", pl.col("timezone_str").alias("zone")
+    )
+    stores = (
+        report.select("store_id")
+        .join(first_zone, on="store_id", how="left")
+        .with_columns(pl.col("zone").fill_null(DEFAULT_TIMEZONE))
+    )
+    return {
+        "polls": week.sort("store_id", "timestamp_utc", "status"),
+        "stores": stores.sort("store_id"),
+        "hours": hours.sort("store_id", maintain_order=True),
+        "special": special.sort("store_id", maintain_order=True),
+    }
+
+
+class _Clock:
+    """Seconds per stage, measured one after the other."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 6)
+        self._last = now
+
+
+def write_report_files(reports: Path, report_id: str, produced: Produced, timings: dict[str, float]) -> None:
+    """Write every file of :data:`REPORT_FILES` for ``produced``, in order, each atomically.
+
+    The CSV as ``write_report`` writes it (rounded); the others Parquet,
+    sorted by store (then time), in row groups of :data:`ROW_GROUP_ROWS`
+    rows with statistics. ``timings`` gains a ``write_<kind>`` entry per file.
+    """
+    frames = {"parquet": produced.report, **produced.tables}
+    for kind in REPORT_FILES:
+        started = time.perf_counter()
+        path = report_file(reports, report_id, kind)
+        if kind == "csv":
+            write_report(produced.report, path)
+        else:
+            with atomic_path(path) as tmp:
+                frames[kind].write_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)
+        timings[f"write_{kind}"] = round(time.perf_counter() - started, 6)
+
+
+def remove_report_files(reports: Path, report_id: str) -> None:
+    """Delete whatever files of the report exist (not its record)."""
+    for kind in REPORT_FILES:
+        report_file(reports, report_id, kind).unlink(missing_ok=True)
 
 
 def build_report(
@@ -142,13 +255,13 @@ def build_report(
     requested_by: str | None = None,
     retention_days: int | None = None,
 ) -> dict[str, Any]:
-    """Run one report (on an RQ worker): write its CSV and record; return the record.
+    """Run one report (on an RQ worker): write its files and then its record; return the record.
 
     ``params`` is :meth:`ReportParams.to_json`; ``created`` the trigger time
     (ISO); ``requested_by`` names the token that asked (role and fingerprint,
     :mod:`webapp.auth`); with ``retention_days``, older reports are pruned
     afterwards (:func:`prune_reports`). ``hold_file`` is TEST ONLY (``STOREMON_TEST_HOLD_FILE``): while that
-    file exists the job waits just before writing its CSV.
+    file exists the job waits just before writing its files.
     """
     reports = Path(reports_dir)
     started, clock = utc_now_iso(), time.monotonic()
@@ -157,7 +270,13 @@ def build_report(
         produced = produce_report(ReportParams.from_json(params), source)
         _set_progress(PROGRESS_COMPUTED)
         _wait_while_held(hold_file)
-        write_report(produced.report, csv_path(reports, report_id))
+        timings = dict(produced.timings)
+        write_report_files(reports, report_id, produced, timings)
+        started_fleet = time.perf_counter()
+        fleet = storemon.fleet_summary(
+            produced.report, produced.tables["timeline"], produced.tables["daily"], now=produced.now
+        )
+        timings["fleet"] = round(time.perf_counter() - started_fleet, 6)
         record = {
             "report_id": report_id,
             "status": COMPLETE,
@@ -171,6 +290,9 @@ def build_report(
             "rows": produced.report.height,
             "rejects": produced.rejects,
             "requested_by": requested_by,
+            "files": report_files(report_id),
+            "timings": timings,
+            "fleet": fleet,
         }
         write_record(reports, record)
         _prune_quietly(reports, retention_days, keep=report_id)
@@ -182,7 +304,7 @@ def build_report(
         )
         record["duration_seconds"] = round(time.monotonic() - clock, 6)
         record["requested_by"] = requested_by
-        csv_path(reports, report_id).unlink(missing_ok=True)
+        remove_report_files(reports, report_id)
         write_record(reports, record)
         _prune_quietly(reports, retention_days, keep=report_id)
         raise
@@ -257,7 +379,7 @@ def _enqueue(queue: Queue, spec: dict[str, Any]) -> Job:
 def prune_reports(
     reports_dir: Path, retention_days: int, *, keep: str | None = None, now: datetime | None = None
 ) -> int:
-    """Delete the reports (CSV and record) last written more than ``retention_days`` ago; return how many.
+    """Delete the reports (their files and record) last written more than ``retention_days`` ago; return how many.
 
     Age is the record's modification time (when it was last written: the
     final record, for a finished report). Only files named like reports are
@@ -272,7 +394,7 @@ def prune_reports(
         try:
             if record.stat().st_mtime >= cutoff:
                 continue
-            csv_path(reports_dir, report_id).unlink(missing_ok=True)
+            remove_report_files(reports_dir, report_id)
             record.unlink(missing_ok=True)
         except FileNotFoundError:  # another worker pruned it first
             continue

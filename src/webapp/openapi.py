@@ -102,6 +102,120 @@ _REPORT_RESPONSES: dict[str, Any] = {
 
 _ETAG = {"ETag": {"description": "the table's new current version", "schema": {"type": "string"}}}
 
+_REPORT_ID = {"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_NOT_COMPLETE = _error("no such report, or not (yet) complete, or made without this file")
+_INSTANT = {"type": "string", "description": "ISO 8601 UTC, e.g. 2024-01-03T16:44:30Z"}
+_VIEW_ROWS: dict[str, dict[str, Any]] = {
+    "incidents": {
+        "store_id": {"type": "string"},
+        "start": _INSTANT,
+        "end": _INSTANT,
+        "minutes": {"type": "number"},
+        "inactive_minutes": {"type": "number"},
+        "unknown_minutes": {"type": "number"},
+    },
+    "daily": {
+        "store_id": {"type": "string"},
+        "date": {"type": "string", "description": "local date YYYY-MM-DD"},
+        "business_hours": {"type": "number"},
+        "uptime_hours": {"type": "number"},
+        "downtime_hours": {"type": "number"},
+        "uptime_ratio": {"type": ["number", "null"]},
+    },
+    "timeline": {
+        "store_id": {"type": "string"},
+        "start": _INSTANT,
+        "end": _INSTANT,
+        "business": {"type": "boolean"},
+        "status": {"type": "string", "enum": ["active", "inactive", "unknown"]},
+    },
+}
+_VIEW_SUMMARIES = {
+    "incidents": "A complete report's incidents over its week",
+    "daily": "A complete report's daily series over the 30 days before its now",
+    "timeline": "A complete report's status timeline over its week",
+}
+
+
+def _view(kind: str) -> dict[str, Any]:
+    row = {"type": "object", "required": list(_VIEW_ROWS[kind]), "properties": _VIEW_ROWS[kind]}
+    page = {
+        "type": "object",
+        "required": ["rows", "total", "offset", "limit"],
+        "properties": {
+            "rows": {"type": "array", "items": row},
+            "total": {"type": "integer", "minimum": 0},
+            "offset": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        },
+    }
+    query = [
+        {
+            "name": "store_id",
+            "in": "query",
+            "required": False,
+            "description": "only these stores (repeatable)",
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "form",
+            "explode": True,
+        },
+        {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+            "description": "default 1000",
+        },
+        {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "csv"]}},
+    ]
+    return {
+        "get": {
+            "operationId": f"getReport{kind.capitalize()}",
+            "summary": _VIEW_SUMMARIES[kind],
+            "description": "JSON page, or CSV with ?format=csv or Accept: text/csv (the same page). Role: read.",
+            "security": [{"bearer": ["read"]}],
+            "parameters": [_REPORT_ID, *query],
+            "responses": {
+                "200": {
+                    "description": "one page of rows (total: the rows that match the filter)",
+                    "headers": {
+                        "X-Total-Count": {"description": "CSV: the rows that match", "schema": {"type": "string"}},
+                        "Content-Disposition": {"description": "CSV: attachment", "schema": {"type": "string"}},
+                    },
+                    "content": {_JSON: {"schema": page}, "text/csv": {"schema": {"type": "string"}}},
+                },
+                "400": _error("a bad offset, limit or format"),
+                "401": _UNAUTHORIZED,
+                "403": _FORBIDDEN,
+                "404": _NOT_COMPLETE,
+                "500": _INTERNAL,
+            },
+        }
+    }
+
+
+def _download(kind: str, media_type: str, summary: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": f"getReport{kind}",
+            "summary": summary,
+            "security": [{"bearer": ["read"]}],
+            "parameters": [_REPORT_ID],
+            "responses": {
+                "200": {
+                    "description": "the exact report (unrounded figures)",
+                    "headers": {"Content-Disposition": {"description": "attachment", "schema": {"type": "string"}}},
+                    "content": {media_type: {"schema": {"type": "string"}}},
+                },
+                "401": _UNAUTHORIZED,
+                "403": _FORBIDDEN,
+                "404": _NOT_COMPLETE,
+                "500": _INTERNAL,
+            },
+        }
+    }
+
 
 def _intake(operation_id: str, summary: str, table: str, role: str, mode: str = "append") -> dict[str, Any]:
     row = {"$ref": f"#/components/schemas/{table}Row"}
@@ -173,7 +287,7 @@ _REJECT = {
     },
 }
 _COUNTS = {
-    "table": {"type": "string", "enum": ["polls", "hours", "timezones"]},
+    "table": {"type": "string", "enum": ["polls", "hours", "timezones", "special_hours"]},
     "format": {"type": "string", "enum": ["CSV", "JSON", "JSON lines"]},
     "rows": {"type": "integer", "minimum": 0},
     "accepted": {"type": "integer", "minimum": 0},
@@ -227,6 +341,21 @@ def document() -> dict[str, Any]:
                 "put": _intake("putTimezones", "Replace the time zones", "Timezone", "admin", "replace"),
                 "patch": _intake("patchTimezones", "Upsert time zones per store", "Timezone", "write", "upsert"),
             },
+            "/api/special_hours": {
+                "put": _intake("putSpecialHours", "Replace the special hours", "SpecialHours", "admin", "replace"),
+                "patch": _intake(
+                    "patchSpecialHours", "Upsert special hours per store", "SpecialHours", "write", "upsert"
+                ),
+            },
+            "/api/get_report/{report_id}/incidents": _view("incidents"),
+            "/api/get_report/{report_id}/daily": _view("daily"),
+            "/api/get_report/{report_id}/timeline": _view("timeline"),
+            "/api/get_report/{report_id}/report.parquet": _download(
+                "Parquet", "application/vnd.apache.parquet", "The exact report as Parquet"
+            ),
+            "/api/get_report/{report_id}/report.jsonl": _download(
+                "JsonLines", "application/x-ndjson", "The exact report as JSON lines"
+            ),
             "/api/tables/{name}/versions": {
                 "get": {
                     "operationId": "getTableVersions",
@@ -270,7 +399,7 @@ def document() -> dict[str, Any]:
             "/api/tables/{name}": {
                 "get": {
                     "operationId": "getTable",
-                    "summary": "The current version of a table (hours, timezones) and its ETag",
+                    "summary": "The current version of a table (hours, timezones, special_hours) and its ETag",
                     "security": [{"bearer": ["read"]}],
                     "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {
@@ -321,6 +450,16 @@ def document() -> dict[str, Any]:
                             "or 2024-10-14 12:00:00 UTC; null or absent: the latest poll",
                         },
                         "horizon_hours": {"type": "number", "minimum": 0, "description": "default 192"},
+                        "horizon_active_hours": {
+                            "type": ["number", "null"],
+                            "minimum": 0,
+                            "description": "the horizon of an active poll; null or absent: horizon_hours",
+                        },
+                        "horizon_inactive_hours": {
+                            "type": ["number", "null"],
+                            "minimum": 0,
+                            "description": "the horizon of an inactive poll; null or absent: horizon_hours",
+                        },
                     },
                 },
                 "Queued": {
@@ -360,6 +499,16 @@ def document() -> dict[str, Any]:
                         "end_time_local": _SCALAR,
                     },
                 },
+                "SpecialHoursRow": {
+                    "type": "object",
+                    "required": ["store_id", "date_local", "start_time_local", "end_time_local"],
+                    "properties": {
+                        "store_id": _SCALAR,
+                        "date_local": _SCALAR,
+                        "start_time_local": _SCALAR,
+                        "end_time_local": _SCALAR,
+                    },
+                },
                 "TimezoneRow": {
                     "type": "object",
                     "required": ["store_id", "timezone_str"],
@@ -383,7 +532,7 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["table", "version", "rows"],
                     "properties": {
-                        "table": {"type": "string", "enum": ["hours", "timezones"]},
+                        "table": {"type": "string", "enum": ["hours", "timezones", "special_hours"]},
                         "version": {"type": "string"},
                         "rows": {"type": "array", "items": {"type": "object"}},
                     },

@@ -1,6 +1,7 @@
 """The optional JSON body of a trigger request, checked field by field.
 
-``{"now": "<instant>", "horizon_hours": <number ≥ 0>}``, both optional.
+``{"now": "<instant>", "horizon_hours": <number ≥ 0>, "horizon_active_hours": <number ≥ 0>,
+"horizon_inactive_hours": <number ≥ 0>}``, all optional.
 ``now`` is read by :func:`storemon.parse_instant`, the parser the input
 files and the command line use (``2024-10-14T12:00:00Z``, ``2024-10-14
 12:00:00 UTC``, an offset …; without a zone it is UTC) and must lie in the
@@ -16,13 +17,13 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from storemon import DEFAULT_HORIZON, ConfigError, parse_instant
 
 __all__ = ["BadParameter", "ReportParams", "parse_trigger_body"]
 
-_FIELDS = ("now", "horizon_hours")
+_FIELDS = ("now", "horizon_hours", "horizon_active_hours", "horizon_inactive_hours")
 _DEFAULT_HORIZON_HOURS = DEFAULT_HORIZON / timedelta(hours=1)
 
 
@@ -32,25 +33,52 @@ class BadParameter(ValueError):
 
 @dataclass(frozen=True)
 class ReportParams:
-    """What a client asked for: the report instant (``None``: latest poll) and horizon."""
+    """What a client asked for: the report instant (``None``: latest poll) and the horizons.
+
+    ``horizon_active_hours`` / ``horizon_inactive_hours`` are ``None`` when
+    not given: the same as ``horizon_hours``.
+    """
 
     now: datetime | None
     horizon_hours: float
+    horizon_active_hours: float | None = None
+    horizon_inactive_hours: float | None = None
 
     @property
     def horizon(self) -> timedelta:
         """The horizon as the library takes it."""
         return timedelta(hours=self.horizon_hours)
 
+    @property
+    def horizons(self) -> dict[str, Any]:
+        """``horizon``, ``horizon_active``, ``horizon_inactive`` keywords for the library (given ones only)."""
+        keywords: dict[str, Any] = {"horizon": self.horizon}
+        if self.horizon_active_hours is not None:
+            keywords["horizon_active"] = timedelta(hours=self.horizon_active_hours)
+        if self.horizon_inactive_hours is not None:
+            keywords["horizon_inactive"] = timedelta(hours=self.horizon_inactive_hours)
+        return keywords
+
     def to_json(self) -> dict[str, Any]:
         """The parameters as stored in a job and in the report's record."""
-        return {"now": self.now.isoformat() if self.now else None, "horizon_hours": self.horizon_hours}
+        return {
+            "now": self.now.isoformat() if self.now else None,
+            "horizon_hours": self.horizon_hours,
+            "horizon_active_hours": self.horizon_active_hours,
+            "horizon_inactive_hours": self.horizon_inactive_hours,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReportParams:
-        """Inverse of :meth:`to_json` (for trusted data written by :meth:`to_json`)."""
+        """Inverse of :meth:`to_json` (for trusted data written by :meth:`to_json`; older jobs lack the two)."""
         now = data.get("now")
-        return cls(now=datetime.fromisoformat(now) if now else None, horizon_hours=float(data["horizon_hours"]))
+        active, inactive = data.get("horizon_active_hours"), data.get("horizon_inactive_hours")
+        return cls(
+            now=datetime.fromisoformat(now) if now else None,
+            horizon_hours=float(data["horizon_hours"]),
+            horizon_active_hours=None if active is None else float(active),
+            horizon_inactive_hours=None if inactive is None else float(inactive),
+        )
 
 
 def parse_trigger_body(body: bytes) -> ReportParams:
@@ -68,7 +96,12 @@ def parse_trigger_body(body: bytes) -> ReportParams:
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise BadParameter(f"unknown field {unknown[0]!r} (allowed: {', '.join(_FIELDS)})")
-    return ReportParams(now=_now(data.get("now")), horizon_hours=_horizon_hours(data))
+    return ReportParams(
+        now=_now(data.get("now")),
+        horizon_hours=_hours_field(data, "horizon_hours", _DEFAULT_HORIZON_HOURS),
+        horizon_active_hours=_hours_field(data, "horizon_active_hours", None),
+        horizon_inactive_hours=_hours_field(data, "horizon_inactive_hours", None),
+    )
 
 
 def _now(value: object) -> datetime | None:
@@ -86,18 +119,23 @@ def _now(value: object) -> datetime | None:
         raise BadParameter(str(exc)) from None
 
 
-def _horizon_hours(data: dict[str, Any]) -> float:
-    if "horizon_hours" not in data:
-        return _DEFAULT_HORIZON_HOURS
-    value = data["horizon_hours"]
+@overload
+def _hours_field(data: dict[str, Any], name: str, default: float) -> float: ...
+@overload
+def _hours_field(data: dict[str, Any], name: str, default: None) -> float | None: ...
+def _hours_field(data: dict[str, Any], name: str, default: float | None) -> float | None:
+    """A horizon field: a finite number of hours ≥ 0 that a timedelta holds; ``default`` when missing."""
+    if name not in data or (default is None and data[name] is None):
+        return default
+    value = data[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadParameter(f"field 'horizon_hours' must be a number of hours, not {json.dumps(value)}")
+        raise BadParameter(f"field {name!r} must be a number of hours, not {json.dumps(value)}")
     try:
         hours = float(value)
         if math.isfinite(hours) and hours >= 0:
             timedelta(hours=hours)
     except OverflowError:
-        raise BadParameter(f"field 'horizon_hours' is too large: {value}") from None
+        raise BadParameter(f"field {name!r} is too large: {value}") from None
     if not math.isfinite(hours) or hours < 0:
-        raise BadParameter(f"field 'horizon_hours' must be a finite number ≥ 0, not {value}")
+        raise BadParameter(f"field {name!r} must be a finite number ≥ 0, not {value}")
     return hours

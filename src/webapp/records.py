@@ -1,7 +1,14 @@
-"""The reports directory: each report's CSV and its JSON record.
+"""The reports directory: each report's files and its JSON record.
 
-For a report id ``ID`` the directory holds ``ID.csv`` (only once complete) and
-``ID.json``, the record. The web app writes a ``Queued`` record before it
+For a report id ``ID`` the directory holds ``ID.json``, the record, and,
+once complete, the files of :data:`REPORT_FILES`: ``ID.csv`` (the report,
+rounded), ``ID.parquet`` (the exact report), ``ID.timeline.parquet``,
+``ID.incidents.parquet`` (the week before ``now``), ``ID.daily.parquet`` (the
+30 days before ``now``), ``ID.polls.parquet`` (the polls of the week the
+timeline used), ``ID.stores.parquet`` (``store_id``, ``zone``),
+``ID.hours.parquet`` and ``ID.special.parquet`` (the rows the report used).
+The job writes them in that order and the record last: a ``Complete``
+record means every file is there. The web app writes a ``Queued`` record before it
 answers 202, so a report id handed out is never unknown later, whatever
 happens to Redis; the worker replaces it with the final record (``Complete``
 or ``Failed``), written last: a final record is what makes a report
@@ -16,6 +23,8 @@ A record is a JSON object::
      "now": "<ISO instant the figures are for>" | null,
      "created": "<ISO>", "started": "<ISO>" | null, "finished": "<ISO>",
      "duration_seconds": 0.42 | null, "rows": 50 | null, "rejects": 3 | null,
+     "files": {"csv": "ID.csv", "parquet": "ID.parquet", "timeline": "ID.timeline.parquet", …} (Complete only),
+     "timings": {"<stage>": seconds} (Complete only), "fleet": {…} (Complete only: storemon.fleet_summary),
      "error": "<for a person>" (Failed only),
      "requested_by": "write:1a2b3c4d" | null (the token's role and fingerprint),
      "job": {…} (Queued only: what re-queues the job if Redis loses it), "requeued": 0}
@@ -41,6 +50,9 @@ __all__ = [
     "new_report_id",
     "is_report_id",
     "csv_path",
+    "REPORT_FILES",
+    "report_file",
+    "report_files",
     "record_path",
     "read_record",
     "write_record",
@@ -68,6 +80,30 @@ def is_report_id(text: str) -> bool:
 def csv_path(reports_dir: Path, report_id: str) -> Path:
     """Where the report's CSV lives."""
     return Path(reports_dir) / f"{_checked(report_id)}.csv"
+
+
+#: The files of a complete report, in the order the job writes them: kind → name suffix after the id.
+REPORT_FILES: dict[str, str] = {
+    "csv": ".csv",
+    "parquet": ".parquet",
+    "timeline": ".timeline.parquet",
+    "incidents": ".incidents.parquet",
+    "daily": ".daily.parquet",
+    "polls": ".polls.parquet",
+    "stores": ".stores.parquet",
+    "hours": ".hours.parquet",
+    "special": ".special.parquet",
+}
+
+
+def report_file(reports_dir: Path, report_id: str, kind: str) -> Path:
+    """Where the report's file of ``kind`` (a key of :data:`REPORT_FILES`) lives."""
+    return Path(reports_dir) / f"{_checked(report_id)}{REPORT_FILES[kind]}"
+
+
+def report_files(report_id: str) -> dict[str, str]:
+    """The record's ``files``: each kind's file name, relative to the reports directory."""
+    return {kind: f"{_checked(report_id)}{suffix}" for kind, suffix in REPORT_FILES.items()}
 
 
 def record_path(reports_dir: Path, report_id: str) -> Path:
