@@ -183,14 +183,16 @@ def load_store(
 ) -> datetime:
     """Read a storemon data store's committed snapshot straight from its Parquet files.
 
-    ``manifest.json`` names the current files; only poll parts whose time range
-    overlaps ``[now − 7 d − horizon, now]`` are read, with that range as a
-    filter pushed into the Parquet scan. The store's poll-store table adds the
+    The committed state (:func:`_store_state`: the latest checkpoint plus the
+    commit records after it) names the current files; only poll parts whose
+    time range overlaps ``[now − 7 d − horizon, now]`` are read, with that
+    range as a filter pushed into the Parquet scan, plus the small batches
+    held in the records themselves. The store's poll-store table adds the
     stores whose polls all lie outside that range. Returns ``now`` (default:
     the latest committed poll) as an aware datetime.
     """
     root = Path(store)
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = _store_state(root)
     if now is None:
         if manifest["max_timestamp_us"] is None:
             raise ValueError("no polls to take 'now' from: pass now explicitly")
@@ -216,6 +218,9 @@ def load_store(
         )
     else:
         con.execute("CREATE OR REPLACE TABLE polls (store_id VARCHAR, t BIGINT, active BOOLEAN)")
+    inline = [(store_id, t, status == "active") for store_id, t, status in manifest["inline"] if lowest <= t <= now_us]
+    if inline:
+        con.executemany("INSERT INTO polls VALUES (?, ?, ?)", inline)
     tables = {name: manifest.get(name) for name in ("hours", "timezones", "poll_stores")}
     if tables["hours"]:
         con.execute(
@@ -235,11 +240,54 @@ def load_store(
     else:
         con.execute("CREATE OR REPLACE TABLE timezones (store_id VARCHAR, zone VARCHAR)")
     if tables["poll_stores"]:
-        source = files([str(root / tables["poll_stores"]["path"])])
+        source = files([str(root / piece["path"]) for piece in tables["poll_stores"]])
         con.execute(f"CREATE OR REPLACE TABLE extra_stores AS SELECT store_id FROM read_parquet({source})")
     else:
         con.execute("CREATE OR REPLACE TABLE extra_stores (store_id VARCHAR)")
     return now
+
+
+def _store_state(root: Path) -> dict[str, Any]:
+    """The committed state of a store of format 2: its latest checkpoint folded with the records after it.
+
+    Only what :func:`load_store` needs: ``max_timestamp_us``, ``parts``,
+    ``inline`` (``[store_id, µs, status]`` rows held in records), ``hours``,
+    ``timezones`` and ``poll_stores`` (a list of pieces). A last record that
+    is not whole JSON is a crashed writer's leftover, not committed.
+    """
+    descriptor = json.loads((root / "manifest.json").read_text())
+    if descriptor.get("format") != 2:
+        raise ValueError(f"{root}: a store of format {descriptor.get('format')!r}; this baseline reads format 2")
+
+    def seqs(directory: Path) -> list[int]:
+        names = [p.name[:-5] for p in directory.glob("*.json")] if directory.is_dir() else []
+        return sorted(int(name) for name in names if name.isdigit())
+
+    checkpoints = seqs(root / "checkpoints")
+    state: dict[str, Any] = {
+        "generation": 0, "max_timestamp_us": None, "parts": [], "inline": [],
+        "hours": None, "timezones": None, "poll_stores": [],
+    }  # fmt: skip
+    if checkpoints:
+        state.update(json.loads((root / "checkpoints" / f"{checkpoints[-1]:020d}.json").read_text()))
+    seq = state["generation"] + 1
+    while (path := root / "log" / f"{seq:020d}.json").exists():
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            break
+        removed = set(record["remove"])
+        state["parts"] = [p for p in state["parts"] if p["path"] not in removed] + record["parts"]
+        state["poll_stores"] = [t for t in state["poll_stores"] if t["path"] not in removed] + record["poll_stores"]
+        state["inline"] = state["inline"] + record.get("polls", [])
+        highs = [part["max_us"] for part in record["parts"]] + [row[1] for row in record.get("polls", [])]
+        if state["max_timestamp_us"] is not None:
+            highs.append(state["max_timestamp_us"])
+        state["max_timestamp_us"] = max(highs) if highs else None
+        for name in ("hours", "timezones"):
+            state[name] = record[name] or state[name]
+        seq += 1
+    return state
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

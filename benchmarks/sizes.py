@@ -15,7 +15,9 @@ store directory holds nothing but the store).
 
 A cache entry is reused only when its stamp matches the size's parameters and
 the source of the generator, so an edited generator regenerates the data (and
-a regenerated data set re-creates the store).
+a regenerated data set re-creates the store); a store's stamp also records
+the store format it was written in, so a cache built by another format is
+rebuilt.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "parse_sizes",
     "prepare_data",
     "prepare_store",
+    "store_stamp",
     "prepare_parquet",
     "write_parquet_copies",
 ]
@@ -166,7 +169,7 @@ def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
     would). Returns the ingest's wall time, or ``None`` when the cached store
     was reused. Raises RuntimeError when the ingest fails.
     """
-    stamp = _read_stamp(prepared.data)
+    stamp = store_stamp(prepared)
     stamp_dir = prepared.root / "store-stamp"
     if not rebuild and prepared.store.is_dir() and _read_stamp(stamp_dir) == stamp:
         return None
@@ -185,6 +188,18 @@ def prepare_store(prepared: Prepared, *, rebuild: bool = False) -> float | None:
     stamp_dir.mkdir(exist_ok=True)
     _write_stamp(stamp_dir, stamp)
     return elapsed
+
+
+def store_stamp(prepared: Prepared) -> dict | None:
+    """The stamp a cached store of ``prepared.data`` must carry: the data's stamp and the store format.
+
+    A store written by another format (the old single-manifest layout, which
+    this storemon refuses to open) has another stamp, so it is rebuilt.
+    """
+    from storemon.store._manifest import FORMAT
+
+    stamp = _read_stamp(prepared.data)
+    return None if stamp is None else {**stamp, "store_format": FORMAT}
 
 
 def prepare_parquet(prepared: Prepared) -> float | None:

@@ -29,7 +29,8 @@ from sizes import write_parquet_copies  # noqa: E402
 from storemon import compute_report, load_dir  # noqa: E402
 from storemon._generate import _ZONES, generate_dataset  # noqa: E402
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE  # noqa: E402
-from storemon.store import ingest_paths, report_from_store  # noqa: E402
+from storemon.store import append_polls, ingest_paths, report_from_store  # noqa: E402
+from storemon.store._manifest import load_state  # noqa: E402
 
 STORES = 60
 DAYS = 10
@@ -127,6 +128,19 @@ def test_agrees_with_report_from_store(tmp_path: Path) -> None:
     expected = report_from_store(store, now)
     assert expected.height == _storemon(data).height
     assert_same_report(expected, duckdb_report.duckdb_report_from_store(store, now))
+
+
+def test_agrees_with_report_from_store_on_polls_held_in_commit_records(tmp_path: Path) -> None:
+    """Small batches live in the commit records (store format 2) until a checkpoint writes them as parts."""
+    data = _generate(tmp_path / "data", 8, datetime(2024, 11, 5, 12, tzinfo=UTC))
+    store = tmp_path / "store"
+    ingest_paths(store, [data])
+    polls = load_dir(data).polls.sort("timestamp_utc").tail(40)  # the latest polls, again, one per batch
+    for n in range(polls.height):
+        append_polls(store, polls.slice(n, 1), source=f"again-{n}", sha256=f"again-{n}")
+    state = load_state(store)
+    assert state.inline and state.checkpoint  # polls in records and a checkpoint are both read
+    assert_same_report(report_from_store(store), duckdb_report.duckdb_report_from_store(store))
 
 
 def test_cli_writes_the_rounded_report(tmp_path: Path) -> None:

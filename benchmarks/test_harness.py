@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402
 import stages  # noqa: E402
-from sizes import SIZES, Size, parse_sizes, prepare_data  # noqa: E402
+from sizes import SIZES, Prepared, Size, parse_sizes, prepare_data, store_stamp  # noqa: E402
 from summary import consistency, format_versus, ratios, scaling, targets  # noqa: E402
 from versus import COMPARISONS  # noqa: E402
 from workers import run_command, run_stage  # noqa: E402
@@ -177,3 +177,15 @@ def test_whole_harness_on_the_smallest_size(tmp_path: Path) -> None:
     assert reference["same_stores"] and reference["max_abs_diff"] <= 1e-6
     assert reference["stores"] == SIZES["XS"].stores
     assert results["machine"]["cores"] >= 1 and results["machine"]["polars"]
+
+
+def test_a_cached_store_of_another_format_is_rebuilt(tmp_path: Path) -> None:
+    """The store's stamp records the store format: a cache written by format 1 never matches it."""
+    from storemon.store._manifest import FORMAT
+
+    prepared = Prepared(SIZES["XS"], tmp_path, None)
+    prepared.data.mkdir()
+    assert store_stamp(prepared) is None  # no data set yet: nothing can match
+    (prepared.data / ".stamp.json").write_text(json.dumps({"stores": 1}))
+    assert store_stamp(prepared) == {"stores": 1, "store_format": FORMAT}
+    assert store_stamp(prepared) != {"stores": 1}  # what a store-stamp written before the format was recorded holds

@@ -15,7 +15,7 @@ machine's load hits both alike:
                   frames ``load`` produced vs the report query on DuckDB tables
 ``from_store``    one report from the data store in a cold process, imports timed apart:
                   ``report_from_store`` vs DuckDB reading the store's Parquet files
-                  (current ones from ``manifest.json``, parts pruned the same way)
+                  (current ones from the checkpoint + commit records, parts pruned the same way)
 
 Each comparison is ``{"storemon": {...}, "duckdb": {...}, "ratio": ...}`` with
 ``ratio`` = storemon's median / DuckDB's (above 1: DuckDB is faster), plus

@@ -8,6 +8,7 @@ store. Every expected report comes straight from the library:
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from datetime import datetime, timedelta
@@ -450,6 +451,37 @@ def test_the_same_body_twice_changes_no_figure(app, client, service_data_dir, st
     assert overlapping.status_code == 201 and overlapping.get_json()["accepted"] == 99  # item 8: bad status
     assert read_polls(store).height == polls_once.height + 99
     assert report_csv(app, client) == once
+
+
+def test_a_chunked_json_lines_stream_of_many_polls_is_one_ingest(client, store):
+    """A streaming client: application/x-ndjson sent chunked (no Content-Length), 5,000 polls in one body."""
+
+    def line(i: int) -> bytes:
+        moment = f"2024-10-14T{i // 600:02d}:{i // 10 % 60:02d}:{i % 10 * 5:02d}Z"
+        poll = {"store_id": f"s{i % 50}", "timestamp_utc": moment, "status": "active" if i % 3 else "inactive"}
+        return json.dumps(poll).encode() + b"\n"
+
+    body = b"".join(line(i) for i in range(5_000))
+    # As gunicorn passes a chunked body: no CONTENT_LENGTH, the input marked terminated.
+    chunked = {"wsgi.input_terminated": True}
+    response = client.post(
+        "/api/polls",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/x-ndjson"},
+        environ_overrides=chunked,
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["accepted"] == 5_000
+    assert read_polls(store).height == 5_000
+    manifest = check_store(store)
+    assert len(manifest.ingests) == 1 and manifest.parts  # a batch this size is a Parquet part, not inline
+    again = client.post(
+        "/api/polls",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/x-ndjson"},
+        environ_overrides=chunked,
+    )
+    assert again.status_code == 200 and again.get_json()["duplicate_of"] == response.get_json()["ingest_id"]
 
 
 def test_concurrent_posts_all_land(app, store):

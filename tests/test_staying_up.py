@@ -255,6 +255,15 @@ def test_intake_on_a_full_disk_is_507_and_stores_nothing(make_app, tmp_path, mon
         _disk_full()  # … then the disk is full
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", half_then_full)
+    # A small batch writes no Parquet file: its polls go into the commit record
+    # (store format 2), whose write then meets the full disk in the same way.
+    write = os.write
+
+    def record_half_then_full(fd, data):
+        write(fd, bytes(data[:1]))
+        _disk_full()
+
+    monkeypatch.setattr(os, "write", record_half_then_full)
     more = POLLS.replace(b"12:00:00", b"12:30:00")
     for method, path, body in [
         ("post", "/api/polls", more),
@@ -267,7 +276,7 @@ def test_intake_on_a_full_disk_is_507_and_stores_nothing(make_app, tmp_path, mon
     monkeypatch.undo()
 
     after = sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())
-    assert after == before  # no temp file, no orphan part, the manifest unchanged
+    assert after == before  # no temp file, no orphan part, no commit record (torn or whole)
     assert read_polls(store).equals(polls_before)
     check_store(store)
 

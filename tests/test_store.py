@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 import storemon
+from store_helpers import data_files
 from storemon import compute_report
 from storemon._generate import generate_dataset
 from storemon._load import load_dir, load_hours, load_polls, load_timezones
@@ -56,8 +57,8 @@ def stamp(moment: datetime) -> str:
 
 
 def store_files(root: Path) -> set[str]:
-    """Every data file under the store (lock files and the manifest left out)."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    """Every data file under the store (lock files and metadata left out)."""
+    return data_files(root)
 
 
 def expected(data: Path, now: datetime | None = None, **options) -> pl.DataFrame:
@@ -287,7 +288,7 @@ def test_strict_ingest_commits_nothing(dataset: Path, tmp_path: Path) -> None:
         ingest_paths(store, [dataset / "store_status.csv", bad], strict=True)
     assert (caught.value.file, caught.value.line, caught.value.value) == (str(bad), 3, "never")
     assert read_manifest(store) == before
-    assert store_files(store) == before.files() | {"manifest.json"}
+    assert store_files(store) == before.files()
 
 
 def test_files_are_recognised_by_header_when_not_by_name(dataset: Path, tmp_path: Path) -> None:
@@ -437,23 +438,37 @@ def test_missing_or_damaged_store_is_a_store_error(dataset: Path, tmp_path: Path
         report_from_store(store)
     with pytest.raises(StoreError, match="unreadable"):
         check_store(store)
-    (store / "manifest.json").write_text('{"format": 1, "parts": [')
+    descriptor = (store / "manifest.json").read_text()
+    (store / "manifest.json").write_text('{"format": 2, "parts": [')
     with pytest.raises(StoreError, match="damaged manifest"):
         report_from_store(store)
-    document = {
-        "format": 1,
-        "generation": 1,
-        "committed_at": None,
-        "max_timestamp_us": None,
-        "parts": [],
-        "hours": {"path": "../../etc/passwd", "rows": 1},
-        "timezones": None,
-        "poll_stores": None,
-        "ingests": [],
-    }
-    (store / "manifest.json").write_text(json.dumps(document))
+    # A store of the old layout is refused, saying what to do.
+    (store / "manifest.json").write_text(json.dumps({"format": 1, "generation": 1, "parts": [], "ingests": []}))
+    with pytest.raises(StoreError, match="old layout.*ingest the source files into a new store"):
+        open_store(store)
+    (store / "manifest.json").write_text(descriptor)
+    # A commit record naming a path outside the store is damage, not a file to read.
+    record = json.loads((store / "log" / f"{1:020d}.json").read_text())
+    record["hours"] = {"path": "../../etc/passwd", "rows": 1}
+    (store / "log" / f"{2:020d}.json").write_text(json.dumps({**record, "seq": 2}))
+    (store / "log" / f"{3:020d}.json").write_text(json.dumps({**record, "seq": 3, "hours": None}))
     with pytest.raises(StoreError, match="not inside the store"):
         report_from_store(store)
+
+
+def test_a_torn_last_commit_record_is_not_a_commit(dataset: Path, tmp_path: Path) -> None:
+    """What a writer killed while writing its record leaves: readers skip it, the next writer replaces it."""
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    want = report_from_store(store)
+    (store / "log" / f"{2:020d}.json").write_text('{"format": 2, "seq": 2, "ingests": [{"id"')
+    assert report_from_store(store).equals(want)
+    assert open_store(store).manifest().generation == 1
+    frame = polls_frame([("torn", END, "active")])
+    assert not append_polls(store, frame, source="after the crash").skipped
+    assert open_store(store).manifest().generation == 2
+    assert read_polls(store).filter(pl.col("store_id") == "torn").height == 1
+    check_store(store)
 
 
 # --- compaction and garbage ------------------------------------------------------------------------
@@ -467,6 +482,7 @@ def test_compact_merges_parts_per_date_and_changes_no_report(
     nows = [None, END - timedelta(days=2, hours=3), END - timedelta(days=9)]
     before = [report_from_store(store, now) for now in nows]
     polls_before = read_polls(store)
+    rejects_before = read_rejects(store)
     manifest = read_manifest(store)
     dates = {part.date for part in manifest.parts}
     assert len(manifest.parts) > len(dates)
@@ -476,11 +492,17 @@ def test_compact_merges_parts_per_date_and_changes_no_report(
     assert sorted(part.date for part in after.parts) == sorted(dates)  # one part per date
     assert (result.parts_before, result.parts_after) == (len(manifest.parts), len(dates))
     merged = [p for p in manifest.parts if sum(q.date == p.date for q in manifest.parts) > 1]
-    assert result.files_removed == len(merged)
+    # Also merged: the rejects files of one commit date and the poll-store pieces (one per chunk here).
+    merged_rejects = manifest.rejects if len(manifest.rejects) > 1 else ()
+    merged_stores = manifest.poll_stores if len(manifest.poll_stores) > 1 else ()
+    assert len(merged_stores) == 3
+    assert result.files_removed == len(merged) + len(merged_rejects) + len(merged_stores)
+    assert len(after.rejects) <= 1 and len(after.poll_stores) == 1
+    assert read_rejects(store).equals(rejects_before)
     for now, want in zip(nows, before, strict=True):
         assert report_from_store(store, now).equals(want)
     assert read_polls(store).equals(polls_before)
-    assert store_files(store) == after.files() | {"manifest.json"}
+    assert store_files(store) == after.files()
     check_store(store)
     for part in after.parts:  # each merged file is sorted by store and time
         frame = pl.read_parquet(store / part.path)
@@ -500,7 +522,7 @@ def test_garbage_from_a_crashed_ingest_is_invisible_and_collected(dataset: Path,
     (store / ".manifest.json.xyz.tmp").write_text("{")
     assert report_from_store(store).equals(want)
     assert collect_garbage(store) == 3
-    assert store_files(store) == manifest.files() | {"manifest.json"}
+    assert store_files(store) == manifest.files()
     assert report_from_store(store).equals(want)
 
 

@@ -4,9 +4,11 @@
   committed state: before or after, never a mix.
 * Writers in several processes (ingests and compactions at once) lose no row.
 * An ingest killed with SIGKILL at a random point (the N-th fsync, rename or
-  unlink, or after a random delay) leaves a store that opens, whose manifest
-  entries are complete, that shows nothing uncommitted, and that the next
-  ingest continues without trouble.
+  unlink, or after a random delay) leaves a store that opens, whose committed
+  ingests are complete, that shows nothing uncommitted, and that the next
+  ingest continues without trouble. The steps include runs of single-poll
+  appends with small thresholds, so kills also land in checkpoints, key
+  markers, group commits and automatic upkeep (compaction, pruning, GC).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from store_helpers import data_files
 from storemon import compute_report
 from storemon._generate import generate_dataset
 from storemon._load import load_hours, load_polls, load_timezones
@@ -56,17 +59,51 @@ CHILD = textwrap.dedent(
 
     os.fsync, os.replace, os.unlink = counted(os.fsync), counted(os.replace), counted(os.unlink)
 
+    from datetime import datetime, timedelta, timezone
+    import polars as pl
+    import storemon.store._compact as compact_module
+    import storemon.store._ingest as ingest_module
+    from storemon.schema import POLLS_SCHEMA
     from storemon.store._compact import compact
-    from storemon.store import ingest_paths
+    from storemon.store import append_polls, ingest_paths
+
+    # Small thresholds, so that a few dozen appends checkpoint and run upkeep.
+    ingest_module.CHECKPOINT_EVERY = compact_module.CHECKPOINT_EVERY = 4
+    ingest_module.UPKEEP_EVERY = 6
+    end = datetime(2024, 10, 14, 12, 0, tzinfo=timezone.utc)
 
     for step in steps:
         if step[0] == "ingest":
             ingest_paths(store, step[1:])
+        elif step[0] == "append":  # ["append", tag, count]: single-poll appends, sources "<tag>-<i>"
+            for i in range(int(step[2])):
+                row = (f"{step[1]}-{i % 5}", end - timedelta(hours=i), "active" if i % 3 else "inactive")
+                frame = pl.DataFrame([row], schema=list(POLLS_SCHEMA), orient="row").cast(POLLS_SCHEMA)
+                append_polls(store, frame, source=f"{step[1]}-{i}", sha256=f"{step[1]}-{i}")
         else:
             compact(store)
     print(f"calls={calls}")
     """
 )
+
+
+def append_frame(tag: str, i: int) -> pl.DataFrame:
+    """The poll the child's ``append`` step sends as source ``<tag>-<i>``."""
+    row = (f"{tag}-{i % 5}", END - timedelta(hours=i), "active" if i % 3 else "inactive")
+    return pl.DataFrame([row], schema=list(POLLS_SCHEMA), orient="row").cast(POLLS_SCHEMA)
+
+
+def appended(sources: set[str]) -> list[pl.DataFrame]:
+    """The frames of the committed ``append`` sources among ``sources``."""
+    frames = []
+    for source in sorted(sources):
+        tag, _, index = source.rpartition("-")
+        if tag in APPEND_TAGS and index.isdigit():
+            frames.append(append_frame(tag, int(index)))
+    return frames
+
+
+APPEND_TAGS = ("a", "b")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +164,28 @@ def test_reports_during_ingest_and_compaction_see_before_or_after(data: dict[str
     assert len(read_manifest(store).parts) == len({part.date for part in read_manifest(store).parts})
 
 
+def test_reports_during_appends_and_upkeep_see_a_committed_prefix(data: dict[str, Path], tmp_path: Path) -> None:
+    """Single-poll appends with checkpoints, upkeep and garbage collection running: each report is a prefix."""
+    store = tmp_path / "store"
+    ingest_paths(store, [data["hours"], data["timezones"], data["polls0"]])
+    base = load_polls(data["polls0"]).frame
+    hours, zones = load_hours(data["hours"]).frame, load_timezones(data["timezones"]).frame
+    count = 24
+    prefixes = [
+        compute_report(pl.concat([base, *(append_frame("a", i) for i in range(k))]), hours, zones, END)
+        for k in range(count + 1)
+    ]
+    child = start_child(data, store, [["append", "a", str(count)]])
+    while True:
+        report = report_from_store(store, END)
+        assert any(report.equals(want) for want in prefixes), "a report saw a state that was never committed"
+        if child.poll() is not None:
+            break
+    finish(child)
+    assert report_from_store(store, END).equals(prefixes[-1])
+    check_store(store)
+
+
 def test_concurrent_writers_lose_nothing(data: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
     ingest_paths(store, [data["hours"]])  # create it first, so that all children race on commits
@@ -135,16 +194,21 @@ def test_concurrent_writers_lose_nothing(data: dict[str, Path], tmp_path: Path) 
         start_child(data, store, [ingest(data["polls1"]), ingest(data["timezones"])]),
         start_child(data, store, [ingest(data["polls2"]), ["compact"]]),
         start_child(data, store, [["compact"], ingest(data["polls1"]), ["compact"]]),
+        # Single-poll appends: group commits, checkpoints and upkeep racing the others.
+        start_child(data, store, [["append", "a", "40"]]),
+        start_child(data, store, [["append", "b", "40"], ["append", "a", "10"]]),  # a-0 … a-9 again: no-ops
     ]
     for child in children:
         finish(child)
     manifest = check_store(store)
     polls_ingests = sorted(entry.source for entry in manifest.ingests if entry.kind == "polls")
-    assert polls_ingests == sorted(str(data[f"polls{i}"]) for i in range(3))  # polls1 once
-    everything = pl.concat([load_polls(data[f"polls{i}"]).frame for i in range(3)])
+    appends = sorted(f"{tag}-{i}" for tag in APPEND_TAGS for i in range(40))
+    assert polls_ingests == sorted([*(str(data[f"polls{i}"]) for i in range(3)), *appends])  # polls1 once
+    frames = [load_polls(data[f"polls{i}"]).frame for i in range(3)] + appended(set(appends))
+    everything = pl.concat(frames)
     assert read_polls(store).equals(everything.sort("store_id", "timestamp_utc", "status"))
-    polls = [data[f"polls{i}"] for i in range(3)]
-    assert report_from_store(store).equals(expected_report(polls, data["hours"], data["timezones"]))
+    hours, zones = load_hours(data["hours"]).frame, load_timezones(data["timezones"]).frame
+    assert report_from_store(store).equals(compute_report(everything, hours, zones))
 
 
 # --- crashes ---------------------------------------------------------------------------------------
@@ -154,11 +218,14 @@ def crash_steps(data: dict[str, Path]) -> list[list[str]]:
     return [
         ingest(data["hours"]),
         ingest(data["polls0"]),
+        ["append", "a", "14"],  # checkpoints, key markers, upkeep
         ingest(data["polls1"]),
         ["compact"],
         ingest(data["timezones"]),
+        ["append", "b", "13"],
         ingest(data["polls2"]),
         ingest(data["polls1"]),  # a no-op
+        ["append", "a", "14"],  # no-ops: found in the state or by key markers
         ["compact"],
     ]
 
@@ -174,22 +241,25 @@ def uninterrupted(data: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 def assert_consistent_after_crash(data: dict[str, Path], store: Path) -> None:
     """The store opens; every committed ingest is complete; nothing uncommitted shows."""
     if not (store / "manifest.json").exists():
-        return  # killed before the store's first manifest: not a store yet, nothing committed
+        return  # killed before the store's descriptor: not a store yet, nothing committed
     manifest = check_store(store)  # every file there, with its recorded rows
-    committed = {entry.source: entry for entry in manifest.ingests}
+    sources = [entry.source for entry in manifest.ingests]
+    assert len(sources) == len(set(sources)), "a source was committed twice"
+    committed = set(sources)
     polls = [data[f"polls{i}"] for i in range(3) if str(data[f"polls{i}"]) in committed]
-    frames = [load_polls(path).frame for path in polls]
+    frames = [load_polls(path).frame for path in polls] + appended(committed)
     expected_polls = pl.concat(frames) if frames else pl.DataFrame(schema=POLLS_SCHEMA)
     assert read_polls(store).equals(expected_polls.sort("store_id", "timestamp_utc", "status"))
-    hours = data["hours"] if str(data["hours"]) in committed else None
-    zones = data["timezones"] if str(data["timezones"]) in committed else None
-    assert report_from_store(store, END).equals(expected_report(polls, hours, zones, END))
+    hours = load_hours(data["hours"]).frame if str(data["hours"]) in committed else pl.DataFrame(schema=HOURS_SCHEMA)
+    zones = data["timezones"]
+    zones_frame = load_timezones(zones).frame if str(zones) in committed else pl.DataFrame(schema=TIMEZONES_SCHEMA)
+    want = compute_report(expected_polls, hours, zones_frame, END)
+    assert report_from_store(store, END).equals(want)
     collect_garbage(store)
-    on_disk = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")}
-    assert on_disk == manifest.files() | {"manifest.json"}
+    assert data_files(store) == manifest.files()
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_ingest_killed_at_a_random_write_leaves_a_consistent_store(
     data: dict[str, Path], tmp_path: Path, uninterrupted: tuple[int, float], seed: int
 ) -> None:
@@ -202,11 +272,23 @@ def test_ingest_killed_at_a_random_write_leaves_a_consistent_store(
     assert_consistent_after_crash(data, store)
     # The next run finishes the job (no stale lock, garbage ignored).
     finish(start_child(data, store, crash_steps(data)))
-    polls = [data[f"polls{i}"] for i in range(3)]
-    assert report_from_store(store).equals(expected_report(polls, data["hours"], data["timezones"]))
+    assert_complete(data, store)
 
 
-@pytest.mark.parametrize("seed", range(2))
+def assert_complete(data: dict[str, Path], store: Path) -> None:
+    """Every step's data committed exactly once."""
+    manifest = check_store(store)
+    sources = sorted(entry.source for entry in manifest.ingests if entry.kind == "polls")
+    appends = [f"a-{i}" for i in range(14)] + [f"b-{i}" for i in range(13)]
+    assert sources == sorted([*(str(data[f"polls{i}"]) for i in range(3)), *appends])
+    frames = [load_polls(data[f"polls{i}"]).frame for i in range(3)] + appended(set(appends))
+    everything = pl.concat(frames)
+    assert read_polls(store).equals(everything.sort("store_id", "timestamp_utc", "status"))
+    hours, zones = load_hours(data["hours"]).frame, load_timezones(data["timezones"]).frame
+    assert report_from_store(store).equals(compute_report(everything, hours, zones))
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_ingest_killed_after_a_random_delay_leaves_a_consistent_store(
     data: dict[str, Path], tmp_path: Path, uninterrupted: tuple[int, float], seed: int
 ) -> None:
@@ -218,4 +300,4 @@ def test_ingest_killed_after_a_random_delay_leaves_a_consistent_store(
     child.communicate(timeout=120)
     assert_consistent_after_crash(data, store)
     finish(start_child(data, store, crash_steps(data)))
-    check_store(store)
+    assert_complete(data, store)

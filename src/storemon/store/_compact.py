@@ -1,40 +1,94 @@
-"""Compaction and garbage collection of a data store.
+"""Compaction, automatic upkeep and garbage collection of a data store.
 
 :func:`compact` merges each UTC date's poll parts into one new part (rows
-kept as they are, duplicates included, sorted by store and time), commits
-the swap in one manifest replacement, then runs :func:`collect_garbage`.
-Reports before and after are identical: the same rows are committed, only
-in fewer files.
+kept as they are, duplicates included, sorted by store and time), likewise
+each commit date's rejects and ingest-history files (rows kept in ingest
+order), and the poll-store pieces into one table; it commits the swap in
+one commit record, deletes the merged files, then runs
+:func:`collect_garbage`. Reports before and after are identical: the same
+rows are committed, only in fewer files.
 
-:func:`collect_garbage` deletes every file under ``polls/``, ``tables/`` and
-``rejects/`` that the committed manifest does not name: parts replaced by a
-compaction, superseded poll-store versions, files of
-ingests that crashed before their commit, and leftover temporary files. It
-holds the writers' lock exclusively, so files being staged by a running
-ingest are never touched. A report that was reading a deleted file of an
-older snapshot starts again from the new manifest
+:func:`upkeep` is what runs **by itself**: the writer that commits a record
+whose seq is a multiple of :data:`~storemon.store._ingest.UPKEEP_EVERY`
+runs it before it returns. It merges only *small* files (fewer than
+:data:`SMALL_ROWS` rows) of each date, so a big part from a bulk ingest is
+not rewritten for every few new polls, and then leaves per date the big
+parts plus at most one small one; it merges the poll-store deltas, deletes
+the files it merged away, expires idempotency keys past their retention
+(:mod:`storemon.store._keys`), and collects garbage if no writer is staging
+right now (it never waits for that, so intake never stalls behind it).
+Metadata needs no upkeep of its own: checkpoints fold and prune the log
+(:mod:`storemon.store._manifest`).
+
+:func:`collect_garbage` deletes every file under ``polls/``, ``tables/``,
+``rejects/`` and ``history/`` that the committed state does not name (parts
+replaced by a compaction, merged poll-store pieces, files of ingests that
+crashed before their commit; every hours, time-zone and special-hours
+version stays, restorable), queue files of dead writers and
+leftover temporary files. It holds the writers' lock exclusively, so files
+being staged by a running ingest are never touched. A report that was
+reading a deleted file of an older snapshot starts again from the new state
 (see :func:`storemon.store.report_from_store`).
+
+Only one compaction runs at a time (``.compact.lock``); it holds the writers'
+lock shared while it writes merged files, and the commit lock only to commit.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import fcntl
 import itertools
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
-from storemon.store._files import StoreLike, new_id, open_store, write_parts
-from storemon.store._manifest import MANIFEST_NAME, PartEntry, commit_lock, read_manifest, write_manifest, writers_lock
+from storemon.store._files import (
+    POLL_STORES_SCHEMA,
+    StoreLike,
+    new_id,
+    open_store,
+    read_poll_stores,
+    write_dated,
+    write_parquet,
+    write_parts,
+)
+from storemon.store._keys import expire_keys
+from storemon.store._manifest import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_EVERY,
+    LOG_DIR,
+    MANIFEST_NAME,
+    Manifest,
+    PartEntry,
+    Record,
+    TableEntry,
+    commit_lock,
+    fold,
+    load_state,
+    now_iso,
+    try_writers_lock_exclusive,
+    write_record,
+    writers_lock,
+)
 
-__all__ = ["CompactResult", "compact", "collect_garbage"]
+__all__ = ["CompactResult", "compact", "upkeep", "collect_garbage", "SMALL_ROWS"]
+
+#: Upkeep merges a date's files with fewer rows than this (a date's big parts stay as they are).
+SMALL_ROWS = 100_000
+COMPACT_LOCK = ".compact.lock"
+_DATA_DIRS = ("polls", "tables", "rejects", "history")
 
 
 @dataclass(frozen=True)
 class CompactResult:
-    """What :func:`compact` did."""
+    """What :func:`compact` (or :func:`upkeep`) did; dates and parts count poll parts."""
 
     dates_merged: int
     parts_before: int
@@ -50,67 +104,183 @@ class CompactResult:
 
 
 def compact(store: StoreLike, *, garbage: bool = True) -> CompactResult:
-    """Merge every date's poll parts into one part, atomically; then collect garbage.
+    """Merge every date's files into one, atomically; then collect garbage.
 
     Safe to run while ingests and reports run: an ingest committed meanwhile
-    keeps its parts (only parts still live at commit time are swapped).
+    keeps its parts (only files still live at commit time are swapped).
     """
     opened = open_store(store)
-    root = opened.root
-    with writers_lock(root):
-        before = read_manifest(root)
-        merged = {date: _merge(root, parts) for date, parts in _by_date(before.parts) if len(parts) > 1}
-        with commit_lock(root):
-            current = read_manifest(root)
-            parts, dates = _swap(current.parts, merged)
-            if dates:
-                current = write_manifest(root, dataclasses.replace(current, parts=parts))
-    removed = collect_garbage(opened) if garbage else 0
-    return CompactResult(dates, len(before.parts), len(current.parts), removed)
+    dates, before, after, removed = _compact(opened.root, small_only=False)
+    if garbage:
+        removed += collect_garbage(opened)
+    return CompactResult(dates, before, after, removed)
 
 
-def _by_date(parts: tuple[PartEntry, ...]) -> list[tuple[str, list[PartEntry]]]:
-    ordered = sorted(parts, key=lambda part: part.date)
-    return [(date, list(group)) for date, group in itertools.groupby(ordered, key=lambda part: part.date)]
+def upkeep(store: StoreLike) -> CompactResult:
+    """The automatic upkeep (module docstring): merge small files, expire keys, collect garbage if idle."""
+    root = open_store(store).root
+    if not _compact_idle(root):
+        return CompactResult(0, 0, 0, 0)  # a compaction runs already: it does this job; do not wait for it
+    dates, before, after, removed = _compact(root, small_only=True)
+    expire_keys(root, datetime.now(UTC).date())
+    with try_writers_lock_exclusive(root) as idle:
+        if idle:
+            removed += _collect(root)
+    return CompactResult(dates, before, after, removed)
 
 
-def _merge(root: Path, parts: list[PartEntry]) -> tuple[frozenset[str], PartEntry]:
-    """Write one part holding every row of ``parts``; return the sources and the new entry."""
-    frame = pl.concat([pl.read_parquet(root / part.path).cast(POLLS_SCHEMA) for part in parts])
-    (entry,) = write_parts(root, frame, f"compact-{new_id()}")
-    return frozenset(part.path for part in parts), entry
+def _compact_idle(root: Path) -> bool:
+    """Whether no compaction holds ``.compact.lock`` right now (a hint: taken again, blocking, by ``_compact``)."""
+    fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
-def _swap(
-    live: tuple[PartEntry, ...], merged: dict[str, tuple[frozenset[str], PartEntry]]
-) -> tuple[tuple[PartEntry, ...], int]:
-    """``live`` with each merged date's sources replaced by its new part, if all are still live."""
-    paths = {part.path for part in live}
-    result = list(live)
-    dates = 0
-    for sources, entry in merged.values():
-        if sources <= paths:  # another compaction may have merged them already
-            result = [part for part in result if part.path not in sources] + [entry]
-            dates += 1
-    return tuple(sorted(result, key=lambda part: (part.date, part.path))), dates
+@contextlib.contextmanager
+def _compact_lock(root: Path) -> Iterator[None]:
+    fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Merge:
+    kind: str  # "parts", "rejects", "history" or "poll_stores"
+    sources: frozenset[str]
+    part: PartEntry | None = None
+    table: TableEntry | None = None
+
+
+def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
+    """Merge, commit, delete the merged files; return (dates merged, parts before, parts after, files removed)."""
+    with _compact_lock(root), writers_lock(root):
+        state = load_state(root)
+        merges: list[_Merge] = []
+        written: list[str] = []
+        try:
+            for kind in ("parts", "rejects", "history"):
+                entries: tuple[PartEntry, ...] = getattr(state, kind)
+                for day, group in _by_date(entries):
+                    chosen = [e for e in group if e.rows < SMALL_ROWS] if small_only else group
+                    if len(chosen) > 1:
+                        merges.append(_merge(root, kind, day, chosen, written))
+            if len(state.poll_stores) > 1:
+                merges.append(_merge_poll_stores(root, state.poll_stores, written))
+            with commit_lock(root):
+                current = load_state(root, repair=True)
+                live = current.files()
+                done = [merge for merge in merges if merge.sources <= live]
+                if done:
+                    current = _commit(root, current, done)
+        except BaseException:
+            # Perhaps after the commit (a checkpoint that failed): keep what the state names.
+            try:
+                named = load_state(root).files()
+            except (StoreError, OSError):
+                named = set(written)
+            for relative in written:
+                if relative not in named:
+                    (root / relative).unlink(missing_ok=True)
+            raise
+        kept = current.files()
+        removed = 0
+        for relative in written:  # a merge whose sources changed meanwhile (cannot happen under the lock)
+            if relative not in kept:
+                (root / relative).unlink(missing_ok=True)
+        for merge in done:
+            for relative in merge.sources:
+                (root / relative).unlink(missing_ok=True)
+                removed += 1
+        dates = sum(1 for merge in done if merge.kind == "parts")
+        return dates, len(state.parts), len(current.parts), removed
+
+
+def _commit(root: Path, current: Manifest, done: list[_Merge]) -> Manifest:
+    from storemon.store._ingest import checkpoint  # _ingest imports this module lazily
+
+    record = Record(
+        seq=current.generation + 1,
+        committed_at=now_iso(),
+        parts=tuple(m.part for m in done if m.kind == "parts" and m.part),
+        rejects=tuple(m.part for m in done if m.kind == "rejects" and m.part),
+        history=tuple(m.part for m in done if m.kind == "history" and m.part),
+        poll_stores=tuple(m.table for m in done if m.table),
+        remove=tuple(sorted(path for m in done for path in m.sources)),
+    )
+    write_record(root, record)
+    state = fold(current, record)
+    if state.generation - state.checkpoint >= CHECKPOINT_EVERY:
+        state = checkpoint(root, state)
+    return state
+
+
+def _by_date(entries: tuple[PartEntry, ...]) -> list[tuple[str, list[PartEntry]]]:
+    ordered = sorted(entries, key=lambda entry: (entry.date, entry.path))
+    return [(day, list(group)) for day, group in itertools.groupby(ordered, key=lambda entry: entry.date)]
+
+
+def _merge(root: Path, kind: str, day: str, entries: list[PartEntry], written: list[str]) -> _Merge:
+    """Write one file holding every row of ``entries`` (in path order, which is ingest order)."""
+    sources = frozenset(entry.path for entry in entries)
+    if kind == "parts":
+        frame = pl.concat([pl.read_parquet(root / entry.path).cast(POLLS_SCHEMA) for entry in entries])
+        (part,) = write_parts(root, frame, f"compact-{new_id()}", written)
+        return _Merge(kind, sources, part=part)
+    frame = pl.concat([pl.read_parquet(root / entry.path) for entry in entries], how="diagonal_relaxed")
+    # Named after the first file it merges, so that it sorts where that one did.
+    first = Path(entries[0].path).stem.split("~", 1)[0]
+    stem = f"{first}~c{new_id()}"
+    directory = "rejects" if kind == "rejects" else "history"
+    written.append(f"{directory}/date={day}/{stem}.parquet")
+    return _Merge(kind, sources, part=write_dated(root, directory, stem, day, frame))
+
+
+def _merge_poll_stores(root: Path, pieces: tuple[TableEntry, ...], written: list[str]) -> _Merge:
+    merged = read_poll_stores(root, pieces).select(list(POLL_STORES_SCHEMA))
+    relative = f"tables/poll-stores-{new_id()}.parquet"
+    written.append(relative)
+    write_parquet(root, relative, merged)
+    return _Merge("poll_stores", frozenset(piece.path for piece in pieces), table=TableEntry(relative, merged.height))
 
 
 def collect_garbage(store: StoreLike) -> int:
-    """Delete every store file the committed manifest does not name; return how many."""
-    opened = open_store(store)
-    root = opened.root
-    removed = 0
+    """Delete every store file the committed state does not name; return how many."""
+    root = open_store(store).root
     with writers_lock(root, exclusive=True):
-        keep = read_manifest(root).files()
-        for sub in ("polls", "tables", "rejects"):
-            for path in sorted((root / sub).rglob("*"), reverse=True):
-                relative = path.relative_to(root).as_posix()
-                if path.is_file() and relative not in keep:
-                    path.unlink()
-                    removed += 1
-                elif path.is_dir() and not any(path.iterdir()):
-                    path.rmdir()  # an emptied date directory
-        for leftover in root.glob(f".{MANIFEST_NAME}.*.tmp"):
-            leftover.unlink()
-            removed += 1
+        return _collect(root)
+
+
+def _collect(root: Path) -> int:
+    """The garbage collection proper; call with the writers' lock held exclusively."""
+    removed = 0
+    try:
+        keep = load_state(root).files()
+    except StoreError:
+        return 0  # nothing is deleted from a store whose state cannot be read
+    for sub in _DATA_DIRS:
+        for path in sorted((root / sub).rglob("*"), reverse=True):
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and relative not in keep:
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()  # an emptied date directory
+    # No writer is staging (we hold the writers' lock exclusively): every queue
+    # file is an intent or answer of a writer that died.
+    leftovers = list((root / "queue").glob("*")) if (root / "queue").is_dir() else []
+    leftovers += list(root.glob(f".{MANIFEST_NAME}.*.tmp"))
+    for sub in (LOG_DIR, CHECKPOINT_DIR):
+        if (root / sub).is_dir():
+            leftovers += list((root / sub).glob(".*.tmp"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+        removed += 1
     return removed

@@ -1,8 +1,8 @@
 """The store's directory and its files: opening, creating, and writing files durably.
 
-Every file is written to a temporary name, fsync'd and renamed into place,
-and new directories are fsync'd into their parents, so that what a manifest
-names survives a crash. See :mod:`storemon.store` for the layout.
+Every data file is written to a temporary name, fsync'd and renamed into
+place, and new directories are fsync'd into their parents, so that what a
+commit record names survives a crash. See :mod:`storemon.store` for the layout.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from storemon.store._manifest import (
     PartEntry,
     TableEntry,
     commit_lock,
-    read_manifest,
-    write_manifest,
+    load_state,
+    read_descriptor,
+    write_descriptor,
 )
 
 __all__ = [
@@ -35,6 +36,9 @@ __all__ = [
     "write_parts",
     "write_parquet",
     "read_table",
+    "read_poll_stores",
+    "write_dated",
+    "today_utc",
     "new_id",
 ]
 
@@ -50,8 +54,8 @@ class Store:
     root: Path
 
     def manifest(self) -> Manifest:
-        """The currently committed manifest (a snapshot)."""
-        return read_manifest(self.root)
+        """The currently committed state (a snapshot; ingest entries of the recent records only)."""
+        return load_state(self.root)
 
 
 StoreLike = Store | str | os.PathLike[str]
@@ -80,17 +84,21 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
                 "give an empty or new directory, or an existing store"
             )
         _create(root)
-    read_manifest(root)  # refuses a directory without a (readable) manifest
+    read_descriptor(root)  # refuses a directory without a (readable, current) descriptor
     return Store(root)
 
 
 def _create(root: Path) -> None:
+    # The descriptor comes first: a crash right after it leaves an empty store
+    # (every directory is made on demand), never a directory that a second
+    # ``create`` would refuse as "other files and no store".
+    if (root / MANIFEST_NAME).exists():
+        return  # an existing store: no lock taken (every append opens with create=True)
     try:
-        for sub in ("polls", "tables", "rejects"):
-            _make_dirs(root / sub)
+        _make_dirs(root)
         with commit_lock(root):
             if not (root / MANIFEST_NAME).exists():
-                write_manifest(root, Manifest())
+                write_descriptor(root)
     except OSError as exc:
         raise StoreError(f"{root}: cannot create the store: {exc.strerror or exc}") from None
 
@@ -141,11 +149,30 @@ def write_parquet(root: Path, relative: str, frame: pl.DataFrame) -> None:
         raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
+def write_dated(root: Path, directory: str, stem: str, day: str, frame: pl.DataFrame) -> PartEntry:
+    """Write ``frame`` as ``<directory>/date=<day>/<stem>.parquet`` (rejects, ingest history)."""
+    relative = f"{directory}/date={day}/{stem}.parquet"
+    write_parquet(root, relative, frame)
+    return PartEntry(relative, day, frame.height)
+
+
 def read_table(root: Path, table: TableEntry | None, schema: pl.Schema) -> pl.DataFrame:
     """The table version ``table`` names, in ``schema``; empty when there is none yet."""
     if table is None:
         return pl.DataFrame(schema=schema)
     return pl.read_parquet(root / table.path).select(list(schema)).cast(schema)
+
+
+def read_poll_stores(root: Path, pieces: tuple[TableEntry, ...]) -> pl.DataFrame:
+    """The poll-store table: the union of its pieces (a merged base and small deltas)."""
+    if not pieces:
+        return pl.DataFrame(schema=POLL_STORES_SCHEMA)
+    frames = [read_table(root, piece, POLL_STORES_SCHEMA) for piece in pieces]
+    return frames[0] if len(frames) == 1 else pl.concat(frames).unique().sort("store_id")
+
+
+def today_utc() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 def new_id() -> str:

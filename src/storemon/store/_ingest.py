@@ -1,23 +1,46 @@
 """Ingesting into the store: validated inputs become committed, durable data.
 
-An ingest stages its files (poll parts, a table version, its rejects) while
-holding the writers' lock shared, then takes the commit lock, re-checks for
-duplicates against the manifest now committed, and commits everything in one
-manifest replacement. Files it wrote that the new manifest does not name (a
-duplicate found at commit time, a version superseded within the batch, a
-failure) are removed before it returns. See :mod:`storemon.store` for the
-guarantees.
+An ingest **stages** its files (poll parts, a table version, its rejects, the
+store ids new to the poll-store table) while holding the writers' lock
+shared; each is written to a temporary name, fsync'd and renamed, so staging
+runs in parallel in every process. It then **queues an intent**
+(``queue/<id>.json``: what it staged) and takes the commit lock.
+
+**Group commit.** Whoever holds the commit lock is the leader: it commits
+*every* queued intent in one commit record (one record fsync for all of
+them), writes each waiting writer's answer to ``queue/<id>.result.json``
+and removes its intent. A writer that gets the lock and finds its answer
+there returns it without writing anything; so while one commit's fsync
+runs, the writers arriving meanwhile queue up and share the next one.
+Duplicates are re-checked by the leader against the committed state (and
+against the earlier intents of its group), so the same body sent twice at
+once commits once.
+
+Crash safety: an intent is only a message between live processes. If a
+leader dies after its record and before the answers, the next leader finds
+the intents in the record (``Manifest.intents``) and answers them from it;
+an intent whose writer died is garbage for :func:`collect_garbage`. Files a
+writer staged that were not committed (a duplicate found at commit time, a
+version superseded in the same group, a failure) are removed by that
+writer before it returns.
+
+Every :data:`~storemon.store._manifest.CHECKPOINT_EVERY` records the leader
+writes a checkpoint; every :data:`UPKEEP_EVERY` records the writer that
+committed it runs :func:`storemon.store._compact.upkeep` before returning.
+See :mod:`storemon.store` for the guarantees.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -30,19 +53,31 @@ from storemon.store._files import (
     StoreLike,
     new_id,
     open_store,
+    read_poll_stores,
     read_table,
+    today_utc,
+    write_dated,
     write_parquet,
     write_parts,
 )
+from storemon.store._keys import find_polls_ingest, write_keys
 from storemon.store._manifest import (
+    CHECKPOINT_EVERY,
+    INGEST_HISTORY_SCHEMA,
+    INLINE_ROWS,
+    TABLE_KINDS,
     IngestEntry,
     Manifest,
     PartEntry,
+    Record,
     TableEntry,
     commit_lock,
-    read_manifest,
+    fold,
+    load_state,
+    now_iso,
     version_of,
-    write_manifest,
+    write_checkpoint,
+    write_record,
     writers_lock,
 )
 from storemon.store._sources import file_sha256, find_sources
@@ -55,7 +90,16 @@ __all__ = [
     "replace_timezones",
     "replace_special_hours",
     "restore_table",
+    "QUEUE_DIR",
+    "UPKEEP_EVERY",
+    "checkpoint",
 ]
+
+_LOG = logging.getLogger("storemon.store")
+
+QUEUE_DIR = "queue"
+#: The writer that commits a record whose seq is a multiple of this runs upkeep.
+UPKEEP_EVERY = 64
 
 
 _SCHEMAS = {
@@ -120,7 +164,7 @@ class _Source:
     rows_read: int
     rows_rejected: int
     rejects: pl.DataFrame
-    if_version: str | None = None  # hours / time zones: commit only while this version is current
+    if_version: str | None = None  # tables: commit only while this version is current
 
 
 @dataclass
@@ -131,7 +175,9 @@ class _Staged:
     ingest_id: str
     parts: tuple[PartEntry, ...] = ()
     table: TableEntry | None = None
-    rejects_path: str | None = None
+    rejects: PartEntry | None = None
+    poll_stores: TableEntry | None = None  # the ids of this source new to the poll-store table
+    inline: list[list[Any]] | None = None  # a small batch's polls, for the commit record itself
 
 
 def ingest_paths(
@@ -140,10 +186,11 @@ def ingest_paths(
     """Validate and ingest files and data directories in one atomic commit.
 
     A directory contributes the files :func:`storemon._load.load_dir` would
-    find in it (any of the three may be absent). A file is recognised by
-    those names too, otherwise by its header (``status`` → polls,
-    ``timezone_str`` → time zones, ``start_time_local`` → hours). Polls are
-    appended, hours and time zones replace the current version. The store is
+    find in it (any of them may be absent; special hours are optional). A
+    file is recognised by those names too, otherwise by its header
+    (``status`` → polls, ``timezone_str`` → time zones, ``date_local`` →
+    special hours, ``start_time_local`` → hours). Polls are appended, hours,
+    time zones and special hours replace the current version. The store is
     created if missing. Returns one result per source, in order. Errors
     (unreadable file, and in ``strict`` mode the first invalid row) raise
     before anything is committed.
@@ -154,7 +201,7 @@ def ingest_paths(
     prepared = []
     for kind, path in sources:
         sha256 = file_sha256(path)
-        if kind == "polls" and _duplicate_of(manifest, kind, sha256) is not None:
+        if kind == "polls" and find_polls_ingest(opened.root, manifest, sha256) is not None:
             # Already in the store for good (polls are never removed): skip
             # the possibly large load. The commit re-checks under the lock.
             empty = pl.DataFrame(schema=REJECTS_SCHEMA)
@@ -200,9 +247,11 @@ def replace_hours(
     """Make validated business hours (``HOURS_SCHEMA``) the store's current version, durably.
 
     Arguments as for :func:`append_polls`. A no-op when ``sha256`` equals the
-    current version's. With ``if_version`` (a version from :func:`table_version`)
-    the replace happens only while that version is still current, checked
-    under the commit lock; otherwise :class:`~storemon.StaleVersionError`.
+    current version's. With ``if_version`` (a version from
+    :func:`~storemon.store.current_table`) the replace happens only while that
+    version is still current, checked by the committing leader under the
+    commit lock; otherwise :class:`~storemon.StaleVersionError` (and nothing
+    of this call is committed; other writers of the same group commit).
     """
     return _ingest_frame(store, "hours", hours, source, sha256, rows_read, rejects, if_version)
 
@@ -224,36 +273,6 @@ def replace_timezones(
     return _ingest_frame(store, "timezones", timezones, source, sha256, rows_read, rejects, if_version)
 
 
-def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
-    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``) current again.
-
-    ``version`` is a name from :func:`table_versions`; the new version holds
-    the same rows (a no-op when it already is the current content).
-    ``if_version`` as for :func:`replace_hours`. Raises :class:`StoreError`
-    for a version the store does not have (or no longer can restore).
-    """
-    if table not in ("hours", "timezones", "special"):
-        raise ConfigError(f"unknown table {table!r}: expected hours, timezones or special")
-    opened = open_store(store)
-    manifest = opened.manifest()
-    entry = next((e for e in manifest.ingests if e.kind == table and e.id == version), None)
-    path = _version_path(opened.root, entry)
-    if entry is None or path is None:
-        raise StoreError(f"{opened.root}: no restorable {table} version {version!r}")
-    frame = read_table(opened.root, TableEntry(path, entry.rows_accepted), _SCHEMAS[table])
-    return _ingest_frame(
-        opened, table, frame, f"restore of {table} version {version}", entry.sha256, None, None, if_version
-    )
-
-
-def _version_path(root: Path, entry: IngestEntry | None) -> str | None:
-    """Where the table version an ingest wrote lives (older manifests did not record it: the naming rule)."""
-    if entry is None:
-        return None
-    path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
-    return path if (root / path).is_file() else None
-
-
 def replace_special_hours(
     store: StoreLike,
     special: pl.DataFrame,
@@ -270,6 +289,26 @@ def replace_special_hours(
     whole. Arguments (and ``if_version``) as for :func:`replace_hours`.
     """
     return _ingest_frame(store, "special", special, source, sha256, rows_read, rejects, if_version)
+
+
+def restore_table(store: StoreLike, table: str, version: str, *, if_version: str | None = None) -> IngestResult:
+    """Make an earlier version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``) current again.
+
+    ``version`` is a name from :func:`~storemon.store.table_versions`; the new
+    version holds the same rows (a no-op when it already is the current
+    content). ``if_version`` as for :func:`replace_hours`. Raises
+    :class:`StoreError` for a version the store does not have.
+    """
+    if table not in TABLE_KINDS:
+        raise ConfigError(f"unknown table {table!r}: expected hours, timezones or special")
+    opened = open_store(store)
+    state = opened.manifest()
+    entry = next((t for t in state.versions if t.kind == table and version_of(t) == version), None)
+    if entry is None or not (opened.root / entry.path).is_file():
+        raise StoreError(f"{opened.root}: no restorable {table} version {version!r}")
+    frame = read_table(opened.root, entry, _SCHEMAS[table])
+    source = f"restore of {table} version {version}"
+    return _ingest_frame(opened, table, frame, source, entry.sha256, None, None, if_version)
 
 
 def _ingest_frame(
@@ -293,145 +332,445 @@ def _ingest_frame(
 
 
 def _ingest(store: Store, sources: list[_Source]) -> list[IngestResult]:
-    """Stage every new source's files, then commit them all in one manifest swap."""
+    """Stage every new source's files, queue them as one intent, and see it committed (module docstring)."""
     root = store.root
-    results: dict[int, IngestResult] = {}
-    staged: dict[int, _Staged] = {}
-    written: list[str] = []
-    committed = None
+    committed: list[int | None] = []  # the seq of our commit, once answered
+    try:
+        return _commit_intent(root, sources, new_id(), [], committed)
+    finally:
+        seq = committed[0] if committed else None
+        if seq is not None and seq % UPKEEP_EVERY == 0:
+            _upkeep_after(root)  # after the writers' lock is released, so that upkeep may take it exclusively
+
+
+def _commit_intent(
+    root: Path, sources: list[_Source], intent_id: str, written: list[str], seq_box: list[int | None]
+) -> list[IngestResult]:
+    """Stage, queue, commit (or be committed by the leader); ``seq_box`` receives the record's seq."""
+    kept: set[str] | None = None  # what the commit kept of ours; None until we have the answer
     with writers_lock(root):
         try:
-            before = read_manifest(root)
+            state = load_state(root)
+            staged: dict[int, _Staged] = {}
             for index, source in enumerate(sources):
-                if (
-                    source.frame is not None
-                    and _duplicate_of(before, source.kind, source.sha256, sources[:index]) is None
-                ):
-                    staged[index] = _stage(root, source, written)
+                if source.frame is not None and _pre_duplicate(root, state, source, sources[:index]) is None:
+                    staged[index] = _stage(root, state, source, written)
+            _write_json(root / QUEUE_DIR / f"{intent_id}.json", _intent(intent_id, sources, staged))
             with commit_lock(root):
-                committed = _commit(root, read_manifest(root), sources, staged, results, written)
+                answer = _take_answer(root, intent_id)
+                if answer is None:
+                    answer = _lead(root, intent_id)
+            kept = set(answer["kept"])
+            seq_box.append(answer["seq"])
+            stale = answer.get("stale")
+            if stale is not None:
+                raise StaleVersionError(stale["table"], stale["expected"], stale["current"])
+            return [_result(root, source, outcome) for source, outcome in zip(sources, answer["outcomes"], strict=True)]
         finally:
+            (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
+            (root / QUEUE_DIR / f"{intent_id}.result.json").unlink(missing_ok=True)
+            if kept is None:
+                # A failure: perhaps after the record (a checkpoint that could
+                # not be written), so keep whatever the committed state names.
+                kept = _named_now(root, written)
             # Files of sources that turned out to be duplicates or were
-            # superseded within this batch (or of a failed commit) are not
-            # named by the manifest: remove them now rather than leave garbage.
-            named = committed.files() if committed is not None else set()
+            # superseded within the group (or of a failed commit) are named by
+            # no record: remove them now rather than leave garbage.
             for relative in written:
-                if relative not in named:
+                if relative not in kept:
                     (root / relative).unlink(missing_ok=True)
-    return [results[index] for index in range(len(sources))]
 
 
-def _commit(
-    root: Path,
-    current: Manifest,
-    sources: list[_Source],
-    staged: dict[int, _Staged],
-    results: dict[int, IngestResult],
-    written: list[str],
-) -> Manifest:
-    """Build and write the manifest that adds ``staged``; fill ``results``. Holds the commit lock."""
-    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    manifest = current
+def _named_now(root: Path, written: list[str]) -> set[str]:
+    """The files the committed state names; all of ``written`` when the state cannot be read (delete nothing)."""
+    try:
+        return load_state(root).files()
+    except (StoreError, OSError):
+        return set(written)
+
+
+def _upkeep_after(root: Path) -> None:
+    """Run upkeep for a writer whose commit is done: a failure here must not turn a commit into an error."""
+    from storemon.store._compact import upkeep  # a cycle otherwise: upkeep commits through this module
+
+    try:
+        upkeep(root)
+    except (StoreError, OSError, pl.exceptions.PolarsError) as exc:
+        # The data is committed; the next upkeep (64 records on) tries again.
+        _LOG.warning("%s: upkeep failed, next time then: %s", root, exc)
+
+
+def _lead(root: Path, own: str) -> dict[str, Any]:
+    """Commit every queued intent in one record, answer the others; return our own answer. Holds the commit lock."""
+    state = load_state(root, repair=True)
+    answers: dict[str, dict[str, Any]] = {}
+    fresh: list[dict[str, Any]] = []
+    for intent in _queued(root, own):
+        if intent["id"] in state.intents:
+            # Committed by a leader killed before it could answer: answer from the record.
+            answers[intent["id"]] = _answer_from_state(root, state, intent)
+        else:
+            fresh.append(intent)
+    record, outcomes, stale = _build(root, state, fresh)
+    if record is not None:
+        write_record(root, record)  # the commit point, for the whole group
+        state = fold(state, record)
+    files = state.files()
+    for intent in fresh:
+        paths = [path for source in intent["sources"] for path in _source_paths(source)]
+        answers[intent["id"]] = {
+            "seq": record.seq if record is not None else None,
+            "kept": [path for path in paths if path in files],
+            "outcomes": outcomes[intent["id"]],
+            "stale": stale.get(intent["id"]),
+        }
+    for intent_id, answer in answers.items():
+        if intent_id != own:
+            _write_json(root / QUEUE_DIR / f"{intent_id}.result.json", answer)
+        # Our own intent too, before the lock is released: the next leader
+        # would otherwise find it still queued and answer it a second time.
+        (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
+    if record is not None and state.generation - state.checkpoint >= CHECKPOINT_EVERY:
+        checkpoint(root, state)
+    return answers[own]
+
+
+def checkpoint(root: Path, state: Manifest) -> Manifest:
+    """Fold ``state``'s recent ingests into a history file and key markers, then write its checkpoint.
+
+    Call with the commit lock held. The markers and the history file are
+    durable before the checkpoint that drops the recent entries is written.
+    """
+    history = None
+    parts: tuple[PartEntry, ...] = ()
+    if state.inline:
+        parts = write_parts(root, inline_frame(state.inline), f"log-{state.generation:020d}")
+    if state.ingests:
+        frame = pl.DataFrame([asdict(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
+        history = write_dated(root, "history", f"ingests-{state.generation:020d}", today_utc(), frame)
+        write_keys(root, state.ingests)
+    return write_checkpoint(root, state, history, parts)
+
+
+def inline_rows(frame: pl.DataFrame) -> list[list[Any]]:
+    """Polls as ``[store_id, µs since the epoch, status]`` rows (exact: the schema's unit is µs)."""
+    rows = frame.select("store_id", pl.col("timestamp_utc").cast(pl.Int64), pl.col("status").cast(pl.String))
+    return [list(row) for row in rows.rows()]
+
+
+def inline_frame(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The inverse of :func:`inline_rows`, in ``POLLS_SCHEMA``."""
+    frame = pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={"store_id": pl.String(), "timestamp_utc": pl.Int64(), "status": pl.String()},
+        orient="row",
+    )
+    return frame.cast(POLLS_SCHEMA)
+
+
+def _build(
+    root: Path, state: Manifest, intents: list[dict[str, Any]]
+) -> tuple[Record | None, dict[str, list[dict[str, Any]]], dict[str, dict[str, str]]]:
+    """The record committing ``intents`` (None if all are duplicates), each intent's outcomes, the stale ones.
+
+    An intent with a conditional table replace whose version is no longer
+    current (in the committed state or after an earlier intent of this
+    group) commits nothing and is answered with the conflict.
+    """
+    now = now_iso()
     entries: list[IngestEntry] = []
-    new_store_ids: list[pl.Series] = []
-    for index, source in enumerate(sources):
-        if source.if_version is not None:
-            now_current = version_of(getattr(current, source.kind))
-            if now_current != source.if_version:
-                raise StaleVersionError(source.kind, source.if_version, now_current)
-        earlier = _duplicate_of(current, source.kind, source.sha256, sources[:index])
-        one = staged.get(index)
-        if one is None or earlier is not None or source.frame is None:
-            results[index] = _skipped(root, current, source, earlier)
+    parts: list[PartEntry] = []
+    inline: list[tuple[str, int, str]] = []
+    rejects: list[PartEntry] = []
+    poll_stores: list[TableEntry] = []
+    tables: dict[str, TableEntry] = {}
+    tables_entries: dict[str, IngestEntry] = {}
+    polls_by_sha: dict[str, IngestEntry] = {}
+    outcomes: dict[str, list[dict[str, Any]]] = {}
+    stale: dict[str, dict[str, str]] = {}
+    for intent in intents:
+        answer: list[dict[str, Any]] = []
+        conflict = _stale(state, intent, tables)
+        if conflict is not None:
+            # Checked per intent: this writer gets a StaleVersionError, the rest of the group commits.
+            stale[intent["id"]] = conflict
+            outcomes[intent["id"]] = []
             continue
-        entry = IngestEntry(
-            id=one.ingest_id,
-            kind=source.kind,
-            source=source.source,
-            sha256=source.sha256,
-            rows_read=source.rows_read,
-            rows_accepted=source.frame.height,
-            rows_rejected=source.rows_rejected,
-            committed_at=now,
-            rejects=one.rejects_path,
-            table=one.table.path if one.table is not None else None,
-        )
-        entries.append(entry)
-        manifest = _with_source(manifest, source, one)
-        if source.kind == "polls" and source.frame.height:
-            new_store_ids.append(source.frame["store_id"])
-        results[index] = _result(source, one.ingest_id, None)
+        for source in intent["sources"]:
+            kind, sha = source["kind"], source["sha256"]
+            earlier: IngestEntry | None
+            if kind == "polls":
+                earlier = polls_by_sha.get(sha) or find_polls_ingest(root, state, sha)
+            elif kind in tables:
+                earlier = tables_entries[kind] if tables[kind].sha256 == sha else None
+            else:
+                earlier = _current_table_ingest(state, kind, sha)
+            if earlier is not None or source["ingest_id"] is None:
+                answer.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+                continue
+            entry = IngestEntry(
+                id=source["ingest_id"],
+                kind=kind,
+                source=source["source"],
+                sha256=sha,
+                rows_read=source["rows_read"],
+                rows_accepted=source["rows_accepted"],
+                rows_rejected=source["rows_rejected"],
+                committed_at=now,
+                rejects=source["rejects"]["path"] if source["rejects"] else None,
+                intent=intent["id"],
+            )
+            entries.append(entry)
+            parts.extend(PartEntry(**part) for part in source["parts"])
+            inline.extend((row[0], row[1], row[2]) for row in source["inline"])
+            if source["rejects"]:
+                rejects.append(PartEntry(**source["rejects"]))
+            if source["poll_stores"]:
+                poll_stores.append(TableEntry(**source["poll_stores"]))
+            if kind == "polls":
+                polls_by_sha[sha] = entry
+            else:
+                table = TableEntry(**source["table"])
+                tables[kind] = dataclasses.replace(table, kind=kind, source=entry.source, committed_at=now)
+                tables_entries[kind] = entry
+            answer.append({"ingest": asdict(entry), "duplicate": None})
+        outcomes[intent["id"]] = answer
     if not entries:
-        return current
-    poll_stores = _merged_poll_stores(root, current.poll_stores, new_store_ids, written)
-    manifest = dataclasses.replace(manifest, poll_stores=poll_stores, ingests=current.ingests + tuple(entries))
-    return write_manifest(root, manifest)
+        return None, outcomes, stale
+    record = Record(
+        seq=state.generation + 1,
+        committed_at=now,
+        ingests=tuple(entries),
+        parts=tuple(parts),
+        rejects=tuple(rejects),
+        poll_stores=tuple(poll_stores),
+        hours=tables.get("hours"),
+        timezones=tables.get("timezones"),
+        special=tables.get("special"),
+        intents=tuple(intent["id"] for intent in intents),
+        polls=tuple(inline),
+    )
+    return record, outcomes, stale
 
 
-def _with_source(manifest: Manifest, source: _Source, one: _Staged) -> Manifest:
-    if source.kind == "polls":
-        if not one.parts:
-            return manifest
-        latest = max(part.max_us for part in one.parts)
-        if manifest.max_timestamp_us is not None:
-            latest = max(latest, manifest.max_timestamp_us)
-        parts = tuple(sorted(manifest.parts + one.parts, key=lambda p: (p.date, p.path)))
-        return dataclasses.replace(manifest, parts=parts, max_timestamp_us=latest)
-    if source.kind == "hours":
-        return dataclasses.replace(manifest, hours=one.table)
-    if source.kind == "special":
-        return dataclasses.replace(manifest, special=one.table)
-    return dataclasses.replace(manifest, timezones=one.table)
-
-
-def _duplicate_of(manifest: Manifest, kind: str, sha256: str, pending: Iterable[_Source] = ()) -> str | None:
-    """Id of the ingest that already holds this content (``"this batch"`` if pending), else None."""
-    if kind == "polls":
-        if any(other.kind == "polls" and other.sha256 == sha256 for other in pending):
-            return "earlier in this batch"
-        earlier = manifest.polls_ingest_with(sha256)
-        return earlier.id if earlier else None
-    if any(other.kind == kind for other in pending):
-        return None  # a later version in the same batch replaces the earlier one
-    table: TableEntry | None = getattr(manifest, kind)
-    if table is not None and table.sha256 == sha256:
-        return table.ingest
+def _stale(state: Manifest, intent: dict[str, Any], group: dict[str, TableEntry]) -> dict[str, str] | None:
+    """The first conditional replace of ``intent`` whose version is not current (``group``: this group's new ones)."""
+    for source in intent["sources"]:
+        expected = source.get("if_version")
+        if expected is None:
+            continue
+        kind = source["kind"]
+        current = version_of(group.get(kind) or state.current(kind))
+        if current != expected:
+            return {"table": kind, "expected": expected, "current": current}
     return None
 
 
-def _skipped(root: Path, manifest: Manifest, source: _Source, earlier: str | None) -> IngestResult:
-    entry = next((e for e in manifest.ingests if e.id == earlier), None)
-    if entry is None:
-        return _result(source, None, earlier)
-    rejects = pl.read_parquet(root / entry.rejects) if entry.rejects else pl.DataFrame(schema=REJECTS_SCHEMA)
+def _answer_from_state(root: Path, state: Manifest, intent: dict[str, Any]) -> dict[str, Any]:
+    """The answer a killed leader would have given ``intent``, rebuilt from the committed state."""
+    committed = {entry.id: entry for entry in state.ingests if entry.intent == intent["id"]}
+    if not committed:
+        conflict = _stale(state, intent, {})
+        if conflict is not None:
+            return {"seq": None, "kept": [], "outcomes": [], "stale": conflict}
+    files = state.files()
+    outcomes = []
+    kept: list[str] = []
+    for source in intent["sources"]:
+        entry = committed.get(source["ingest_id"])
+        if entry is not None:
+            outcomes.append({"ingest": asdict(entry), "duplicate": None})
+            kept.extend(path for path in _source_paths(source) if path in files)
+            continue
+        if source["kind"] == "polls":
+            earlier = find_polls_ingest(root, state, source["sha256"])
+        else:
+            earlier = _current_table_ingest(state, source["kind"], source["sha256"])
+        outcomes.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+    return {"seq": None, "kept": kept, "outcomes": outcomes}
+
+
+def _current_table_ingest(state: Manifest, kind: str, sha256: str) -> IngestEntry | None:
+    """The ingest of the current ``kind`` table when its source had this hash."""
+    table: TableEntry | None = getattr(state, kind)
+    if table is None or table.sha256 != sha256:
+        return None
+    recent = next((entry for entry in state.ingests if entry.id == table.ingest), None)
+    if recent is not None:
+        return recent
+    return IngestEntry(
+        id=table.ingest or "",
+        kind=kind,
+        source="",
+        sha256=sha256,
+        rows_read=table.rows + table.rows_rejected,
+        rows_accepted=table.rows,
+        rows_rejected=table.rows_rejected,
+        committed_at="",
+        rejects=table.rejects,
+    )
+
+
+def _pre_duplicate(root: Path, state: Manifest, source: _Source, pending: Sequence[_Source]) -> IngestEntry | None:
+    """A duplicate found before staging (saves writing its files); the leader checks again."""
+    if source.kind == "polls":
+        if any(other.kind == "polls" and other.sha256 == source.sha256 for other in pending):
+            return _SAME_BATCH
+        return find_polls_ingest(root, state, source.sha256)
+    if any(other.kind == source.kind for other in pending):
+        return None  # a later version in the same batch replaces the earlier one
+    return _current_table_ingest(state, source.kind, source.sha256)
+
+
+_SAME_BATCH = IngestEntry("earlier in this batch", "polls", "", "", 0, 0, 0, "")
+
+
+def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) -> dict[str, Any]:
+    described = []
+    for index, source in enumerate(sources):
+        one = staged.get(index)
+        described.append(
+            {
+                "kind": source.kind,
+                "source": source.source,
+                "sha256": source.sha256,
+                "rows_read": source.rows_read,
+                "rows_accepted": 0 if source.frame is None else source.frame.height,
+                "rows_rejected": source.rows_rejected,
+                "ingest_id": one.ingest_id if one else None,
+                "parts": [asdict(part) for part in one.parts] if one else [],
+                "table": asdict(one.table) if one and one.table else None,
+                "rejects": asdict(one.rejects) if one and one.rejects else None,
+                "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
+                "inline": one.inline if one and one.inline else [],
+                "if_version": source.if_version,
+            }
+        )
+    return {"id": intent_id, "sources": described}
+
+
+def _source_paths(source: dict[str, Any]) -> list[str]:
+    paths = [part["path"] for part in source["parts"]]
+    paths.extend(source[name]["path"] for name in ("table", "rejects", "poll_stores") if source[name])
+    return paths
+
+
+def _queued(root: Path, own: str) -> list[dict[str, Any]]:
+    """Every intent waiting in the queue, oldest first (ours is among them)."""
+    intents = []
+    for name in sorted(os.listdir(root / QUEUE_DIR)):
+        if not name.endswith(".json") or name.endswith(".result.json") or name.startswith("."):
+            continue
+        try:
+            intents.append(json.loads((root / QUEUE_DIR / name).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            continue  # its writer gave up (an error) meanwhile
+    if not any(intent["id"] == own for intent in intents):
+        raise StoreError(f"{root / QUEUE_DIR}: our queued intent {own} vanished (removed by hand?)")
+    return intents
+
+
+def _take_answer(root: Path, intent_id: str) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = json.loads((root / QUEUE_DIR / f"{intent_id}.result.json").read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    return answer
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write a queue file whole (temp + rename) without fsync: only live processes read it."""
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _result(root: Path, source: _Source, outcome: dict[str, Any]) -> IngestResult:
+    committed = outcome["ingest"]
+    if committed is not None:
+        return IngestResult(
+            source=source.source,
+            kind=source.kind,
+            sha256=source.sha256,
+            rows_read=source.rows_read,
+            rows_accepted=0 if source.frame is None else source.frame.height,
+            rows_rejected=source.rows_rejected,
+            rejects=source.rejects,
+            ingest_id=committed["id"],
+        )
+    earlier = outcome["duplicate"]
+    if earlier is None:
+        return IngestResult(
+            source=source.source,
+            kind=source.kind,
+            sha256=source.sha256,
+            rows_read=source.rows_read,
+            rows_accepted=0 if source.frame is None else source.frame.height,
+            rows_rejected=source.rows_rejected,
+            rejects=source.rejects,
+            duplicate_of="earlier in this batch",
+        )
     return IngestResult(
         source=source.source,
         kind=source.kind,
         sha256=source.sha256,
-        rows_read=entry.rows_read,
-        rows_accepted=entry.rows_accepted,
-        rows_rejected=entry.rows_rejected,
-        rejects=rejects,
-        duplicate_of=earlier,
+        rows_read=earlier["rows_read"],
+        rows_accepted=earlier["rows_accepted"],
+        rows_rejected=earlier["rows_rejected"],
+        rejects=_rejects_of(root, earlier["id"], earlier["rejects"]),
+        duplicate_of=earlier["id"],
     )
 
 
-def _result(source: _Source, ingest_id: str | None, duplicate_of: str | None) -> IngestResult:
-    return IngestResult(
-        source=source.source,
-        kind=source.kind,
-        sha256=source.sha256,
-        rows_read=source.rows_read,
-        rows_accepted=0 if source.frame is None else source.frame.height,
-        rows_rejected=source.rows_rejected,
-        rejects=source.rejects,
-        ingest_id=ingest_id,
-        duplicate_of=duplicate_of,
-    )
+def _rejects_of(root: Path, ingest_id: str, path: str | None) -> pl.DataFrame:
+    """The rejected rows of an earlier ingest (found in its commit date's rejects files, merged or not)."""
+    if path is None:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    day = path.split("date=", 1)[1][:10] if "date=" in path else ""
+    for _ in range(5):  # a compaction may merge and remove the files of the state read: read a newer one
+        state = load_state(root)
+        frames = [
+            pl.scan_parquet(root / entry.path, hive_partitioning=False).filter(pl.col("ingest") == ingest_id)
+            for entry in state.rejects
+            if entry.date == day
+        ]
+        if not frames:
+            break
+        try:
+            return pl.concat(frames).select(list(REJECTS_SCHEMA)).collect().cast(REJECTS_SCHEMA)
+        except FileNotFoundError:
+            continue
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
 
 
-def _stage(root: Path, source: _Source, written: list[str]) -> _Staged:
-    """Write the source's data and rejects files (invisible until committed).
+# One process, one cache: the poll-store table as of its pieces, so that a
+# writer does not re-read it for every batch (the pieces are immutable files).
+_KNOWN_STORES: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _known_stores(root: Path, state: Manifest) -> frozenset[str]:
+    """Every store id of the poll-store table (of ``state``, or of a newer state if upkeep merged its pieces)."""
+    for _ in range(5):
+        key = (str(root), *(piece.path for piece in state.poll_stores))
+        known = _KNOWN_STORES.get(key)
+        if known is not None:
+            return known
+        try:
+            known = frozenset(read_poll_stores(root, state.poll_stores)["store_id"].to_list())
+        except FileNotFoundError:
+            # A compaction merged the pieces and removed them meanwhile. Only an
+            # optimisation is at stake (a stale set just makes a larger delta).
+            state = load_state(root)
+            continue
+        _KNOWN_STORES.clear()
+        _KNOWN_STORES[key] = known
+        return known
+    return frozenset()
+
+
+def _stage(root: Path, state: Manifest, source: _Source, written: list[str]) -> _Staged:
+    """Write the source's data, rejects and new-store files (invisible until committed).
 
     Every path is added to ``written`` before it is written, so that a
     failure part-way leaves nothing the caller does not know about.
@@ -439,34 +778,31 @@ def _stage(root: Path, source: _Source, written: list[str]) -> _Staged:
     one = _Staged(source, new_id())
     frame = source.frame
     assert frame is not None
+    day = today_utc()
+    rejects_path = f"rejects/date={day}/rejects-{one.ingest_id}.parquet" if source.rejects.height else None
     if source.kind == "polls":
-        one.parts = write_parts(root, frame, one.ingest_id, written)
+        if frame.height <= INLINE_ROWS:
+            one.inline = inline_rows(frame)  # no part file: the commit record holds them
+        else:
+            one.parts = write_parts(root, frame, one.ingest_id, written)
+        known = _known_stores(root, state)
+        new = sorted(set(frame["store_id"].unique().to_list()) - known)
+        if new:
+            # Only the ids new to the table: a small delta, merged by upkeep.
+            relative = f"tables/poll-stores-{one.ingest_id}.parquet"
+            written.append(relative)
+            write_parquet(root, relative, pl.DataFrame({"store_id": new}, schema=POLL_STORES_SCHEMA))
+            one.poll_stores = TableEntry(relative, len(new), ingest=one.ingest_id)
     else:
         relative = f"tables/{source.kind}-{one.ingest_id}.parquet"
         written.append(relative)
         write_parquet(root, relative, frame)
-        one.table = TableEntry(relative, frame.height, source.sha256, one.ingest_id)
-    if source.rejects.height:
-        one.rejects_path = f"rejects/{one.ingest_id}.parquet"
-        written.append(one.rejects_path)
-        write_parquet(root, one.rejects_path, source.rejects)
+        one.table = TableEntry(relative, frame.height, source.sha256, one.ingest_id, source.rows_rejected, rejects_path)
+    if rejects_path is not None:
+        written.append(rejects_path)
+        rows = source.rejects.with_columns(pl.lit(one.ingest_id).alias("ingest"))
+        one.rejects = write_dated(root, "rejects", f"rejects-{one.ingest_id}", day, rows)
     return one
-
-
-def _merged_poll_stores(
-    root: Path, current: TableEntry | None, new_ids: list[pl.Series], written: list[str]
-) -> TableEntry | None:
-    """The poll-store table with ``new_ids`` added: a new version only if it grows."""
-    if not new_ids:
-        return current
-    known = read_table(root, current, POLL_STORES_SCHEMA)
-    merged = pl.concat([known, *(ids.to_frame("store_id") for ids in new_ids)]).unique().sort("store_id")
-    if current is not None and merged.height == known.height:
-        return current
-    relative = f"tables/poll-stores-{new_id()}.parquet"
-    written.append(relative)
-    write_parquet(root, relative, merged)
-    return TableEntry(relative, merged.height)
 
 
 def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:

@@ -21,8 +21,9 @@ from storemon._instants import utc_instant
 from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
-from storemon.store._files import POLL_STORES_SCHEMA, StoreLike, open_store, read_table
-from storemon.store._manifest import Manifest, version_of
+from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
+from storemon.store._ingest import inline_frame
+from storemon.store._manifest import TABLE_KINDS, Manifest, read_manifest, version_of
 
 __all__ = [
     "latest_poll",
@@ -49,7 +50,7 @@ _READ_ATTEMPTS = 5
 
 
 def latest_poll(store: StoreLike) -> datetime | None:
-    """The latest committed poll's ``timestamp_utc`` (from the manifest), or None."""
+    """The latest committed poll's ``timestamp_utc`` (from the committed state), or None."""
     latest = open_store(store).manifest().max_timestamp_us
     return None if latest is None else _EPOCH + timedelta(microseconds=latest)
 
@@ -57,13 +58,13 @@ def latest_poll(store: StoreLike) -> datetime | None:
 def rows_rejected(store: StoreLike) -> int:
     """Rejected input rows behind a report from ``store``.
 
-    Those of every polls ingest and of the current hours and time-zone versions
-    (older versions no longer count: their rows are not read).
+    Those of every polls ingest and of the current hours, time-zone and
+    special-hours versions (older versions no longer count: their rows are not read).
     """
-    manifest = open_store(store).manifest()
-    tables = (manifest.hours, manifest.timezones, manifest.special)
-    current = {table.ingest for table in tables if table is not None}
-    return sum(entry.rows_rejected for entry in manifest.ingests if entry.kind == "polls" or entry.id in current)
+    state = open_store(store).manifest()
+    current = (state.hours, state.timezones, state.special)
+    tables = sum(table.rows_rejected for table in current if table is not None)
+    return state.polls_rows_rejected + tables
 
 
 def report_from_store(
@@ -268,16 +269,20 @@ def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: 
         for part in manifest.parts
         if (highest is None or part.min_us <= highest) and (lowest is None or part.max_us >= lowest)
     ]
-    if not parts:
-        return pl.LazyFrame(schema=POLLS_SCHEMA)
     ts = pl.col("timestamp_utc")
     condition = pl.lit(True)
     if highest is not None:
         condition = condition & (ts <= _EPOCH + timedelta(microseconds=highest))
     if lowest is not None and lowest > _MIN_US:
         condition = condition & (ts >= _EPOCH + timedelta(microseconds=lowest))
-    scan = pl.scan_parquet(parts, hive_partitioning=False).filter(condition)
-    return scan.select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA)
+    frames = []
+    if parts:
+        frames.append(pl.scan_parquet(parts, hive_partitioning=False).select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA))
+    if manifest.inline:  # small batches of the records after the checkpoint, held in the records
+        frames.append(inline_frame(manifest.inline).lazy())
+    if not frames:
+        return pl.LazyFrame(schema=POLLS_SCHEMA)
+    return pl.concat(frames).filter(condition)
 
 
 def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
@@ -288,7 +293,7 @@ def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
     read. A poll after ``now`` adds its store and changes no figure (SPEC.md
     invariant 4, no look-ahead), so these markers restore exactly that set.
     """
-    stores = read_table(root, manifest.poll_stores, POLL_STORES_SCHEMA)
+    stores = read_poll_stores(root, manifest.poll_stores)
     marker = _EPOCH + timedelta(microseconds=now_us + 1)
     return stores.lazy().select(
         "store_id",
@@ -306,7 +311,7 @@ def read_polls(store: StoreLike) -> pl.DataFrame:
     return _on_snapshot(store, read).sort("store_id", "timestamp_utc", "status")
 
 
-_TABLE_SCHEMAS = {"hours": HOURS_SCHEMA, "timezones": TIMEZONES_SCHEMA, "special": SPECIAL_HOURS_SCHEMA}
+_TABLE_SCHEMAS = dict(zip(TABLE_KINDS, (HOURS_SCHEMA, TIMEZONES_SCHEMA, SPECIAL_HOURS_SCHEMA), strict=True))
 
 
 def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
@@ -314,14 +319,14 @@ def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
 
     The version is the id of the ingest that wrote it, or ``"none"`` while
     the table has none (the frame is then empty); pass it as ``if_version``
-    to :func:`replace_hours` / :func:`replace_timezones` to replace only
-    that version.
+    to :func:`replace_hours` / :func:`replace_timezones` /
+    :func:`replace_special_hours` to replace only that version.
     """
     if table not in _TABLE_SCHEMAS:
         raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
 
     def read(root: Path, manifest: Manifest) -> tuple[pl.DataFrame, str]:
-        entry = getattr(manifest, table)
+        entry = manifest.current(table)
         return read_table(root, entry, _TABLE_SCHEMAS[table]), version_of(entry)
 
     return _on_snapshot(store, read)
@@ -331,28 +336,26 @@ def table_versions(store: StoreLike, table: str) -> list[dict[str, object]]:
     """Every version of ``table`` (``"hours"``, ``"timezones"``, ``"special"``), newest first.
 
     Each is ``{"version", "committed_at", "source", "rows", "current", "restorable"}``;
-    ``restorable`` says whether its rows are still in the store (versions
-    written before the store kept them may have been removed by ``compact``).
+    ``restorable`` says whether its rows are still in the store (the state
+    names every version's file, so garbage collection keeps them all).
     """
     if table not in _TABLE_SCHEMAS:
         raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
 
     def read(root: Path, manifest: Manifest) -> list[dict[str, object]]:
-        current = version_of(getattr(manifest, table))
-        versions = []
-        for entry in reversed([e for e in manifest.ingests if e.kind == table]):
-            path = entry.table or f"tables/{entry.kind}-{entry.id}.parquet"
-            versions.append(
-                {
-                    "version": entry.id,
-                    "committed_at": entry.committed_at,
-                    "source": entry.source,
-                    "rows": entry.rows_accepted,
-                    "current": entry.id == current,
-                    "restorable": (root / path).is_file(),
-                }
-            )
-        return versions
+        current = version_of(manifest.current(table))
+        return [
+            {
+                "version": version_of(entry),
+                "committed_at": entry.committed_at,
+                "source": entry.source,
+                "rows": entry.rows,
+                "current": version_of(entry) == current,
+                "restorable": (root / entry.path).is_file(),
+            }
+            for entry in reversed(manifest.versions)
+            if entry.kind == table
+        ]
 
     return _on_snapshot(store, read)
 
@@ -361,30 +364,33 @@ def read_rejects(store: StoreLike) -> pl.DataFrame:
     """Every rejected row of every committed ingest, in ingest order (``REJECTS_SCHEMA``)."""
 
     def read(root: Path, manifest: Manifest) -> pl.DataFrame:
-        frames = [pl.read_parquet(root / entry.rejects) for entry in manifest.ingests if entry.rejects]
+        # Rejects files sort by commit date, then by ingest (merged files sort where their first source did).
+        frames = [pl.read_parquet(root / entry.path).select(list(REJECTS_SCHEMA)) for entry in manifest.rejects]
         return pl.concat(frames).cast(REJECTS_SCHEMA) if frames else pl.DataFrame(schema=REJECTS_SCHEMA)
 
     return _on_snapshot(store, read)
 
 
 def check_store(store: StoreLike) -> Manifest:
-    """Check that every file the manifest names is there with the recorded rows; return it.
+    """Check that every file the state names is there with the recorded rows; return the state.
 
+    The state returned has every ingest entry (the history files read).
     Also checks that the poll parts hold exactly the rows the polls ingests
     accepted. Raises :class:`StoreError` naming the first problem.
     """
     opened = open_store(store)
-    manifest = opened.manifest()
-    for part in manifest.parts:
+    manifest = read_manifest(opened.root)
+    for part in (*manifest.parts, *manifest.rejects, *manifest.history):
         _check_rows(opened.root, part.path, part.rows)
-    for table in (manifest.hours, manifest.timezones, manifest.special, manifest.poll_stores):
+    for table in (manifest.hours, manifest.timezones, manifest.special, *manifest.poll_stores, *manifest.versions):
         if table is not None:
             _check_rows(opened.root, table.path, table.rows)
-    for entry in manifest.ingests:
-        if entry.rejects and not (opened.root / entry.rejects).is_file():
-            raise StoreError(f"{opened.root / entry.rejects}: rejects file named by the manifest is missing")
     accepted = sum(entry.rows_accepted for entry in manifest.ingests if entry.kind == "polls")
-    stored = sum(part.rows for part in manifest.parts)
+    if accepted != manifest.polls_rows_accepted:
+        raise StoreError(
+            f"{opened.root}: the ingest history counts {accepted} polls, the state {manifest.polls_rows_accepted}"
+        )
+    stored = sum(part.rows for part in manifest.parts) + len(manifest.inline)
     if accepted != stored:
         raise StoreError(f"{opened.root}: poll parts hold {stored} rows but ingests accepted {accepted}")
     return manifest

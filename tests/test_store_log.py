@@ -1,0 +1,365 @@
+"""The store's commit log: bounded metadata, idempotency keys, group commit, automatic upkeep.
+
+Crashes (SIGKILL at the N-th fsync or a random time, also during upkeep)
+are in ``test_store_concurrency.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import storemon.store._compact as compact_module
+import storemon.store._ingest as ingest_module
+from store_helpers import data_files
+from storemon import StaleVersionError, compute_report, daily, incidents, timeline
+from storemon._generate import generate_dataset
+from storemon._load import load_dir
+from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
+from storemon.store import (
+    IngestResult,
+    append_polls,
+    check_store,
+    current_table,
+    daily_from_store,
+    incidents_from_store,
+    ingest_paths,
+    open_store,
+    read_polls,
+    replace_hours,
+    replace_special_hours,
+    report_from_store,
+    restore_table,
+    table_versions,
+    timeline_from_store,
+)
+from storemon.store._compact import SMALL_ROWS, upkeep
+from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DIR, expire_keys
+from storemon.store._manifest import CHECKPOINT_DIR, CHECKPOINT_EVERY, LOG_DIR, commit_lock, load_state
+
+END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
+
+
+def poll(n: int, store: str = "s") -> pl.DataFrame:
+    row = (f"{store}{n % 7}", END - timedelta(minutes=13 * n), "active" if n % 4 else "inactive")
+    return pl.DataFrame([row], schema=list(POLLS_SCHEMA), orient="row").cast(POLLS_SCHEMA)
+
+
+def append(store: Path, n: int, tag: str = "p") -> str | None:
+    return append_polls(store, poll(n), source=f"{tag}-{n}", sha256=f"{tag}-{n}").ingest_id
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(out, stores=20, days=4, seed=3, end=END)
+    return out
+
+
+def test_metadata_stays_bounded_and_a_commit_reads_only_the_last_records(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    sizes = []
+    for n in range(3 * CHECKPOINT_EVERY + 5):
+        append(store, n)
+        records = sorted((store / LOG_DIR).iterdir())
+        ours = [r for r in records if f'"source":"p-{n}"' in r.read_text()]  # not an upkeep record
+        sizes.append(ours[-1].stat().st_size)
+        assert len(records) <= 2 * CHECKPOINT_EVERY
+        assert len(list((store / CHECKPOINT_DIR).glob("*.json"))) <= 2
+    state = load_state(store)
+    assert state.generation >= 3 * CHECKPOINT_EVERY + 5  # and the records of upkeep
+    assert state.generation - state.checkpoint < CHECKPOINT_EVERY  # what a commit or a report folds
+    assert max(sizes[7:]) <= min(sizes[7:]) + 16  # a record does not grow with history (the first 7 add stores)
+    assert state.inline  # the last single-poll batches live in their records …
+    polls = pl.concat([poll(n) for n in range(3 * CHECKPOINT_EVERY + 5)])
+    assert read_polls(store).equals(polls.sort("store_id", "timestamp_utc", "status"))  # … and are read
+    manifest = check_store(store)
+    assert len(manifest.ingests) == 3 * CHECKPOINT_EVERY + 5  # every entry kept, in the history files
+
+
+def test_a_body_stays_a_noop_after_its_record_was_folded_until_its_key_expires(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = append(store, 0, tag="once")
+    assert append(store, 0, tag="once") is None  # found among the recent records
+    for n in range(1, CHECKPOINT_EVERY + 2):
+        append(store, n)
+    assert not any(e.sha256 == "once-0" for e in load_state(store).ingests)  # folded into a checkpoint
+    markers = list((store / KEYS_DIR).glob("*/once-0"))
+    assert len(markers) == 1
+    again = append_polls(store, poll(0), source="once-0", sha256="once-0")
+    assert again.skipped and again.duplicate_of == first  # found by its key marker
+    assert read_polls(store).height == CHECKPOINT_EVERY + 2
+    # After the retention the key is forgotten: the same body is ingested again (its polls count once anyway).
+    assert expire_keys(store, date.today() + timedelta(days=KEY_RETENTION_DAYS + 1)) >= 1
+    assert not append_polls(store, poll(0), source="once-0", sha256="once-0").skipped
+    assert read_polls(store).height == CHECKPOINT_EVERY + 3
+
+
+def test_waiting_writers_share_one_commit_record(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
+    results: dict[int, str | None] = {}
+
+    def post(n: int) -> None:
+        results[n] = append(store, n, tag="group")
+
+    with commit_lock(root):  # the writers stage and queue, then wait for the lock
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len([p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < 4:
+            assert time.monotonic() < deadline, "the writers did not queue"
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    assert all(results[n] for n in range(4)) and len(set(results.values())) == 4
+    assert load_state(store).generation == 2  # one record for the four
+    assert read_polls(store).height == 5
+    assert not list((root / "queue").iterdir())
+
+
+def test_many_concurrent_writers_leave_an_empty_queue(tmp_path: Path) -> None:
+    """Every intent and answer is removed by its writer (a leader removes its own under the lock)."""
+    store = tmp_path / "store"
+    append(store, 0)
+
+    def post(offset: int) -> None:
+        for n in range(offset, offset + 15):
+            append(store, n, tag="many")
+
+    threads = [threading.Thread(target=post, args=(15 * k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert read_polls(store).height == 61
+    assert not list((store / "queue").iterdir())
+
+
+def test_a_group_commits_the_same_body_once(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
+    results: list[str | None] = []
+    with commit_lock(root):
+        threads = [threading.Thread(target=lambda: results.append(append(store, 9, tag="same"))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        while len(list((root / "queue").glob("*.json"))) < 3:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results, key=str) == sorted([None, None, next(r for r in results if r)], key=str)
+    assert read_polls(store).height == 2
+
+
+def test_answers_of_a_leader_killed_after_its_record_come_from_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader commits a queued intent and dies before answering it: the next leader answers from the log."""
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
+    state = load_state(root)
+    waiting = ingest_module._Source("polls", poll(5), "waiting", "waiting-sha", 1, 0, pl.DataFrame())
+    staged = {0: ingest_module._stage(root, state, waiting, [])}
+    ingest_module._write_json(root / "queue" / "w.json", ingest_module._intent("w", [waiting], staged))
+
+    real = ingest_module._write_json
+
+    def dies_answering(path: Path, document: dict) -> None:
+        if path.name == "w.result.json":
+            raise SystemExit("killed")  # what SIGKILL right after the record would leave
+        real(path, document)
+
+    monkeypatch.setattr(ingest_module, "_write_json", dies_answering)
+    with pytest.raises(SystemExit):
+        append(store, 1)
+    monkeypatch.setattr(ingest_module, "_write_json", real)
+    committed = load_state(root)
+    assert committed.generation == 2 and "w" in committed.intents
+    with commit_lock(root):
+        answer = ingest_module._lead(root, "w")
+    assert answer["outcomes"][0]["ingest"]["id"] == staged[0].ingest_id
+    assert load_state(root).generation == 2  # answered, not committed again
+    assert read_polls(store).height == 3  # polls 0, 5 and 1, once each
+    check_store(store)
+
+
+def test_upkeep_runs_by_itself_and_leaves_no_garbage(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "UPKEEP_EVERY", 10)
+    monkeypatch.setattr(ingest_module, "CHECKPOINT_EVERY", 4)
+    monkeypatch.setattr(compact_module, "CHECKPOINT_EVERY", 4)
+    monkeypatch.setattr(ingest_module, "INLINE_ROWS", 0)  # every batch a part file of its own, to be merged
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    # What crashes leave: a staged part never committed, an intent of a dead writer.
+    orphan = store / "polls" / "date=2024-10-13" / "part-crashed.parquet"
+    poll(1, store="intruder").write_parquet(orphan)
+    (store / "queue").mkdir(exist_ok=True)
+    (store / "queue" / "dead-writer.result.json").write_text("{}")
+    n = 0
+    while True:  # appends until one whose record's seq is a multiple of 10 (it ran upkeep), at least 30
+        n += 1
+        triggers = (load_state(store).generation + 1) % 10 == 0
+        append(store, n)
+        if triggers and n >= 30:
+            break
+    state = load_state(store)
+    for day in {part.date for part in state.parts}:
+        small = [p for p in state.parts if p.date == day and p.rows < SMALL_ROWS]
+        assert len(small) <= 1, f"{day}: {len(small)} small parts left after upkeep"
+    assert len(state.poll_stores) == 1
+    assert data_files(store) == state.files()  # merged files and garbage gone, nobody ran a command
+    assert not orphan.exists() and not list((store / "queue").iterdir())
+    inputs = load_dir(dataset)
+    polls = pl.concat([inputs.polls, *(poll(k) for k in range(1, n + 1))])
+    assert report_from_store(store).equals(compute_report(polls, inputs.hours, inputs.timezones))
+    check_store(store)
+
+
+def test_upkeep_keeps_big_parts_and_changes_no_report(dataset: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    for n in range(1, 20):
+        append(store, n)
+    before = report_from_store(store)
+    big = {p.path for p in load_state(store).parts if p.rows >= SMALL_ROWS}
+    upkeep(store)
+    after = load_state(store)
+    assert big <= {p.path for p in after.parts}
+    assert report_from_store(store).equals(before)
+    check_store(store)
+
+
+def _hours(start: str) -> pl.DataFrame:
+    frame = pl.DataFrame([("s1", 0, start, "17:00")], schema=list(HOURS_SCHEMA), orient="row", strict=False)
+    return frame.with_columns(pl.col("start_time_local", "end_time_local").str.to_time("%H:%M")).cast(HOURS_SCHEMA)
+
+
+def test_a_stale_intent_fails_alone_and_the_rest_of_its_group_commits(tmp_path: Path) -> None:
+    """The leader checks ``if_version`` per intent: the stale writer gets StaleVersionError, the others commit."""
+    store = tmp_path / "store"
+    seen = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    assert seen is not None
+    root = open_store(store).root
+    results: dict[str, object] = {}
+
+    def write(name: str, call: Callable[[], object]) -> None:
+        try:
+            results[name] = call()
+        except StaleVersionError as exc:
+            results[name] = exc
+
+    calls: dict[str, Callable[[], object]] = {
+        "polls": lambda: append(store, 1, tag="group"),
+        "winner": lambda: replace_hours(store, _hours("10:00"), source="winner", if_version=seen),
+        "loser": lambda: replace_hours(store, _hours("11:00"), source="loser", if_version=seen),
+    }
+    with commit_lock(root):  # all three queue, then one leader commits the group
+        threads = []
+        for name in ("polls", "winner", "loser"):  # queued in this order: the intents sort by id, so wait
+            threads.append(threading.Thread(target=write, args=(name, calls[name])))
+            threads[-1].start()
+            deadline = time.monotonic() + 30
+            while len([p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < len(threads):
+                assert time.monotonic() < deadline, "the writers did not queue"
+                time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    polls, winner, loser = results["polls"], results["winner"], results["loser"]
+    # Which of the two conditional replaces wins depends on the queue order; exactly one does.
+    if isinstance(winner, StaleVersionError):
+        winner, loser = loser, winner
+    assert isinstance(polls, str) and isinstance(winner, IngestResult) and isinstance(loser, StaleVersionError)
+    assert loser.expected == seen and loser.current == winner.ingest_id
+    assert load_state(root).generation == 2  # one record for the polls and the winner
+    assert current_table(store, "hours")[1] == winner.ingest_id
+    assert [v["source"] for v in table_versions(store, "hours")] == [winner.source, "first"]
+    assert not list((root / "queue").iterdir())
+    assert sorted(p.name for p in (root / "tables").glob("hours-*")) == sorted(
+        f"hours-{v}.parquet" for v in (seen, winner.ingest_id)
+    )  # the loser's staged file is gone
+    check_store(store)
+
+
+def test_table_versions_outlive_checkpoints_and_upkeep(tmp_path: Path) -> None:
+    """Every version stays listed and restorable after its record was folded and garbage was collected."""
+    store = tmp_path / "store"
+    first = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    special = pl.DataFrame(
+        [("s1", date(2024, 10, 12), None, None)], schema=list(SPECIAL_HOURS_SCHEMA), orient="row"
+    ).cast(SPECIAL_HOURS_SCHEMA)
+    closed = replace_special_hours(store, special, source="holiday").ingest_id
+    second = replace_hours(store, _hours("10:00"), source="second").ingest_id
+    for n in range(ingest_module.UPKEEP_EVERY + 2):
+        append(store, n)
+    assert load_state(store).checkpoint > 3  # the records of the three table versions are folded
+    upkeep(store)
+    versions = table_versions(store, "hours")
+    assert [(v["version"], v["current"], v["restorable"]) for v in versions] == [
+        (second, True, True),
+        (first, False, True),
+    ]
+    assert table_versions(store, "special")[0]["version"] == closed
+    assert current_table(store, "special")[0].equals(special)
+    restored = restore_table(store, "hours", str(first), if_version=second)
+    assert current_table(store, "hours")[0].equals(_hours("09:00")) and restored.ingest_id not in (first, second)
+    check_store(store)
+
+
+def test_range_reads_from_the_store_see_polls_held_in_records(tmp_path: Path) -> None:
+    """timeline/incidents/daily_from_store read the state's parts *and* the inline polls of the recent records."""
+    store = tmp_path / "store"
+    for n in range(40):
+        append(store, n)
+    state = load_state(store)
+    assert state.inline and state.parts  # both kinds of poll storage are read
+    polls = pl.concat([poll(n) for n in range(40)])
+    frames = (polls, pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=TIMEZONES_SCHEMA), END)
+    options = {"start": END - timedelta(hours=9), "horizon_inactive": timedelta(hours=2)}
+    assert timeline_from_store(store, END, **options).equals(timeline(*frames, **options))
+    assert incidents_from_store(store, END, **options).equals(incidents(*frames, **options))
+    assert daily_from_store(store, END, **options).equals(daily(*frames, **options))
+    assert report_from_store(store, END).equals(compute_report(*frames))
+
+
+def test_a_stale_intent_of_a_leader_killed_before_answering_is_answered_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next leader rebuilds the conflict from the log: the stale intent is never committed."""
+    store = tmp_path / "store"
+    seen = replace_hours(store, _hours("09:00"), source="first").ingest_id
+    newer = replace_hours(store, _hours("10:00"), source="newer").ingest_id
+    root = open_store(store).root
+    late = ingest_module._Source("hours", _hours("11:00"), "late", "late-sha", 1, 0, pl.DataFrame(), seen)
+    staged = {0: ingest_module._stage(root, load_state(root), late, [])}
+    ingest_module._write_json(root / "queue" / "w.json", ingest_module._intent("w", [late], staged))
+    real = ingest_module._write_json
+
+    def dies_answering(path: Path, document: dict) -> None:
+        if path.name == "w.result.json":
+            assert document["stale"] == {"table": "hours", "expected": seen, "current": newer}
+            raise SystemExit("killed")
+        real(path, document)
+
+    monkeypatch.setattr(ingest_module, "_write_json", dies_answering)
+    with pytest.raises(SystemExit):
+        append(store, 1)  # its record lists both intents; only the polls are committed
+    monkeypatch.setattr(ingest_module, "_write_json", real)
+    assert "w" in load_state(root).intents
+    with commit_lock(root):
+        answer = ingest_module._lead(root, "w")
+    assert answer["stale"] == {"table": "hours", "expected": seen, "current": newer} and answer["kept"] == []
+    assert current_table(store, "hours")[1] == newer
+    assert [v["source"] for v in table_versions(store, "hours")] == ["newer", "first"]
