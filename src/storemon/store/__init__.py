@@ -39,10 +39,10 @@ What it guarantees:
   no-op too (re-ingesting an older version makes it current again).
 * **Duplicates are harmless.** Overlapping uploads store the same poll
   twice. ``compute_report`` treats polls of the same store and instant as one
-  (``inactive`` wins), per SPEC.md invariant 5, so no figure changes; the
+  (``inactive`` wins), per docs/rules.md invariant 5, so no figure changes; the
   store keeps every accepted row as it came.
 * **Reports read only what they need.** Polls only matter in
-  ``[now − 7 d − horizon, now]`` (SPEC.md, status timeline), so only part
+  ``[now − 7 d − horizon, now]`` (docs/rules.md, status timeline), so only part
   files whose time range overlaps it are scanned (pruned from the state,
   which records each part's date and min/max time), with the same range as a
   predicate pushed into the Parquet scan.

@@ -15,7 +15,7 @@ or by a durable marker, at every moment — also right after a crash.
 **Retention.** Markers older than :data:`KEY_RETENTION_DAYS` days (by
 commit date) are deleted by upkeep. A polls body sent again after that is
 ingested again: its polls are then stored twice, which changes no figure
-(SPEC.md, invariant 5).
+(docs/rules.md, invariant 5).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def report_from_store(
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
 ) -> pl.DataFrame:
-    """:func:`~storemon.compute_report` over the store's committed data, per SPEC.md.
+    """:func:`~storemon.compute_report` over the store's committed data, per docs/rules.md.
 
     Equal to ``compute_report`` on the ingested inputs (polls appended,
     latest hours, time zones and special hours). ``now`` defaults to the
@@ -288,9 +288,9 @@ def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: 
 def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
     """One poll per store ever polled, 1 µs after ``now``.
 
-    The report lists every store that has any valid poll (SPEC.md, "Stores
+    The report lists every store that has any valid poll (docs/rules.md, "Stores
     in the report"), also stores whose polls all lie outside the partitions
-    read. A poll after ``now`` adds its store and changes no figure (SPEC.md
+    read. A poll after ``now`` adds its store and changes no figure (docs/rules.md
     invariant 4, no look-ahead), so these markers restore exactly that set.
     """
     stores = read_poll_stores(root, manifest.poll_stores)
