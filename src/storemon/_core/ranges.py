@@ -21,7 +21,11 @@ out).
 All three are sums or runs over the segments of :func:`storemon._core.report.range_segments`
 — the very segments the report adds up — so the cross-checks (incident
 minutes = week downtime, daily sums = week figures, timeline sums = report
-figures) hold by construction. Instants are returned exactly: a tick is half
+figures) hold by construction. :func:`report_views` computes the report
+and all three (the week's timeline and incidents, the last ``days`` days'
+daily series) from one preparation and one sweep over the longer range:
+each equals its separate call exactly, because extra cuts in the segments
+change no sum and no maximal run. Instants are returned exactly: a tick is half
 a microsecond, i.e. 500 ns, so ``Datetime("ns", "UTC")`` holds every one.
 """
 
