@@ -32,7 +32,8 @@ PUBLIC = {
         "load_hours", "load_inputs", "load_polls", "load_special_hours", "load_timezones", "Loaded", "open_store",
         "output_format", "parse_hours", "parse_instant", "parse_polls", "parse_special_hours", "parse_timezones",
         "POLLS_SCHEMA", "read_polls", "read_rejects", "REJECTS_SCHEMA", "replace_hours", "replace_special_hours",
-        "replace_timezones", "REPORT_COLUMNS", "report_from_store", "REPORT_SCHEMA", "resolve_now", "restore_table",
+        "replace_timezones", "REPORT_COLUMNS", "report_from_store", "REPORT_SCHEMA", "report_views",
+        "report_views_from_store", "ReportViews", "resolve_now", "restore_table",
         "rows_rejected", "sample_dir", "SPECIAL_HOURS_SCHEMA", "StaleVersionError", "STATUS", "Store", "StoreError",
         "StoreLike", "StoremonError", "table_csv", "table_versions", "timeline", "timeline_from_store",
         "TIMELINE_SCHEMA", "TIMELINE_STATUS", "TIMEZONES_SCHEMA", "utc_instant", "write_report", "write_table",
@@ -54,8 +55,8 @@ PUBLIC = {
         "append_polls", "check_store", "collect_garbage", "compact", "CompactResult", "current_table",
         "daily_from_store", "incidents_from_store", "ingest_paths", "IngestResult", "latest_poll", "open_store",
         "read_polls", "read_rejects", "replace_hours", "replace_special_hours", "replace_timezones",
-        "report_from_store", "restore_table", "rows_rejected", "Store", "StoreLike", "table_versions",
-        "timeline_from_store"
+        "report_from_store", "report_views_from_store", "restore_table", "rows_rejected", "Store", "StoreLike",
+        "table_versions", "timeline_from_store"
     ],
 }  # fmt: skip
 

@@ -19,7 +19,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reference import reference_daily, reference_figures, reference_incidents, reference_report, reference_timeline
-from storemon import DAILY_SCHEMA, INCIDENTS_SCHEMA, REPORT_SCHEMA, TIMELINE_SCHEMA, compute_report, daily, incidents
+from storemon import (
+    DAILY_SCHEMA,
+    INCIDENTS_SCHEMA,
+    REPORT_SCHEMA,
+    TIMELINE_SCHEMA,
+    compute_report,
+    daily,
+    incidents,
+    report_views,
+    resolve_now,
+)
 from storemon import timeline as fast_timeline
 from strategies import SAME, Case, cases, report_rows, window_edge_cases
 
@@ -333,3 +343,25 @@ def test_equal_per_status_horizons_are_the_single_horizon(case, horizon):
     single = case.replace(horizon=horizon, horizon_active=SAME, horizon_inactive=SAME)
     split = case.replace(horizon=timedelta(minutes=1), horizon_active=horizon, horizon_inactive=horizon)
     assert_close(fast(split), fast(single), EXACT)
+
+
+@settings(max_examples=60)
+@given(ALL_CASES, st.sampled_from([30, 30, 1, 7, 10]), st.booleans())
+def test_report_views_equal_the_separate_calls(case, days, implicit_now):
+    """``report_views``: one preparation and one sweep give exactly the frames of the four separate calls."""
+    case = explicit(case)
+    if implicit_now and case.polls and case.now is not None:
+        case = case.replace(now=None)
+    options = case.options()
+    views = report_views(*case.frames(), **options, days=days)
+    now = resolve_now(case.frames()[0], case.now)
+    expected = {
+        "report": compute_report(*case.frames(), **options),
+        "timeline": fast_timeline(*case.frames(), **options),
+        "incidents": incidents(*case.frames(), **options),
+        "daily": daily(*case.frames(), **options, start=now - timedelta(days=days)),
+    }
+    for name, frame in expected.items():
+        got = getattr(views, name)
+        assert got.schema == frame.schema, name
+        assert got.equals(frame), (name, got, frame)

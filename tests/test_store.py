@@ -594,6 +594,24 @@ def test_range_views_from_the_store_equal_the_library(dataset: Path, tmp_path: P
     assert storemon.daily_from_store(store, **store_options).equals(storemon.daily(*frames, **options))
 
 
+@pytest.mark.parametrize("days", [30, 3])
+def test_report_views_from_the_store_equal_the_separate_calls(dataset: Path, tmp_path: Path, days: int) -> None:
+    """One snapshot, one computation: the frames of report/timeline/incidents/daily_from_store exactly."""
+    data = _with_special(dataset, tmp_path / "data")
+    store = tmp_path / "store"
+    ingest_paths(store, [data])
+    horizons = {"horizon_inactive": timedelta(days=1), "horizon_active": timedelta(hours=3)}
+    views = storemon.report_views_from_store(store, days=days, **horizons)
+    now = storemon.latest_poll(store)
+    assert now is not None
+    assert views.report.equals(storemon.report_from_store(store, **horizons))
+    assert views.timeline.equals(storemon.timeline_from_store(store, **horizons))
+    assert views.incidents.equals(storemon.incidents_from_store(store, **horizons))
+    assert views.daily.equals(storemon.daily_from_store(store, start=now - timedelta(days=days), **horizons))
+    with pytest.raises(ConfigError, match="days"):
+        storemon.report_views_from_store(store, days=0)
+
+
 def test_range_views_read_only_the_parts_their_range_needs(dataset: Path, tmp_path: Path) -> None:
     """Parts before ``start − max(horizons)`` are never opened, like a report's."""
     store = tmp_path / "store"

@@ -14,7 +14,7 @@ follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 """
 
 from storemon._core.fleet import fleet_summary
-from storemon._core.ranges import daily, incidents, timeline
+from storemon._core.ranges import ReportViews, daily, incidents, report_views, timeline
 from storemon._core.report import compute_report, resolve_now
 from storemon._fileio import atomic_path
 from storemon._instants import format_instant, parse_instant, utc_instant
@@ -82,6 +82,7 @@ from storemon.store import (
     replace_special_hours,
     replace_timezones,
     report_from_store,
+    report_views_from_store,
     restore_table,
     rows_rejected,
     table_versions,
@@ -95,6 +96,8 @@ __all__ = [
     "timeline",
     "incidents",
     "daily",
+    "report_views",
+    "ReportViews",
     "fleet_summary",
     # instants
     "parse_instant",
@@ -135,6 +138,7 @@ __all__ = [
     "timeline_from_store",
     "incidents_from_store",
     "daily_from_store",
+    "report_views_from_store",
     "latest_poll",
     "read_polls",
     "read_rejects",

@@ -5,7 +5,7 @@ run workers with ``python -m webapp.worker``. Configuration comes from the
 environment (:mod:`webapp.config`); the API is in :mod:`webapp.api`, live
 intake into the data store in :mod:`webapp.intake`; the job the workers run
 is :func:`webapp.jobs.build_report`. Nothing here computes a report: the job
-calls :func:`storemon.compute_report` or :func:`storemon.report_from_store`.
+calls :func:`storemon.report_views` or :func:`storemon.report_views_from_store`.
 """
 
 from __future__ import annotations

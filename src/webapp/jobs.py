@@ -3,10 +3,10 @@
 The web app enqueues :func:`build_report` with plain, JSON-like arguments (the
 job carries everything it needs, so any worker sharing the data and reports
 directories can run it). The job reads its inputs — the data store
-(``STOREMON_STORE``) through :func:`storemon.report_from_store`, or else the
+(``STOREMON_STORE``) through :func:`storemon.report_views_from_store`, or else the
 data directory through :func:`storemon.load_dir` and
-:func:`storemon.compute_report` — computes the report, the week's timeline
-and incidents and the 30 days' daily series, writes every file of
+:func:`storemon.report_views` — computes the report, the week's timeline
+and incidents and the 30 days' daily series in one go, writes every file of
 :data:`webapp.records.REPORT_FILES` (each atomically; the Parquet files
 sorted by store and time in row groups of :data:`ROW_GROUP_ROWS` rows with
 statistics, so a reader filtering one store reads only its row groups) and
@@ -85,6 +85,7 @@ PROGRESS_STARTED, PROGRESS_LOADED, PROGRESS_COMPUTED = 0.05, 0.4, 0.9
 ROW_GROUP_ROWS = 16_384
 #: The range of a report's timeline, incidents and polls (the report's week) and of its daily series.
 VIEW_RANGE, DAILY_RANGE = timedelta(hours=168), timedelta(days=30)
+DAILY_DAYS = DAILY_RANGE.days
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,12 @@ def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
 
     ``rejects`` counts the rejected input rows behind the report: for a
     store, those of every polls ingest and of the current hours and time-zone
-    versions. Over a store each computation reads the committed data at
-    that moment: an ingest committed between two of them (polls dated at or
-    before ``now`` arriving late, new hours) can make the views differ from
-    the report by what it changed.
+    versions. The report and its views are one computation
+    (:func:`storemon.report_views`, or :func:`storemon.report_views_from_store`
+    on one snapshot of the store); the input files (polls, hours, special
+    hours) are read after it, so over a store an ingest committed in between
+    (polls dated at or before ``now`` arriving late, new hours) can make them
+    differ from what the report used.
     """
     clock = _Clock()
     if "store" in source:
@@ -138,16 +141,10 @@ def produce_report(params: ReportParams, source: dict[str, str]) -> Produced:
     clock.lap("load")
     _set_progress(PROGRESS_LOADED)
     now = resolve_now(inputs.polls, params.now)
-    args = (inputs.polls, inputs.hours, inputs.timezones, now)
-    keywords = {"special": inputs.special, **params.horizons}
-    report = storemon.compute_report(*args, **keywords)
-    clock.lap("report")
-    tables = {"timeline": storemon.timeline(*args, **keywords)}
-    clock.lap("timeline")
-    tables["incidents"] = storemon.incidents(*args, **keywords)
-    clock.lap("incidents")
-    tables["daily"] = storemon.daily(*args, start=now - DAILY_RANGE, **keywords)
-    clock.lap("daily")
+    views = storemon.report_views(
+        inputs.polls, inputs.hours, inputs.timezones, now, special=inputs.special, days=DAILY_DAYS, **params.horizons
+    )
+    report, tables = views.report, _view_tables(views, clock)
     tables |= _inputs_used(report, now, inputs.polls, inputs.hours, inputs.timezones, inputs.special)
     clock.lap("inputs")
     return Produced(report=report, now=now, rejects=inputs.rows_rejected, tables=tables, timings=clock.laps)
@@ -165,19 +162,20 @@ def _produce_from_store(params: ReportParams, location: str, clock: _Clock) -> P
     rejects = rows_rejected(store)
     clock.lap("load")
     _set_progress(PROGRESS_LOADED)
-    keywords = params.horizons
-    report = storemon.report_from_store(store, now, **keywords)
-    clock.lap("report")
-    tables = {"timeline": storemon.timeline_from_store(store, now, **keywords)}
-    clock.lap("timeline")
-    tables["incidents"] = storemon.incidents_from_store(store, now, **keywords)
-    clock.lap("incidents")
-    tables["daily"] = storemon.daily_from_store(store, now, start=now - DAILY_RANGE, **keywords)
-    clock.lap("daily")
+    views = storemon.report_views_from_store(store, now, days=DAILY_DAYS, **params.horizons)
+    report, tables = views.report, _view_tables(views, clock)
     hours, timezones, special = (storemon.current_table(store, name)[0] for name in ("hours", "timezones", "special"))
     tables |= _inputs_used(report, now, storemon.read_polls(store), hours, timezones, special)
     clock.lap("inputs")
     return Produced(report=report, now=now, rejects=rejects, tables=tables, timings=clock.laps)
+
+
+def _view_tables(views: storemon.ReportViews, clock: _Clock) -> dict[str, pl.DataFrame]:
+    """The views' frames by kind; the one computation is timed as ``report`` (the views' own stages take 0 s)."""
+    clock.lap("report")
+    for stage in ("timeline", "incidents", "daily"):
+        clock.lap(stage)
+    return {"timeline": views.timeline, "incidents": views.incidents, "daily": views.daily}
 
 
 def _inputs_used(

@@ -21,7 +21,11 @@ out).
 All three are sums or runs over the segments of :func:`storemon._core.report.range_segments`
 — the very segments the report adds up — so the cross-checks (incident
 minutes = week downtime, daily sums = week figures, timeline sums = report
-figures) hold by construction. Instants are returned exactly: a tick is half
+figures) hold by construction. :func:`report_views` computes the report
+and all three (the week's timeline and incidents, the last ``days`` days'
+daily series) from one preparation and one sweep over the longer range:
+each equals its separate call exactly, because extra cuts in the segments
+change no sum and no maximal run. Instants are returned exactly: a tick is half
 a microsecond, i.e. 500 ns, so ``Datetime("ns", "UTC")`` holds every one.
 """
 
@@ -33,15 +37,23 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from storemon._core.report import SAME_AS_HORIZON, Frame, Horizon, Prepared, prepare, range_segments
+from storemon._core.report import (
+    SAME_AS_HORIZON,
+    Frame,
+    Horizon,
+    Prepared,
+    prepare,
+    range_segments,
+    report_figures,
+)
 from storemon._core.sweep import ACTIVE, INACTIVE, UNKNOWN, merge_runs
 from storemon._core.zones import local_to_utc_us
 from storemon._instants import TICKS_PER_US, to_ticks, to_us, utc_instant
-from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
+from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
 from storemon.exceptions import ConfigError
 from storemon.schema import DAILY_SCHEMA, INCIDENTS_SCHEMA, TIMELINE_SCHEMA, TIMELINE_STATUS
 
-__all__ = ["timeline", "incidents", "daily"]
+__all__ = ["timeline", "incidents", "daily", "report_views", "ReportViews"]
 
 _NS_PER_TICK = 1_000 // TICKS_PER_US
 _TICKS_PER_MINUTE = 60 * 1_000_000 * TICKS_PER_US
@@ -75,14 +87,7 @@ def timeline(
     """
     scope = _scope(polls, hours, tz, now, start, end, stores, horizon, horizon_active, horizon_inactive,
                    default_timezone, special)  # fmt: skip
-    runs = merge_runs(scope.segments())
-    status = pl.col("status").replace_strict(_STATUS_NAMES, return_dtype=pl.String).cast(TIMELINE_STATUS)
-    return (
-        runs.join(scope.codes, on="code", how="inner")
-        .select("store_id", _instant("start"), _instant("end"), "business", status.alias("status"))
-        .sort("store_id", "start")
-        .cast(TIMELINE_SCHEMA)
-    )
+    return _timeline_frame(scope.segments(), scope.codes)
 
 
 def incidents(
@@ -112,41 +117,7 @@ def incidents(
         raise ConfigError(f"min_minutes must be a number ≥ 0, not {min_minutes!r}")
     scope = _scope(polls, hours, tz, now, start, end, stores, horizon, horizon_active, horizon_inactive,
                    default_timezone, special)  # fmt: skip
-    segs = scope.segments()
-    code, seg_start, seg_end = pl.col("code"), pl.col("start"), pl.col("end")
-    down = pl.col("business") & (pl.col("status") != ACTIVE)
-    # A down segment opens an incident unless the previous one of the same
-    # store touches it and is down too.
-    continues = (code == code.shift(1)) & (seg_start == seg_end.shift(1)) & down.shift(1)
-    opens = down & ~continues.fill_null(False)
-    length = seg_end - seg_start
-    per_incident = (
-        segs.with_columns(opens.cum_sum().alias("incident"), down.alias("down"))
-        .filter("down")
-        .group_by("incident")
-        .agg(
-            code.first(),
-            seg_start.min().alias("start"),
-            seg_end.max().alias("end"),
-            length.filter(pl.col("status") == INACTIVE).sum().alias("inactive"),
-            length.filter(pl.col("status") == UNKNOWN).sum().alias("unknown"),
-        )
-    )
-    minutes = ((pl.col("end") - pl.col("start")) / _TICKS_PER_MINUTE).alias("minutes")
-    return (
-        per_incident.join(scope.codes, on="code", how="inner")
-        .select(
-            "store_id",
-            _instant("start"),
-            _instant("end"),
-            minutes,
-            (pl.col("inactive") / _TICKS_PER_MINUTE).alias("inactive_minutes"),
-            (pl.col("unknown") / _TICKS_PER_MINUTE).alias("unknown_minutes"),
-        )
-        .filter(pl.col("minutes") >= min_minutes)
-        .sort("store_id", "start")
-        .cast(INCIDENTS_SCHEMA)
-    )
+    return _incidents_frame(scope.segments(), scope.codes, min_minutes)
 
 
 def daily(
@@ -174,8 +145,142 @@ def daily(
                    default_timezone, special)  # fmt: skip
     lo, hi = scope.window
     days = _local_days(scope, lo, hi)
-    cuts = days.select("code", pl.col("day_start").clip(lo, hi).alias("at"))
-    segs = scope.segments(cuts=cuts).filter("business")
+    return _daily_frame(scope.segments(cuts=_day_cuts(days, lo, hi)), days, scope.codes, lo, hi)
+
+
+@dataclass(frozen=True)
+class ReportViews:
+    """The report and its views at one ``now``, from one preparation (see :func:`report_views`).
+
+    ``report`` as :func:`~storemon.compute_report`; ``timeline`` and
+    ``incidents`` over the week ``[now − 168 h, now)``; ``daily`` over
+    ``[now − days · 24 h, now)``.
+    """
+
+    report: pl.DataFrame
+    timeline: pl.DataFrame
+    incidents: pl.DataFrame
+    daily: pl.DataFrame
+
+
+def report_views(
+    polls: Frame,
+    hours: Frame,
+    tz: Frame,
+    now: datetime | None = None,
+    *,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+    special: Frame | None = None,
+    days: int = 30,
+) -> ReportViews:
+    """The report, the week's timeline and incidents and the ``days`` days' daily series, computed once.
+
+    Inputs and keywords as for :func:`~storemon.compute_report`. Each frame
+    equals the separate call: ``compute_report(...)``, ``timeline(...)`` and
+    ``incidents(...)`` (the default week) and ``daily(..., start=now − days · 24 h)``
+    (docs/rules.md, "The figures" and "Timeline, incidents and daily series").
+    The inputs are prepared once and swept once into segments over the
+    longer range, cut at the daily series' day boundaries; the week's
+    pieces are those segments clipped to the week (the figures are sums and
+    runs over segments, so extra cuts change none of them).
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ConfigError(f"days must be a whole number ≥ 1, not {days!r}")
+    prepared = prepare(
+        polls,
+        hours,
+        tz,
+        now,
+        horizon=horizon,
+        horizon_active=horizon_active,
+        horizon_inactive=horizon_inactive,
+        default_timezone=default_timezone,
+        special=special,
+    )
+    hi = prepared.now_ticks
+    week_lo, daily_lo = hi - to_ticks(WEEK), hi - days * to_ticks(DAY)
+    scope = _Scope(prepared, (min(week_lo, daily_lo), hi), prepared.table.stores.select("code", "store_id"))
+    local_days = _local_days(scope, daily_lo, hi)
+    segs = scope.segments(cuts=_day_cuts(local_days, daily_lo, hi))
+    week = _clipped(segs, week_lo, hi)
+    return ReportViews(
+        report=report_figures(prepared, week.filter("business")),
+        timeline=_timeline_frame(week, scope.codes),
+        incidents=_incidents_frame(week, scope.codes, 0),
+        daily=_daily_frame(_clipped(segs, daily_lo, hi), local_days, scope.codes, daily_lo, hi),
+    )
+
+
+# --- the frames, from segments -------------------------------------------------
+
+
+def _timeline_frame(segs: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+    """The timeline of ``codes``' stores from their segments (sorted by code and start) covering the range."""
+    runs = merge_runs(segs)
+    status = pl.col("status").replace_strict(_STATUS_NAMES, return_dtype=pl.String).cast(TIMELINE_STATUS)
+    return (
+        runs.join(codes, on="code", how="inner")
+        .select("store_id", _instant("start"), _instant("end"), "business", status.alias("status"))
+        .sort("store_id", "start")
+        .cast(TIMELINE_SCHEMA)
+    )
+
+
+def _incidents_frame(segs: pl.DataFrame, codes: pl.DataFrame, min_minutes: float) -> pl.DataFrame:
+    """The incidents of ``codes``' stores from their segments (sorted by code and start) covering the range."""
+    code, seg_start, seg_end = pl.col("code"), pl.col("start"), pl.col("end")
+    down = pl.col("business") & (pl.col("status") != ACTIVE)
+    # A down segment opens an incident unless the previous one of the same
+    # store touches it and is down too.
+    continues = (code == code.shift(1)) & (seg_start == seg_end.shift(1)) & down.shift(1)
+    opens = down & ~continues.fill_null(False)
+    length = seg_end - seg_start
+    per_incident = (
+        segs.with_columns(opens.cum_sum().alias("incident"), down.alias("down"))
+        .filter("down")
+        .group_by("incident")
+        .agg(
+            code.first(),
+            seg_start.min().alias("start"),
+            seg_end.max().alias("end"),
+            length.filter(pl.col("status") == INACTIVE).sum().alias("inactive"),
+            length.filter(pl.col("status") == UNKNOWN).sum().alias("unknown"),
+        )
+    )
+    minutes = ((pl.col("end") - pl.col("start")) / _TICKS_PER_MINUTE).alias("minutes")
+    return (
+        per_incident.join(codes, on="code", how="inner")
+        .select(
+            "store_id",
+            _instant("start"),
+            _instant("end"),
+            minutes,
+            (pl.col("inactive") / _TICKS_PER_MINUTE).alias("inactive_minutes"),
+            (pl.col("unknown") / _TICKS_PER_MINUTE).alias("unknown_minutes"),
+        )
+        .filter(pl.col("minutes") >= min_minutes)
+        .sort("store_id", "start")
+        .cast(INCIDENTS_SCHEMA)
+    )
+
+
+def _clipped(segs: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """Segments (sorted by code and start) cut to ``[lo, hi)``; the order is kept."""
+    start, end = pl.col("start").clip(lower_bound=lo), pl.col("end").clip(upper_bound=hi)
+    return segs.with_columns(start, end).filter(pl.col("end") > pl.col("start"))
+
+
+def _day_cuts(days: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """The day boundaries of :func:`_local_days` as sweep cuts (``code``, ``at``), clipped to ``[lo, hi]``."""
+    return days.select("code", pl.col("day_start").clip(lo, hi).alias("at"))
+
+
+def _daily_frame(segs: pl.DataFrame, days: pl.DataFrame, codes: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """The daily series over ``[lo, hi)`` from segments cut at the day boundaries (:func:`_day_cuts`)."""
+    segs = segs.filter("business")
     # Each segment lies within one day (the day boundaries are cuts): the day
     # that starts last at or before the segment's start.
     starts = days.select("code", "date", pl.col("day_start").clip(lo, hi).alias("at")).sort("at")
@@ -190,7 +295,7 @@ def daily(
     up = pl.col("up").fill_null(0)
     return (
         days.join(per_day, on=["code", "date"], how="left")
-        .join(scope.codes, on="code", how="inner")
+        .join(codes, on="code", how="inner")
         .select(
             "store_id",
             "date",

@@ -46,6 +46,7 @@ __all__ = [
     "resolve_now",
     "prepare",
     "range_segments",
+    "report_figures",
     "Prepared",
     "SameAsHorizon",
     "SAME_AS_HORIZON",
@@ -122,9 +123,17 @@ def compute_report(
     )
     now_ticks = prepared.now_ticks
     window = (now_ticks - to_ticks(WEEK), now_ticks)
-    business = range_segments(prepared, window).filter("business")
-    measured = measure_windows(business, now_ticks, {name: to_ticks(length) for name, length in _WINDOWS.items()})
-    return _figures(prepared.table.stores, measured)
+    return report_figures(prepared, range_segments(prepared, window).filter("business"))
+
+
+def report_figures(prepared: Prepared, business: pl.DataFrame) -> pl.DataFrame:
+    """The report (docs/rules.md, "The figures") from the business segments of the week before ``now``.
+
+    ``business``: segments with ``business`` true, within ``[now − 168 h, now)``
+    (cut anywhere: the figures are sums of their lengths).
+    """
+    windows = {name: to_ticks(length) for name, length in _WINDOWS.items()}
+    return _figures(prepared.table.stores, measure_windows(business, prepared.now_ticks, windows))
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 import polars as pl
 
-from storemon._core.ranges import daily, incidents, timeline
+from storemon._core.ranges import ReportViews, daily, incidents, report_views, timeline
 from storemon._core.report import SAME_AS_HORIZON, Horizon, compute_report, reaching_polls
 from storemon._instants import utc_instant
-from storemon.defaults import DEFAULT_HORIZON, DEFAULT_TIMEZONE
+from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
@@ -31,6 +31,7 @@ __all__ = [
     "timeline_from_store",
     "incidents_from_store",
     "daily_from_store",
+    "report_views_from_store",
     "read_polls",
     "read_rejects",
     "rows_rejected",
@@ -158,6 +159,45 @@ def daily_from_store(
                              default_timezone, {})  # fmt: skip
 
 
+def report_views_from_store(
+    store: StoreLike,
+    now: datetime | None = None,
+    *,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    horizon_active: Horizon = SAME_AS_HORIZON,
+    horizon_inactive: Horizon = SAME_AS_HORIZON,
+    default_timezone: str = DEFAULT_TIMEZONE,
+    days: int = 30,
+) -> ReportViews:
+    """:func:`~storemon.report_views` over the store's committed data, from one snapshot read once.
+
+    Each frame equals the separate ``*_from_store`` call on the same
+    snapshot (docs/rules.md, "Timeline, incidents and daily series").
+    Reads only the poll parts that overlap ``[now − max(168 h, days · 24 h)
+    − max(horizons), now]``.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ConfigError(f"days must be a whole number ≥ 1, not {days!r}")
+    horizons = _Horizons(horizon, horizon_active, horizon_inactive)
+
+    def read(root: Path, manifest: Manifest) -> ReportViews:
+        inputs = _snapshot_inputs(root, manifest, now, horizons, None, reach=max(WEEK, days * DAY))
+        return report_views(
+            inputs.polls,
+            inputs.hours,
+            inputs.timezones,
+            inputs.now,
+            special=inputs.special,
+            default_timezone=default_timezone,
+            horizon=horizons.horizon,
+            horizon_active=horizons.active,
+            horizon_inactive=horizons.inactive,
+            days=days,
+        )
+
+    return _on_snapshot(store, read)
+
+
 def _range_from_store(
     compute: Callable[..., pl.DataFrame],
     store: StoreLike,
@@ -241,14 +281,25 @@ class _SnapshotInputs:
 
 
 def _snapshot_inputs(
-    root: Path, manifest: Manifest, now: datetime | None, horizons: _Horizons, start: datetime | None
+    root: Path,
+    manifest: Manifest,
+    now: datetime | None,
+    horizons: _Horizons,
+    start: datetime | None,
+    *,
+    reach: timedelta | None = None,
 ) -> _SnapshotInputs:
-    """The polls that can reach ``[start or now − 7 d, now]`` (plus one marker per polled store) and the tables."""
+    """The polls that can reach ``[start, now]`` (plus one marker per polled store) and the tables.
+
+    ``start`` defaults to ``now − reach`` when ``reach`` is given, else to ``now − 7 d``.
+    """
     if now is None:
         if manifest.max_timestamp_us is None:
             raise ConfigError("no polls to take 'now' from: pass now explicitly")
         now = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
     now = utc_instant(now)
+    if start is None and reach is not None:
+        start = now - reach
     lowest, now_us = reaching_polls(
         now, horizons.horizon, horizon_active=horizons.active, horizon_inactive=horizons.inactive, start=start
     )
