@@ -327,12 +327,12 @@ def _input_options(command: str, output: str) -> Callable[[_F], _F]:
         ),
     ]
 
-    def apply(function: _F) -> _F:
+    def decorate(function: _F) -> _F:
         for decorator in reversed(decorators):
             function = decorator(function)
         return function
 
-    return apply
+    return decorate
 
 
 def _range_options(function: _F) -> _F:

@@ -62,20 +62,20 @@ def fleet_summary(
         .to_list()
     )
     worst = report.sort(["downtime_last_week", "store_id"], descending=[True, False]).head(top)
-    top_downtime = [
-        {"store_id": store_id, "downtime_last_week": down, "uptime_last_week": up}
-        for store_id, down, up in worst.select("store_id", "downtime_last_week", "uptime_last_week").iter_rows()
-    ]
-    per_date = daily.group_by("date").agg(pl.col("business_hours").sum(), pl.col("uptime_hours").sum()).sort("date")
-    days = [
-        {
-            "date": day.isoformat(),
-            "business_hours": business,
-            "uptime_hours": up,
-            "uptime_ratio": _ratio(up, business, 1.0),
-        }
-        for day, business, up in per_date.iter_rows()
-    ]
+    top_downtime = worst.select("store_id", "downtime_last_week", "uptime_last_week").to_dicts()
+    business, up = pl.col("business_hours"), pl.col("uptime_hours")
+    days = (
+        daily.group_by("date")
+        .agg(business.sum(), up.sum())
+        .sort("date")
+        .select(
+            pl.col("date").dt.to_string("%Y-%m-%d"),
+            business,
+            up,
+            pl.when(business != 0).then(up / business).alias("uptime_ratio"),
+        )
+        .to_dicts()
+    )
     return {
         "stores": report.height,
         "uptime_pct": uptime_pct,
