@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import polars as pl
 
@@ -93,14 +93,25 @@ def _iso_utc(column: pl.Expr) -> pl.Expr:
 def write_table(frame: pl.DataFrame, path: str | os.PathLike[str], format: str | None = None) -> Path:
     """Write ``frame`` to ``path`` (format from ``format`` or the extension), atomically."""
     kind = output_format(path, format)
-    with atomic_path(path) as tmp:
-        if kind == "parquet":
-            frame.write_parquet(tmp)
-        elif kind == "jsonl":
-            frame.write_ndjson(tmp)
+    writer = atomic_path(path)
+    with writer as destination:
+        if writer.tmp is None:
+            # Written in place (a device, a FIFO): open it once ourselves. Polars opens a path
+            # twice, and a FIFO's reader sees end-of-file between the two opens.
+            with open(destination, "wb") as fh:
+                _write(frame, fh, kind)
         else:
-            csv_ready(frame).write_csv(tmp)
+            _write(frame, destination, kind)
     return Path(path)
+
+
+def _write(frame: pl.DataFrame, destination: Path | BinaryIO, kind: OutputFormat) -> None:
+    if kind == "parquet":
+        frame.write_parquet(destination)
+    elif kind == "jsonl":
+        frame.write_ndjson(destination)
+    else:
+        csv_ready(frame).write_csv(destination)
 
 
 def write_report(
