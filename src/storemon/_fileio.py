@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["atomic_path", "fsync_dir", "FILE_MODE"]
+__all__ = ["atomic_path", "fsync_dir", "fsync_path", "FILE_MODE"]
 
 #: mkstemp creates 0600 files; finished outputs are ordinary readable files.
 FILE_MODE = 0o644
@@ -84,7 +84,12 @@ class atomic_path:
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename or a new entry in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
+    fsync_path(directory)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or directory by its path (for files written and closed earlier)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

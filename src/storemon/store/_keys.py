@@ -29,7 +29,7 @@ from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 
-from storemon._fileio import fsync_dir
+from storemon._fileio import fsync_dir, fsync_path
 from storemon.store._manifest import IngestEntry, Manifest
 
 __all__ = ["KEYS_DIR", "KEY_RETENTION_DAYS", "find_polls_ingest", "write_keys", "expire_keys"]
@@ -82,16 +82,8 @@ def write_keys(root: Path, entries: Iterable[IngestEntry]) -> None:
     # One fsync per file, in parallel: the file system's journal commits them
     # together, so 32 markers cost about as much as a few.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(_fsync_file, paths))
+        list(pool.map(fsync_path, paths))
         list(pool.map(fsync_dir, sorted(directories)))
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def expire_keys(root: Path, today: date) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from storemon import REPORT_COLUMNS
 from webapp.records import COMPLETE, csv_path, is_report_id, read_record
 
 __all__ = [
@@ -35,14 +36,7 @@ __all__ = [
 ]
 
 #: The six figures of a report, as the Parquet file names them.
-FIGURES: tuple[str, ...] = (
-    "uptime_last_hour",
-    "uptime_last_day",
-    "uptime_last_week",
-    "downtime_last_hour",
-    "downtime_last_day",
-    "downtime_last_week",
-)
+FIGURES: tuple[str, ...] = REPORT_COLUMNS
 
 #: Display columns: uptime / (uptime + downtime) per window, in percent.
 PERCENTAGES: dict[str, tuple[str, str]] = {
