@@ -47,6 +47,7 @@ from storemon._core.report import (
     report_figures,
 )
 from storemon._core.sweep import ACTIVE, INACTIVE, UNKNOWN, merge_runs
+from storemon._core.units import TICKS_PER_HOUR, TICKS_PER_MINUTE, in_units
 from storemon._core.zones import local_to_utc_us
 from storemon._instants import TICKS_PER_US, to_ticks, to_us, utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
@@ -56,8 +57,6 @@ from storemon.schema import DAILY_SCHEMA, INCIDENTS_SCHEMA, TIMELINE_SCHEMA, TIM
 __all__ = ["timeline", "incidents", "daily", "report_views", "ReportViews"]
 
 _NS_PER_TICK = 1_000 // TICKS_PER_US
-_TICKS_PER_MINUTE = 60 * 1_000_000 * TICKS_PER_US
-_TICKS_PER_HOUR = 60 * _TICKS_PER_MINUTE
 _DAY_US = 86_400 * 1_000_000
 _STATUS_NAMES = {ACTIVE: "active", INACTIVE: "inactive", UNKNOWN: "unknown"}
 
@@ -250,7 +249,7 @@ def _incidents_frame(segs: pl.DataFrame, codes: pl.DataFrame, min_minutes: float
             length.filter(pl.col("status") == UNKNOWN).sum().alias("unknown"),
         )
     )
-    minutes = ((pl.col("end") - pl.col("start")) / _TICKS_PER_MINUTE).alias("minutes")
+    minutes = in_units(pl.col("end") - pl.col("start"), TICKS_PER_MINUTE).alias("minutes")
     return (
         per_incident.join(codes, on="code", how="inner")
         .select(
@@ -258,8 +257,8 @@ def _incidents_frame(segs: pl.DataFrame, codes: pl.DataFrame, min_minutes: float
             _instant("start"),
             _instant("end"),
             minutes,
-            (pl.col("inactive") / _TICKS_PER_MINUTE).alias("inactive_minutes"),
-            (pl.col("unknown") / _TICKS_PER_MINUTE).alias("unknown_minutes"),
+            in_units(pl.col("inactive"), TICKS_PER_MINUTE).alias("inactive_minutes"),
+            in_units(pl.col("unknown"), TICKS_PER_MINUTE).alias("unknown_minutes"),
         )
         .filter(pl.col("minutes") >= min_minutes)
         .sort("store_id", "start")
@@ -299,9 +298,9 @@ def _daily_frame(segs: pl.DataFrame, days: pl.DataFrame, codes: pl.DataFrame, lo
         .select(
             "store_id",
             "date",
-            (business / _TICKS_PER_HOUR).alias("business_hours"),
-            (up / _TICKS_PER_HOUR).alias("uptime_hours"),
-            ((business - up) / _TICKS_PER_HOUR).alias("downtime_hours"),
+            in_units(business, TICKS_PER_HOUR).alias("business_hours"),
+            in_units(up, TICKS_PER_HOUR).alias("uptime_hours"),
+            in_units(business - up, TICKS_PER_HOUR).alias("downtime_hours"),
             pl.when(business > 0).then(up / business).alias("uptime_ratio"),
         )
         .sort("store_id", "date")

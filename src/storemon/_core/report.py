@@ -27,6 +27,7 @@ from storemon._core.business_hours import business_intervals
 from storemon._core.status import status_intervals
 from storemon._core.store_codes import StoreTable, polls_with_codes, store_table, valid_store_id
 from storemon._core.sweep import measure_windows, segments
+from storemon._core.units import TICKS_PER_HOUR, TICKS_PER_MINUTE, in_units
 from storemon._instants import MAX_INSTANT, MIN_INSTANT, TICKS_PER_US, from_us, to_ticks, to_us, utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, HOUR, WEEK
 from storemon.exceptions import ConfigError, InputError
@@ -70,8 +71,6 @@ Horizon = timedelta | None | SameAsHorizon
 # Datetime[us] can hold from any other: it is what "infinite" means here.
 _INFINITE_HORIZON_TICKS = 2**60
 _WINDOWS = {"hour": HOUR, "day": DAY, "week": WEEK}
-_TICKS_PER_MINUTE = 60 * 1_000_000 * TICKS_PER_US
-_TICKS_PER_HOUR = 60 * _TICKS_PER_MINUTE
 _MIN_US, _MAX_US = to_us(MIN_INSTANT), to_us(MAX_INSTANT)
 _MIN_DATE, _MAX_DATE = MIN_INSTANT.date(), MAX_INSTANT.date()
 
@@ -405,6 +404,6 @@ def _figures(stores: pl.DataFrame, measured: pl.DataFrame) -> pl.DataFrame:
     for kind in ("up", "down"):
         for name in _WINDOWS:
             ticks = pl.col(f"up_{name}") if kind == "up" else pl.col(f"business_{name}") - pl.col(f"up_{name}")
-            unit = _TICKS_PER_MINUTE if name == "hour" else _TICKS_PER_HOUR
-            columns.append((ticks / unit).cast(pl.Float64).alias(f"{kind}time_last_{name}"))
+            unit = TICKS_PER_MINUTE if name == "hour" else TICKS_PER_HOUR
+            columns.append(in_units(ticks, unit).alias(f"{kind}time_last_{name}"))
     return per_store.sort("store_id").select(columns).cast(REPORT_SCHEMA)
