@@ -152,6 +152,20 @@ def test_timestamp_range_bounds_on_typed_values() -> None:
     ]
 
 
+def test_utc_microsecond_timestamps_pass_as_they_are() -> None:
+    # The real files' type, Datetime[us, UTC] without nulls: 1_728_329_871_849_528 µs
+    # is 2024-10-07 19:37:51.849528 UTC, kept exactly; 0 is the first valid instant.
+    values = pl.Series([1_728_329_871_849_528, 0]).cast(pl.Datetime("us", "UTC"))
+    frame = pl.DataFrame({"store_id": ["a", "b"], "timestamp_utc": values, "status": ["active", "inactive"]})
+    loaded = load_polls(parquet(frame), name="p")
+    assert loaded.frame["timestamp_utc"].to_list() == [
+        datetime(2024, 10, 7, 19, 37, 51, 849528, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+    ]
+    assert loaded.rejects.is_empty()
+    same(loaded, load_polls(as_text_csv(frame), name="p"))
+
+
 @pytest.mark.parametrize("dtype", [pl.Enum(["x", " Active ", "inactive", " "]), pl.Categorical(), pl.String])
 def test_statuses_of_any_dtype_are_parsed_per_category(dtype: pl.DataType) -> None:
     # " Active " normalises to active; "x" is unknown; a null is empty

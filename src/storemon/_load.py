@@ -245,8 +245,8 @@ def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False, not_aft
 
     Columns are found by name as in a file's header; string columns are
     parsed as text, typed ones as in a Parquet file (module docstring,
-    "Typed columns"); null values count as empty. ``name`` is what messages and rejects call the frame; a reject's
-    ``line`` is the 1-based row index.
+    "Typed columns"); null values count as empty. ``name`` is what messages
+    and rejects call the frame; a reject's ``line`` is the 1-based row index.
     """
     raw = _raw_of_frame(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
     return _polls(raw, name, strict, _FRAME_FIRST_LINE, not_after)
