@@ -1,8 +1,9 @@
 """Loading and validating the input files: polls, business hours, time zones and (optional) special hours.
 
-Each loader reads one CSV or Parquet file, finds its columns by header name,
-reads every value as a string and parses it vectorized into the typed frames
-of :mod:`storemon.schema`. Rows that break a rule of ``docs/rules.md`` ("Invalid
+Each loader reads one CSV or Parquet file, finds its columns by header name
+and parses its values vectorized into the typed frames of
+:mod:`storemon.schema`: text as text, and a typed column (see "Typed
+columns" below) as typed values. Rows that break a rule of ``docs/rules.md`` ("Invalid
 rows") are left out of the frame and returned in ``rejects`` instead; with
 ``strict=True`` the first of them raises :class:`InvalidRowError`. A file that
 cannot be used at all raises :class:`FileFormatError`.
@@ -15,9 +16,23 @@ Choices worth knowing:
 - The loaders take a path, the bytes of a file, or a binary file-like object
   (an HTTP body, say); ``name=`` is what messages and rejects call it.
 - :func:`parse_polls`, :func:`parse_hours` and :func:`parse_timezones`
-  apply exactly the same rules to a frame of string columns that did not
-  come from a file (e.g. decoded JSON). There ``line`` is the 1-based row
+  apply exactly the same rules to a frame that did not come from a file
+  (e.g. decoded JSON), typed columns included. There ``line`` is the 1-based row
   index: the first row is line 1 (for a JSON array, the item's position).
+- Typed columns (Parquet, or a caller's frame): a ``timestamp_utc`` Datetime
+  (any unit; aware in any zone, naive = UTC), a ``status`` Enum or
+  Categorical, an integer ``dayOfWeek``, Time ``start_time_local`` /
+  ``end_time_local`` and a Date ``date_local`` are validated as typed
+  values — range checks on integers, a status parsed once per category —
+  with exactly the result of their text as :func:`_as_strings` writes it
+  (Datetime in UTC with six fraction digits, so sub-microsecond digits are
+  cut towards the past; a year outside 0000–9999 has no four-digit text, so
+  it is unparsable; a null is empty). Only a rejected row's value is
+  written as text, for its reject. Every other column (ids, zones, a
+  Datetime where a date is wanted, …) is read as text, as from CSV.
+- Checks on values that repeat (store ids, time-zone names, statuses of a
+  typed column) run once per distinct value and are mapped back to the
+  rows: a poll file holds a few thousand ids among millions of rows.
 - A row with several bad columns yields one reject row per bad column (so the
   user sees every problem), but it is one rejected row: it is counted once,
   under the reason of its first bad column in schema order (see
@@ -226,13 +241,14 @@ def load_polls(
 
 
 def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False, not_after: datetime | None = None) -> Loaded:
-    """Validate polls given as a frame of string columns, with the rules of :func:`load_polls`.
+    """Validate polls given as a frame, with the rules of :func:`load_polls`.
 
-    Columns are found by name as in a file's header; null values count as
-    empty. ``name`` is what messages and rejects call the frame; a reject's
-    ``line`` is the 1-based row index.
+    Columns are found by name as in a file's header; string columns are
+    parsed as text, typed ones as in a Parquet file (module docstring,
+    "Typed columns"); null values count as empty. ``name`` is what messages
+    and rejects call the frame; a reject's ``line`` is the 1-based row index.
     """
-    raw = _frame_of_strings(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
+    raw = _raw_of_frame(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
     return _polls(raw, name, strict, _FRAME_FIRST_LINE, not_after)
 
 
@@ -241,24 +257,25 @@ def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_afte
     parsed = _parse(
         raw,
         {
-            "store_id": (pl.col("store_id"), None),
+            "store_id": _Parser(pl.col("store_id")),
             "timestamp_utc": _timestamp_parser("timestamp_utc"),
             "status": _status_parser("status"),
         },
     )
     ts = parsed["timestamp_utc"]
     out_of_range = ~ts.is_between(MIN_INSTANT, MAX_INSTANT, closed="left")
+    ids = _StoreIds(raw["store_id"])
     checks = [
-        *_store_id_checks(raw["store_id"]),
+        *ids.checks(),
         ("timestamp_utc", BAD_TIMESTAMP, ts.is_null()),
         ("timestamp_utc", TIMESTAMP_OUT_OF_RANGE, ts.is_not_null() & out_of_range),
     ]
     if latest is not None:
         checks.append(("timestamp_utc", TIMESTAMP_IN_FUTURE, ts.is_not_null() & ~out_of_range & (ts > latest)))
     checks.append(("status", BAD_STATUS, parsed["status"].is_null()))
-    rejects, valid = _validate(raw, file, checks, first_line)
+    rejects, valid = _validate(raw, file, checks, first_line, ids.blank)
     _raise_first_if(strict, rejects)
-    return Loaded(_typed(parsed.filter(valid), POLLS_SCHEMA), rejects, file, raw.height)
+    return Loaded(_typed(_valid_rows(parsed, valid), POLLS_SCHEMA), rejects, file, raw.height)
 
 
 def load_hours(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
@@ -273,8 +290,8 @@ def load_hours(source: Source, *, strict: bool = False, name: str | None = None)
 
 
 def parse_hours(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
-    """Validate business hours given as a frame of string columns (see :func:`parse_polls`)."""
-    raw = _frame_of_strings(frame, tuple(HOURS_SCHEMA), _HOURS_ALIASES, name)
+    """Validate business hours given as a frame (see :func:`parse_polls`)."""
+    raw = _raw_of_frame(frame, tuple(HOURS_SCHEMA), _HOURS_ALIASES, name)
     return _hours(raw, name, strict, _FRAME_FIRST_LINE)
 
 
@@ -282,25 +299,27 @@ def _hours(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loade
     parsed = _parse(
         raw,
         {
-            "store_id": (pl.col("store_id"), None),
+            "store_id": _Parser(pl.col("store_id")),
             "dayOfWeek": _day_parser("dayOfWeek"),
             "start_time_local": _time_parser("start_time_local"),
             "end_time_local": _time_parser("end_time_local"),
         },
     )
+    ids = _StoreIds(raw["store_id"])
     rejects, valid = _validate(
         raw,
         file,
         [
-            *_store_id_checks(raw["store_id"]),
+            *ids.checks(),
             ("dayOfWeek", BAD_DAY, parsed["dayOfWeek"].is_null()),
             ("start_time_local", BAD_TIME, parsed["start_time_local"].is_null()),
             ("end_time_local", BAD_TIME, parsed["end_time_local"].is_null()),
         ],
         first_line,
+        ids.blank,
     )
     _raise_first_if(strict, rejects)
-    return Loaded(_typed(parsed.filter(valid), HOURS_SCHEMA), rejects, file, raw.height)
+    return Loaded(_typed(_valid_rows(parsed, valid), HOURS_SCHEMA), rejects, file, raw.height)
 
 
 def load_timezones(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
@@ -316,8 +335,8 @@ def load_timezones(source: Source, *, strict: bool = False, name: str | None = N
 
 
 def parse_timezones(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
-    """Validate time zones given as a frame of string columns (see :func:`parse_polls`)."""
-    raw = _frame_of_strings(frame, tuple(TIMEZONES_SCHEMA), _TIMEZONES_ALIASES, name)
+    """Validate time zones given as a frame (see :func:`parse_polls`)."""
+    raw = _raw_of_frame(frame, tuple(TIMEZONES_SCHEMA), _TIMEZONES_ALIASES, name)
     return _timezones(raw, name, strict, _FRAME_FIRST_LINE)
 
 
@@ -326,14 +345,15 @@ def _timezones(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> L
     zone = raw["timezone_str"].str.strip_chars()
     known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
     zone_ok = zone.is_in(known.implode())
+    ids = _StoreIds(store_id)
     checks = [
-        *_store_id_checks(store_id),
+        *ids.checks(),
         ("timezone_str", BAD_ZONE, ~zone_ok),
     ]
-    _, valid = _validate(raw, file, checks, first_line)  # conflicts are judged among valid rows only
+    _, valid = _validate(raw, file, checks, first_line, ids.blank)  # conflicts are judged among valid rows only
     conflict, repeat = _zone_conflicts(store_id, zone, valid)
     checks.append(("timezone_str", CONFLICTING_ZONE, conflict))
-    rejects, valid = _validate(raw, file, checks, first_line)
+    rejects, valid = _validate(raw, file, checks, first_line, ids.blank)
     _raise_first_if(strict, rejects)
     frame = pl.DataFrame({"store_id": store_id, "timezone_str": zone})
     return Loaded(_typed(frame.filter(valid & ~repeat), TIMEZONES_SCHEMA), rejects, file, raw.height)
@@ -352,8 +372,8 @@ def load_special_hours(source: Source, *, strict: bool = False, name: str | None
 
 
 def parse_special_hours(frame: pl.DataFrame, name: str, *, strict: bool = False) -> Loaded:
-    """Validate special hours given as a frame of string columns (see :func:`parse_polls`)."""
-    raw = _frame_of_strings(frame, tuple(SPECIAL_HOURS_SCHEMA), _SPECIAL_ALIASES, name)
+    """Validate special hours given as a frame (see :func:`parse_polls`)."""
+    raw = _raw_of_frame(frame, tuple(SPECIAL_HOURS_SCHEMA), _SPECIAL_ALIASES, name)
     return _special(raw, name, strict, _FRAME_FIRST_LINE)
 
 
@@ -361,7 +381,7 @@ def _special(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loa
     parsed = _parse(
         raw,
         {
-            "store_id": (pl.col("store_id"), None),
+            "store_id": _Parser(pl.col("store_id")),
             "date_local": _date_parser("date_local"),
             "start_time_local": _time_parser("start_time_local"),
             "end_time_local": _time_parser("end_time_local"),
@@ -369,11 +389,12 @@ def _special(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loa
     )
     day = parsed["date_local"]
     start_blank, end_blank = _is_blank(raw["start_time_local"]), _is_blank(raw["end_time_local"])
+    ids = _StoreIds(raw["store_id"])
     rejects, valid = _validate(
         raw,
         file,
         [
-            *_store_id_checks(raw["store_id"]),
+            *ids.checks(),
             ("date_local", BAD_DATE, day.is_null()),
             ("date_local", DATE_OUT_OF_RANGE, day.is_not_null() & ~day.is_between(_MIN_DATE, _MAX_DATE, closed="left")),
             ("start_time_local", BAD_TIME, ~start_blank & parsed["start_time_local"].is_null()),
@@ -382,9 +403,10 @@ def _special(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loa
             ("end_time_local", ONE_TIME_EMPTY, end_blank & ~start_blank),
         ],
         first_line,
+        ids.blank,
     )
     _raise_first_if(strict, rejects)
-    return Loaded(_typed(parsed.filter(valid), SPECIAL_HOURS_SCHEMA), rejects, file, raw.height)
+    return Loaded(_typed(_valid_rows(parsed, valid), SPECIAL_HOURS_SCHEMA), rejects, file, raw.height)
 
 
 def load_inputs(
@@ -454,7 +476,7 @@ def _find_optional(directory: Path, entries: Sequence[Path], role: str, patterns
 
 
 # --------------------------------------------------------------------------
-# Reading a file into string columns
+# Reading a file into the raw table: string columns, and typed ones where safe
 
 
 _PARQUET_MAGIC = b"PAR1"
@@ -464,7 +486,7 @@ _SNIFF_BYTES = 8192
 def _read_table(
     source: Source, columns: Sequence[str], aliases: Mapping[str, str], name: str | None
 ) -> tuple[pl.DataFrame, str]:
-    """Read the file's ``columns`` as non-null strings, renamed and in that order; and its name.
+    """Read the file's ``columns`` as the raw table (see :func:`_raw`), renamed and in that order; and its name.
 
     Header names are matched ignoring surrounding blanks and case; ``aliases``
     maps an alternative header name to its column.
@@ -553,7 +575,7 @@ def _read_csv(path: Path | bytes, file: str, columns: Sequence[str], aliases: Ma
 
 
 def _read_parquet(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
-    """Read a Parquet file's required columns, each converted to strings ('' for null)."""
+    """Read a Parquet file's required columns as the loaders' raw table (see :func:`_raw`)."""
     try:
         schema = pl.read_parquet_schema(path)
     except Exception as exc:  # Polars raises several types for a damaged or foreign file
@@ -563,43 +585,100 @@ def _read_parquet(path: Path | bytes, file: str, columns: Sequence[str], aliases
         frame = pl.read_parquet(path, columns=[chosen[name] for name in columns])
     except Exception as exc:
         raise FileFormatError(f"cannot be read as Parquet: {_first_line(exc)}", file=file) from None
-    return _strings(frame.rename({chosen[name]: name for name in columns}).select(columns), file)
+    return _raw(frame.rename({chosen[name]: name for name in columns}).select(columns), file)
 
 
-def _frame_of_strings(
-    frame: pl.DataFrame, columns: Sequence[str], aliases: Mapping[str, str], name: str
-) -> pl.DataFrame:
-    """A caller's frame as the loaders' raw table: ``columns`` found by name, as non-null strings."""
+def _raw_of_frame(frame: pl.DataFrame, columns: Sequence[str], aliases: Mapping[str, str], name: str) -> pl.DataFrame:
+    """A caller's frame as the loaders' raw table (see :func:`_raw`): ``columns`` found by name."""
     if not isinstance(frame, pl.DataFrame):
         raise FileFormatError(f"expected a Polars DataFrame, not {type(frame).__name__}", file=name)
     chosen = _match_columns(frame.columns, columns, aliases, name)
-    return _strings(frame.select(pl.col(chosen[column]).alias(column) for column in columns), name)
+    return _raw(frame.select(pl.col(chosen[column]).alias(column) for column in columns), name)
 
 
-def _strings(frame: pl.DataFrame, file: str) -> pl.DataFrame:
-    """Every column of ``frame`` as strings the parsers accept ('' for null)."""
-    strings = []
+def _raw(frame: pl.DataFrame, file: str) -> pl.DataFrame:
+    """The loaders' raw table: each column as strings ('' for null), or kept typed where that is safe.
+
+    A column listed in :data:`_TYPED` whose dtype its entry accepts stays as
+    it is (nulls included): its parser validates the typed values directly,
+    with the result the strings :func:`_as_strings` writes for them would
+    give. Every other column becomes text, as from a CSV file.
+    """
+    columns = []
     for name in frame.columns:
+        column = frame[name]
+        accepts = _TYPED.get(name)
+        if accepts is not None and accepts(column.dtype):
+            columns.append(column)
+            continue
         try:
-            strings.append(_as_strings(frame[name]))
+            columns.append(_as_strings(column).fill_null(""))
         except Exception:
             raise FileFormatError(
-                f"column {name!r} has type {frame[name].dtype}, which cannot be read as text", file=file
+                f"column {name!r} has type {column.dtype}, which cannot be read as text", file=file
             ) from None
-    return pl.DataFrame(strings).with_columns(pl.all().fill_null(""))
+    return pl.DataFrame(columns)
+
+
+def _is_integer(dtype: pl.DataType) -> bool:
+    return dtype.is_integer()
+
+
+#: Columns that may stay typed in the raw table, and which dtypes qualify
+#: (see :func:`_raw`); each has a typed parser in :func:`_parse`.
+_TYPED: Mapping[str, Callable[[pl.DataType], bool]] = {
+    "timestamp_utc": lambda dtype: isinstance(dtype, pl.Datetime),
+    "status": lambda dtype: isinstance(dtype, (pl.Enum, pl.Categorical)),
+    "dayOfWeek": _is_integer,
+    "start_time_local": lambda dtype: dtype == pl.Time,
+    "end_time_local": lambda dtype: dtype == pl.Time,
+    "date_local": lambda dtype: dtype == pl.Date,
+}
+
+#: What chrono (which Polars formats with) can write: years -262143 to
+#: 262142. Epoch microseconds of -262143-01-01 and of 262143-01-01, and
+#: the same in days; outside, formatting a value would panic.
+_WRITABLE_US = (-8_334_601_228_800_000_000, 8_210_266_876_800_000_000)
+_WRITABLE_DAYS = (-96_465_658, 95_026_237)
+_PER_US = {"ms": 1_000, "us": 1}  # divisor of the bounds above, per unit
 
 
 def _as_strings(column: pl.Series) -> pl.Series:
-    """A typed Parquet column as the strings the parsers accept."""
+    """A typed column as the strings the parsers accept (null stays null).
+
+    A Datetime is written in UTC (a naive one read as UTC) with six fraction
+    digits, so sub-microsecond digits are cut off (towards the past); a Time
+    with as many digits as it needs. A Datetime or Date beyond the years
+    chrono can write (±262,142) is written as its raw count,
+    e.g. ``<9223372036854775807 us since 1970-01-01>``, rather than crash.
+    """
     dtype = column.dtype
     if dtype == pl.String:
         return column
     if isinstance(dtype, pl.Datetime):
         utc = column.dt.convert_time_zone("UTC") if dtype.time_zone else column
-        return utc.dt.to_string("%Y-%m-%d %H:%M:%S%.6f UTC")
+        fmt = "%Y-%m-%d %H:%M:%S%.6f UTC"
+        if dtype.time_unit == "ns":  # ns reach only 1677–2262
+            return utc.dt.to_string(fmt)
+        per = _PER_US[dtype.time_unit]
+        low, high = _WRITABLE_US[0] // per, _WRITABLE_US[1] // per
+        return _written(utc, lambda text: text.dt.to_string(fmt), low, high, dtype.time_unit)
+    if dtype == pl.Date:
+        return _written(column, lambda text: text.cast(pl.String), *_WRITABLE_DAYS, "days")
     if dtype == pl.Time:
         return column.dt.to_string("%H:%M:%S%.f")
     return column.cast(pl.String)
+
+
+def _written(column: pl.Series, write: Callable[[pl.Expr], pl.Expr], low: int, high: int, unit: str) -> pl.Series:
+    """``column`` written by ``write`` where its physical value lies in ``[low, high)``, else as the raw count."""
+    physical = column.to_physical()
+    writable = physical.is_between(low, high, closed="left")
+    if writable.all():
+        return pl.select(write(pl.lit(column))).to_series().rename(column.name)
+    text = pl.select(write(pl.when(pl.lit(writable)).then(pl.lit(column)))).to_series()
+    raw = pl.select(pl.format("<{} " + unit + " since 1970-01-01>", pl.lit(physical))).to_series()
+    return text.zip_with(writable | physical.is_null(), raw).rename(column.name)
 
 
 def _match_columns(
@@ -635,41 +714,98 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------
-# Parsing string columns; every parser returns null where a value is invalid
+# Parsing the raw columns; every parser returns null where a value is invalid
 
 
-#: A column parser: an expression for the common case (run on every row, in
-#: one parallel ``select``) and optionally a function for the rows it leaves
-#: null (run on just those rows).
-_Parser = tuple[pl.Expr, Callable[[pl.Series], pl.Series] | None]
+@dataclass(frozen=True)
+class _Parser:
+    """How one column is parsed.
+
+    ``expr`` handles the common case of a string column (run on every row,
+    in one parallel ``select``); ``fallback``, if any, the string values it
+    left null (run on just those rows); ``typed``, if any, a column kept
+    typed by :func:`_raw` — it must give exactly what ``expr`` and
+    ``fallback`` would give for :func:`_as_strings` of that column.
+    """
+
+    expr: pl.Expr
+    fallback: Callable[[pl.Series], pl.Series] | None = None
+    typed: Callable[[pl.Series], pl.Series] | None = None
 
 
 def _parse(raw: pl.DataFrame, parsers: Mapping[str, _Parser]) -> pl.DataFrame:
-    """Parse ``raw``'s string columns; a null in the result marks an invalid value.
+    """Parse ``raw``'s columns; a null in the result marks an invalid value.
 
-    The fast expressions of all columns run in one ``select`` (parallel over
-    columns and chunks); each fallback then sees only the non-empty values the
-    fast path could not parse, so clean files pay for the fast path alone.
+    The fast expressions of all string columns run in one ``select``
+    (parallel over columns and chunks); each fallback then sees only the
+    non-empty values the fast path could not parse, so clean files pay for
+    the fast path alone. A typed column goes to its typed parser.
     """
-    parsed = raw.select(expr.alias(name) for name, (expr, _) in parsers.items())
-    for name, (_, fallback) in parsers.items():
-        if fallback is None:
+    strings = {name: parser for name, parser in parsers.items() if raw[name].dtype == pl.String}
+    parsed = raw.select(parser.expr.alias(name) for name, parser in strings.items())
+    for name, parser in strings.items():
+        if parser.fallback is None or parsed[name].null_count() == 0:
             continue
         retry = (parsed[name].is_null() & (raw[name] != "")).arg_true()
         if retry.len():
-            column = parsed[name].scatter(retry, fallback(raw[name].gather(retry)))
+            column = parsed[name].scatter(retry, parser.fallback(raw[name].gather(retry)))
             parsed = parsed.with_columns(column.alias(name))
-    return parsed
+    typed = []
+    for name, parser in parsers.items():
+        if name in strings:
+            continue
+        assert parser.typed is not None, f"{name} kept typed without a typed parser"  # _raw keeps only those of _TYPED
+        typed.append(parser.typed(raw[name]).alias(name))
+    return parsed.with_columns(typed).select(list(parsers))
+
+
+# Epoch microseconds of 0000-01-01 and 10000-01-01 UTC: a timestamp written
+# outside these years has no four-digit year, so its text is unparsable.
+_YEAR_0_US = -62_167_219_200_000_000
+_YEAR_10000_US = 253_402_300_800_000_000
+# The same for dates, in days since 1970-01-01.
+_YEAR_0_DAY = -719_528
+_YEAR_10000_DAY = 2_932_897
 
 
 def _timestamp_parser(name: str) -> _Parser:
     """``timestamp_utc`` to Datetime[us, UTC]: the real files' format first, then ISO 8601 forms."""
-    return timestamp_expr(name), parse_timestamps_slowly
+    return _Parser(timestamp_expr(name), parse_timestamps_slowly, _typed_timestamps)
+
+
+def _typed_timestamps(column: pl.Series) -> pl.Series:
+    """A Datetime column (any unit; aware in any zone, or naive = UTC) to Datetime[us, UTC].
+
+    What the text :func:`_as_strings` writes would parse to: the instant cut
+    to whole microseconds towards the past (``%.6f`` writes the first six
+    fraction digits; e.g. -1 ns, 1969-12-31 23:59:59.999999999, becomes
+    -1 µs, not 0), and null — unparsable — where the year is outside
+    0000–9999 (written as ``+10000-…`` or ``-0001-…``). The range checks
+    come after, on the result, exactly as for text.
+    """
+    dtype = column.dtype
+    assert isinstance(dtype, pl.Datetime)
+    if dtype.time_unit == "us" and dtype.time_zone == "UTC" and column.null_count() == 0:
+        writable = column.to_physical().is_between(_YEAR_0_US, _YEAR_10000_US, closed="left")
+        if writable.all():
+            return column  # the real files' type: nothing to convert
+    ticks = column.to_physical()
+    if dtype.time_unit == "ns":
+        us = ticks // 1_000  # floor division: towards the past, as the text's truncated digits
+        writable = ticks.is_not_null()  # ns reach only 1677–2262
+    elif dtype.time_unit == "ms":
+        writable = ticks.is_between(_YEAR_0_US // 1_000, _YEAR_10000_US // 1_000, closed="left")
+        us = ticks.clip(_YEAR_0_US // 1_000, _YEAR_10000_US // 1_000) * 1_000  # clipped first: no overflow
+    else:
+        us = ticks
+        writable = ticks.is_between(_YEAR_0_US, _YEAR_10000_US, closed="left")
+    kept = pl.select(pl.when(pl.lit(writable)).then(pl.lit(us))).to_series()
+    return kept.cast(pl.Datetime("us", "UTC"))
 
 
 def _status_parser(name: str) -> _Parser:
     """``status`` to the STATUS enum: active/inactive, any case, surrounding blanks ignored."""
-    return pl.col(name).cast(STATUS, strict=False), _parse_status_slowly
+    return _Parser(pl.col(name).cast(STATUS, strict=False), _parse_status_slowly, _typed_statuses)
 
 
 def _parse_status_slowly(raw: pl.Series) -> pl.Series:
@@ -677,17 +813,40 @@ def _parse_status_slowly(raw: pl.Series) -> pl.Series:
     return raw.str.strip_chars().str.to_lowercase().cast(STATUS, strict=False)
 
 
+def _typed_statuses(column: pl.Series) -> pl.Series:
+    """An Enum or Categorical status to STATUS: each distinct category is parsed once as text.
+
+    A poll file holds two or three distinct statuses among millions of
+    rows, so the text rules run on the categories and the rows are mapped
+    by their integer codes.
+    """
+    if column.dtype == STATUS:
+        return column
+    distinct = column.unique().drop_nulls()
+    parsed = _parse_status_slowly(distinct.cast(pl.String))  # exact values survive the normalising unchanged
+    return column.to_physical().replace_strict(distinct.to_physical(), parsed, default=None, return_dtype=STATUS)
+
+
 def _day_parser(name: str) -> _Parser:
     """``dayOfWeek`` to Int8: an integer 0..6, surrounding blanks allowed."""
     number = pl.col(name).str.strip_chars().cast(pl.Int64, strict=False)
-    return pl.when(number.is_between(0, 6)).then(number).cast(pl.Int8), None
+    return _Parser(pl.when(number.is_between(0, 6)).then(number).cast(pl.Int8), typed=_typed_days)
+
+
+def _typed_days(column: pl.Series) -> pl.Series:
+    """An integer ``dayOfWeek`` of any width to Int8, null outside 0..6 (as its decimal text would be)."""
+    return pl.select(pl.when(pl.lit(column).is_between(0, 6)).then(pl.lit(column)).cast(pl.Int8)).to_series()
 
 
 _TIME = r"^\s*([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?\s*$"
 
 
 def _time_parser(name: str) -> _Parser:
-    """``HH:MM``, ``HH:MM:SS`` or ``HH:MM:SS.fffffffff`` (00:00 to 23:59:59.999…) to Time."""
+    """``HH:MM``, ``HH:MM:SS`` or ``HH:MM:SS.fffffffff`` (00:00 to 23:59:59.999…) to Time.
+
+    A Time column is taken as it is: its text (every digit it needs) parses
+    back to the same value, and a null is empty.
+    """
     text = pl.col(name)
     nanoseconds = (
         text.str.extract(_TIME, 1).cast(pl.Int64) * 3_600_000_000_000
@@ -695,7 +854,7 @@ def _time_parser(name: str) -> _Parser:
         + text.str.extract(_TIME, 3).fill_null("0").cast(pl.Int64) * 1_000_000_000
         + text.str.extract(_TIME, 4).fill_null("0").str.pad_end(9, "0").cast(pl.Int64)
     )
-    return nanoseconds.cast(pl.Time), None
+    return _Parser(nanoseconds.cast(pl.Time), typed=lambda column: column)
 
 
 _DATE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
@@ -707,19 +866,61 @@ def _date_parser(name: str) -> _Parser:
     """``YYYY-MM-DD`` (surrounding blanks allowed) to Date; an impossible date is null."""
     text = pl.col(name)
     parsed = text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    return pl.when(text.str.contains(_DATE)).then(parsed), None
+    return _Parser(pl.when(text.str.contains(_DATE)).then(parsed), typed=_typed_dates)
 
 
-def _store_id_checks(store_id: pl.Series) -> list[tuple[str, str, pl.Series]]:
-    """The store-id checks of every file: empty, else invalid (docs/rules.md, "The inputs")."""
-    blank = store_id == ""
-    valid = pl.select(valid_store_id(pl.lit(store_id))).to_series()
-    return [("store_id", EMPTY_STORE_ID, blank), ("store_id", INVALID_STORE_ID, ~blank & ~valid)]
+def _typed_dates(column: pl.Series) -> pl.Series:
+    """A Date column as it is, null where its year is outside 0000–9999 (its text has no four-digit year)."""
+    writable = column.to_physical().is_between(_YEAR_0_DAY, _YEAR_10000_DAY, closed="left")
+    return pl.select(pl.when(pl.lit(writable)).then(pl.lit(column))).to_series()
+
+
+class _StoreIds:
+    """The store-id checks of every file, judged once per distinct id (docs/rules.md, "The inputs").
+
+    An empty id is ``"empty store id"``; one longer than 256 code points,
+    holding a control character or starting with ``= + - @`` is
+    ``"invalid store id"``. A poll file repeats a few thousand ids over
+    millions of rows, so the rules (and the blank test of
+    :func:`_blank_lines`) run on the distinct ids and the few bad ones are
+    mapped back with ``is_in``.
+    """
+
+    def __init__(self, store_id: pl.Series) -> None:
+        self.store_id = store_id
+        distinct = store_id.unique()
+        valid = pl.select(valid_store_id(pl.lit(distinct))).to_series()
+        self.empty = self._rows_among(distinct.filter(distinct == ""))
+        self.invalid = self._rows_among(distinct.filter(~valid & (distinct != "")))
+        #: Rows whose id is empty or only blanks (the candidates for a blank line).
+        self.blank = self._rows_among(distinct.filter(_is_blank(distinct)))
+
+    def _rows_among(self, values: pl.Series) -> pl.Series:
+        if values.is_empty():
+            return pl.repeat(False, self.store_id.len(), eager=True)
+        return self.store_id.is_in(values.implode())
+
+    def checks(self) -> list[tuple[str, str, pl.Series]]:
+        return [("store_id", EMPTY_STORE_ID, self.empty), ("store_id", INVALID_STORE_ID, self.invalid)]
 
 
 def _is_blank(raw: pl.Series) -> pl.Series:
-    """Whether each value is empty or only blanks."""
-    return ~raw.str.contains(r"\S")
+    """Whether each value is empty or only blanks (a null typed value is empty)."""
+    if raw.dtype == pl.String:
+        return ~raw.str.contains(r"\S")
+    if raw.dtype.is_temporal() or raw.dtype.is_integer():
+        return raw.is_null()  # their text is never blank
+    return ~_as_strings(raw).fill_null("").str.contains(r"\S")
+
+
+def _text(raw: pl.Series) -> pl.Series:
+    """A raw column's values as the text a reject reports ('' for null)."""
+    return raw if raw.dtype == pl.String else _as_strings(raw).fill_null("")
+
+
+def _valid_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
+    """The valid rows of ``parsed`` (no copy when all are)."""
+    return parsed if valid.all() else parsed.filter(valid)
 
 
 # --------------------------------------------------------------------------
@@ -727,15 +928,20 @@ def _is_blank(raw: pl.Series) -> pl.Series:
 
 
 def _validate(
-    raw: pl.DataFrame, file: str, checks: Sequence[tuple[str, str, pl.Series]], first_line: int
+    raw: pl.DataFrame,
+    file: str,
+    checks: Sequence[tuple[str, str, pl.Series]],
+    first_line: int,
+    first_blank: pl.Series,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Rejects (REJECTS_SCHEMA, by line then column order) and the mask of valid rows.
 
     ``checks`` are ``(column, reason, invalid mask)`` in schema column order;
-    row 0 of ``raw`` is line ``first_line``. Blank lines are reported once,
-    as :data:`BLANK_LINE`.
+    row 0 of ``raw`` is line ``first_line``; ``first_blank`` marks the rows
+    whose first column is blank. Blank lines are reported once, as
+    :data:`BLANK_LINE`.
     """
-    blank = _blank_lines(raw)
+    blank = _blank_lines(raw, first_blank)
     invalid = blank.clone()
     pieces = []
     if blank.any():
@@ -751,9 +957,9 @@ def _validate(
     return rejects, ~invalid
 
 
-def _blank_lines(raw: pl.DataFrame) -> pl.Series:
+def _blank_lines(raw: pl.DataFrame, first_blank: pl.Series) -> pl.Series:
     """Mask of rows whose every column is blank (checked only where the first one is)."""
-    candidates = _is_blank(raw[raw.columns[0]]).arg_true()
+    candidates = first_blank.arg_true()
     blank = pl.repeat(False, raw.height, eager=True)
     if candidates.len():
         subset = raw[candidates]
@@ -765,14 +971,14 @@ def _blank_lines(raw: pl.DataFrame) -> pl.Series:
 def _rejects_where(
     raw: pl.DataFrame, file: str, mask: pl.Series, column: str, reason: str, order: int, first_line: int
 ) -> pl.DataFrame:
-    """One reject per row of ``raw`` where ``mask`` is true, for ``column``."""
+    """One reject per row of ``raw`` where ``mask`` is true, for ``column`` (its value as text)."""
     lines = mask.arg_true().cast(pl.Int64) + first_line
     return pl.DataFrame(
         {
             "file": pl.repeat(file, lines.len(), dtype=pl.String, eager=True),
             "line": lines,
             "column": pl.repeat(column, lines.len(), dtype=pl.String, eager=True),
-            "value": raw[column].filter(mask),
+            "value": _text(raw[column].filter(mask)),
             "reason": pl.repeat(reason, lines.len(), dtype=pl.String, eager=True),
             "order": pl.repeat(order, lines.len(), dtype=pl.Int64, eager=True),
         }
