@@ -50,14 +50,13 @@ import polars as pl
 from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
 from storemon.store._files import (
-    POLL_STORES_SCHEMA,
     StoreLike,
     new_id,
     open_store,
     read_poll_stores,
     write_dated,
-    write_parquet,
     write_parts,
+    write_poll_stores,
 )
 from storemon.store._keys import expire_keys
 from storemon.store._manifest import (
@@ -240,7 +239,10 @@ def _merge(root: Path, kind: str, day: str, entries: list[PartEntry], written: l
     """Write one file holding every row of ``entries`` (in path order, which is ingest order)."""
     sources = frozenset(entry.path for entry in entries)
     if kind == "parts":
-        frame = pl.concat([pl.read_parquet(root / entry.path).cast(POLLS_SCHEMA) for entry in entries])
+        # Only the polls' columns: older parts have no bucket column (write_parts adds it again).
+        frame = pl.concat(
+            [pl.read_parquet(root / entry.path, columns=list(POLLS_SCHEMA)).cast(POLLS_SCHEMA) for entry in entries]
+        )
         (part,) = write_parts(root, frame, f"compact-{new_id()}", written)
         return _Merge(kind, sources, part=part)
     frame = pl.concat([pl.read_parquet(root / entry.path) for entry in entries], how="diagonal_relaxed")
@@ -253,11 +255,11 @@ def _merge(root: Path, kind: str, day: str, entries: list[PartEntry], written: l
 
 
 def _merge_poll_stores(root: Path, pieces: tuple[TableEntry, ...], written: list[str]) -> _Merge:
-    merged = read_poll_stores(root, pieces).select(list(POLL_STORES_SCHEMA))
+    merged = read_poll_stores(root, pieces)
     relative = f"tables/poll-stores-{new_id()}.parquet"
     written.append(relative)
-    write_parquet(root, relative, merged)
-    return _Merge("poll_stores", frozenset(piece.path for piece in pieces), table=TableEntry(relative, merged.height))
+    table = write_poll_stores(root, relative, merged["store_id"])
+    return _Merge("poll_stores", frozenset(piece.path for piece in pieces), table=table)
 
 
 def collect_garbage(store: StoreLike) -> int:
