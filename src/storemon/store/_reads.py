@@ -392,9 +392,11 @@ def _polls_between(
     if shard is not None:
         return _shard_polls(root, parts, manifest.inline, condition, shard)
     frames = []
-    if parts:
-        paths = [root / part.path for part in parts]
-        frames.append(pl.scan_parquet(paths, hive_partitioning=False).select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA))
+    for bucketed in (True, False):  # one scan per layout: a scan's files must agree on their columns
+        paths = [root / part.path for part in parts if (part.buckets == BUCKETS) == bucketed]
+        if paths:
+            scan = pl.scan_parquet(paths, hive_partitioning=False)
+            frames.append(scan.select(list(POLLS_SCHEMA)).cast(POLLS_SCHEMA))
     if manifest.inline:  # small batches of the records after the checkpoint, held in the records
         frames.append(inline_frame(manifest.inline).lazy())
     if not frames:
@@ -553,3 +555,60 @@ def _check_rows(root: Path, relative: str, rows: int) -> None:
         raise StoreError(f"{path}: named by the manifest but unreadable: {str(exc).splitlines()[0]}") from None
     if actual != rows:
         raise StoreError(f"{path}: holds {actual} rows, the manifest says {rows}")
+
+
+@dataclass(frozen=True)
+class PollBytes:
+    """What one shard's poll read took: rows read and bytes read (``/proc/self/io`` ``rchar``)."""
+
+    rows: int
+    bytes: int
+
+
+def shard_poll_bytes(
+    store: StoreLike,
+    shard: tuple[int, int],
+    *,
+    snapshot: str | None = None,
+    now: datetime | None = None,
+    horizon: timedelta | None = DEFAULT_HORIZON,
+    reach: timedelta = WEEK,
+) -> PollBytes:
+    """Read the polls (and poll-store markers) one shard's report reads; return the rows and bytes read.
+
+    For tests and ``benchmarks/shards.py``: bytes are the process's ``rchar``
+    delta (``/proc/self/io``, Linux) around the scan — Polars reads Parquet
+    with ``read(2)``, so skipped row groups are not counted, footers are.
+    ``shard=(0, 1)`` is the whole store through the same reader: the fair
+    baseline. ``reach`` as for :func:`report_views_from_store` (a report: 168 h).
+    """
+    index, count = check_shard(shard)
+    horizons = _Horizons(horizon, SAME_AS_HORIZON, SAME_AS_HORIZON)
+
+    def read(root: Path, manifest: Manifest) -> PollBytes:
+        at = now
+        if at is None:
+            if manifest.max_timestamp_us is None:
+                return PollBytes(0, 0)
+            at = _EPOCH + timedelta(microseconds=manifest.max_timestamp_us)
+        lowest, now_us = reaching_polls(
+            utc_instant(at), horizons.horizon, horizon_active=horizons.active, horizon_inactive=horizons.inactive,
+            start=utc_instant(at) - reach,
+        )  # fmt: skip
+        before = _rchar()
+        polls = _polls_between(root, manifest, lowest, now_us, (index, count)).collect()
+        markers = _store_markers(root, manifest, now_us, (index, count)).collect()
+        read_bytes = _rchar() - before
+        del markers  # read for its bytes: a shard's report reads these too
+        return PollBytes(polls.height, read_bytes)
+
+    return _on_snapshot(store, read, snapshot)
+
+
+def _rchar() -> int:
+    """Bytes this process has read so far (``rchar`` of ``/proc/self/io``)."""
+    with open("/proc/self/io", encoding="ascii") as io:
+        for line in io:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise StoreError("/proc/self/io has no rchar line: bytes read cannot be measured here")  # pragma: no cover
