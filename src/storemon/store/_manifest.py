@@ -88,6 +88,8 @@ __all__ = [
     "INLINE_ROWS",
     "fold",
     "try_writers_lock_exclusive",
+    "state_to_json",
+    "state_from_json",
 ]
 
 #: Version of the store layout. 1 was a single ``manifest.json`` rewritten at every commit.
@@ -113,6 +115,9 @@ class PartEntry:
     rows: int
     min_us: int = 0  # poll parts: earliest and latest timestamp_utc, µs since the epoch
     max_us: int = 0
+    # Poll parts: the number of hash buckets of its ``bucket`` column (storemon._core.shards.BUCKETS),
+    # rows sorted by bucket; 0 for parts written before sharded reads (no bucket column).
+    buckets: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ class TableEntry:
     kind: str | None = None  # table versions: "hours", "timezones" or "special"
     source: str | None = None  # table versions: where the rows came from
     committed_at: str | None = None  # table versions: when it was committed
+    buckets: int = 0  # poll-store pieces: as PartEntry.buckets
 
 
 #: The replaced, versioned tables (every version is kept, restorable).
@@ -603,13 +609,23 @@ def _poll(row: Any) -> tuple[str, int, str]:
     return store_id, _int(moment, "timestamp"), status
 
 
-def _state_to_json(state: Manifest) -> dict[str, Any]:
+def _state_to_json(state: Manifest, *, inline: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
     document.update(asdict(state))
     document["intents"] = sorted(state.intents)
-    if state.inline:
+    if state.inline and not inline:
         raise ValueError("a checkpoint holds no inline polls (write them as parts first)")
     return document
+
+
+def state_to_json(state: Manifest) -> dict[str, Any]:
+    """``state`` as a JSON document, inline polls included (a snapshot pin holds them)."""
+    return _state_to_json(state, inline=True)
+
+
+def state_from_json(document: Any) -> Manifest:
+    """The inverse of :func:`state_to_json`; ValueError, TypeError or KeyError when damaged."""
+    return _state_from_json(document)
 
 
 def _state_from_json(document: Any) -> Manifest:
@@ -668,7 +684,7 @@ def _checked(kind: type[Any], raw: Any) -> Any:
     if unknown:
         raise ValueError(f"{kind.__name__} entry has unknown keys {sorted(unknown)}")
     entry = kind(**raw)
-    for name in ("rows", "min_us", "max_us", "rows_read", "rows_accepted", "rows_rejected"):
+    for name in ("rows", "min_us", "max_us", "rows_read", "rows_accepted", "rows_rejected", "buckets"):
         if hasattr(entry, name):
             _int(getattr(entry, name), name)
     return entry
