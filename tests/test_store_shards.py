@@ -167,23 +167,13 @@ def build(root: Path, case: Case, *, split: bool) -> None:
 
 
 def assert_same(parts: list[pl.DataFrame], want: pl.DataFrame, view: str) -> None:
-    """The shards' outputs, concatenated in the unsharded order, equal ``want`` exactly.
+    """The shards' outputs, concatenated in the unsharded order, equal ``want`` exactly (every bit).
 
-    One exception, not of the store's making: Polars 2.1 divides a column of
-    two or more rows by a scalar by multiplying with its reciprocal, but a
-    one-row column exactly (``pl.DataFrame({"t": [x] * n}).select(pl.col("t")
-    / u)`` differs in the last bit for n = 1 and n ≥ 2, e.g. x / u =
-    50.527851033472224 vs 50.52785103347222), and the report and the views
-    turn ticks into minutes and hours that way. So a shard whose output has
-    exactly one row (and only then) may differ by one unit in the last place.
-    Real shards hold thousands of stores; the fix belongs in the ticks → hours
-    conversion of storemon._core.
+    Also when a shard holds one store: figures are divided into minutes and
+    hours correctly rounded (storemon._core.units), not by Polars' reciprocal,
+    which gave a one-row frame other last bits than a longer one.
     """
-    got = concatenated(parts, view)
-    if any(part.height == 1 for part in parts) and want.height > 1:
-        assert_frame_equal(got, want, check_exact=False, rel_tol=4e-16, abs_tol=0)
-    else:
-        assert_frame_equal(got, want, check_exact=True)
+    assert_frame_equal(concatenated(parts, view), want, check_exact=True)
 
 
 def assert_shards_equal(root: Path, shards: int, now: datetime | None, options: dict[str, object]) -> None:
