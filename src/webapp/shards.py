@@ -48,6 +48,7 @@ import json
 import logging
 import math
 import os
+import resource
 import shutil
 import time
 from datetime import datetime
@@ -277,7 +278,7 @@ def build_shard(
     if not _current_plan(reports, report_id, token):
         return {"skipped": "the report no longer waits for this plan"}
     directory = shard_dir(reports, report_id, token)
-    started = time.perf_counter()
+    started, read_before = time.perf_counter(), _bytes_read()
     try:
         _test_hooks(hold_file, index)
         wanted = ReportParams.from_json(params)
@@ -310,6 +311,8 @@ def build_shard(
                 "write": round(time.perf_counter() - read, 6),
             },
             "worker": _worker_name(),
+            "bytes_read": _bytes_read() - read_before,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
         _write_json(directory / f"{index}.json", done)
         return done
@@ -480,6 +483,15 @@ def _test_hooks(hold_file: str | None, index: int) -> None:
         raise RuntimeError(f"test hook: shard {index} fails ({hold_file}.fail{index} exists)")
     while os.path.exists(f"{hold_file}.shard{index}"):
         time.sleep(0.05)
+
+
+def _bytes_read() -> int:
+    """Bytes this process read so far through read(2) (``rchar`` of ``/proc/self/io``; 0 where there is none)."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _worker_name() -> str | None:
