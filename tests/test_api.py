@@ -31,16 +31,18 @@ PUBLIC = {
         "IngestResult", "InputError", "Inputs", "InvalidRowError", "is_known_zone", "latest_poll", "load_dir",
         "load_hours", "load_inputs", "load_polls", "load_special_hours", "load_timezones", "Loaded", "open_store",
         "output_format", "parse_hours", "parse_instant", "parse_polls", "parse_special_hours", "parse_timezones",
-        "POLLS_SCHEMA", "read_polls", "read_rejects", "REJECTS_SCHEMA", "replace_hours", "replace_special_hours",
+        "pin_snapshot", "POLLS_SCHEMA", "read_polls", "read_rejects", "REJECTS_SCHEMA", "release_snapshot",
+        "replace_hours", "replace_special_hours",
         "replace_timezones", "REPORT_COLUMNS", "report_from_store", "REPORT_SCHEMA", "report_views",
         "report_views_from_store", "ReportViews", "resolve_now", "restore_table",
-        "rows_rejected", "sample_dir", "SPECIAL_HOURS_SCHEMA", "StaleVersionError", "STATUS", "Store", "StoreError",
+        "rows_rejected", "sample_dir", "shard_of", "Snapshot", "SPECIAL_HOURS_SCHEMA", "StaleVersionError", "STATUS",
+        "Store", "StoreError",
         "StoreLike", "StoremonError", "table_csv", "table_versions", "timeline", "timeline_from_store",
         "TIMELINE_SCHEMA", "TIMELINE_STATUS", "TIMEZONES_SCHEMA", "utc_instant", "write_report", "write_table",
         "__version__"
     ],
     "storemon.defaults": [
-        "DAY", "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "ENV_PREFIX", "HOUR", "WEEK"
+        "DAY", "DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "ENV_PREFIX", "HOUR", "SNAPSHOT_TTL", "WEEK"
     ],
     "storemon.exceptions": [
         "ConfigError", "FileFormatError", "InputError", "InvalidRowError", "StaleVersionError", "StoreError",
@@ -54,9 +56,9 @@ PUBLIC = {
     "storemon.store": [
         "append_polls", "check_store", "collect_garbage", "compact", "CompactResult", "current_table",
         "daily_from_store", "incidents_from_store", "ingest_paths", "IngestResult", "latest_poll", "open_store",
-        "read_polls", "read_rejects", "replace_hours", "replace_special_hours", "replace_timezones",
-        "report_from_store", "report_views_from_store", "restore_table", "rows_rejected", "Store", "StoreLike",
-        "table_versions", "timeline_from_store"
+        "pin_snapshot", "read_polls", "read_rejects", "release_snapshot", "replace_hours", "replace_special_hours",
+        "replace_timezones", "report_from_store", "report_views_from_store", "restore_table", "rows_rejected",
+        "Snapshot", "Store", "StoreLike", "table_versions", "timeline_from_store"
     ],
 }  # fmt: skip
 

@@ -16,6 +16,7 @@ follows are in ``docs/rules.md``. The library never imports Flask or RQ.
 from storemon._core.fleet import fleet_summary
 from storemon._core.ranges import ReportViews, daily, incidents, report_views, timeline
 from storemon._core.report import compute_report, resolve_now
+from storemon._core.shards import shard_of
 from storemon._fileio import atomic_path
 from storemon._instants import format_instant, parse_instant, utc_instant
 from storemon._load import (
@@ -64,6 +65,7 @@ from storemon.schema import (
 from storemon.store import (
     CompactResult,
     IngestResult,
+    Snapshot,
     Store,
     StoreLike,
     append_polls,
@@ -76,8 +78,10 @@ from storemon.store import (
     ingest_paths,
     latest_poll,
     open_store,
+    pin_snapshot,
     read_polls,
     read_rejects,
+    release_snapshot,
     replace_hours,
     replace_special_hours,
     replace_timezones,
@@ -99,6 +103,7 @@ __all__ = [
     "report_views",
     "ReportViews",
     "fleet_summary",
+    "shard_of",
     # instants
     "parse_instant",
     "utc_instant",
@@ -149,6 +154,9 @@ __all__ = [
     "restore_table",
     "compact",
     "collect_garbage",
+    "pin_snapshot",
+    "release_snapshot",
+    "Snapshot",
     "IngestResult",
     "CompactResult",
     # schemas

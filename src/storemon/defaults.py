@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-__all__ = ["DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "HOUR", "DAY", "WEEK", "ENV_PREFIX"]
+__all__ = ["DEFAULT_HORIZON", "DEFAULT_TIMEZONE", "HOUR", "DAY", "WEEK", "ENV_PREFIX", "SNAPSHOT_TTL"]
 
 #: How far one poll's status is carried forward and backward in time. A store
 #: whose nearest poll is further away than this has *no known status* there.
@@ -24,3 +24,8 @@ WEEK: timedelta = timedelta(hours=168)
 
 #: Environment-variable prefix of every CLI option and service setting (``STOREMON_NOW`` …).
 ENV_PREFIX: str = "STOREMON"
+
+#: How long a snapshot pin (``storemon.store.pin_snapshot``) keeps its state readable: far
+#: longer than the shard jobs of one report take, short enough that a forgotten
+#: pin holds merged-away files on disk for hours, not forever.
+SNAPSHOT_TTL: timedelta = timedelta(hours=6)

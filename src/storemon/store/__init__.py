@@ -80,6 +80,7 @@ from storemon.store._ingest import (
     replace_timezones,
     restore_table,
 )
+from storemon.store._pins import Snapshot, pin_snapshot, release_snapshot
 from storemon.store._reads import (
     check_store,
     current_table,
@@ -121,4 +122,7 @@ __all__ = [
     "restore_table",
     "compact",
     "collect_garbage",
+    "Snapshot",
+    "pin_snapshot",
+    "release_snapshot",
 ]

@@ -77,6 +77,7 @@ from storemon.store._manifest import (
     write_record,
     writers_lock,
 )
+from storemon.store._pins import expire_pins, pinned_files
 
 __all__ = ["CompactResult", "compact", "upkeep", "collect_garbage", "SMALL_ROWS"]
 
@@ -123,6 +124,7 @@ def upkeep(store: StoreLike) -> CompactResult:
         return CompactResult(0, 0, 0, 0)  # a compaction runs already: it does this job; do not wait for it
     dates, before, after, removed = _compact(root, small_only=True)
     expire_keys(root, datetime.now(UTC).date())
+    expire_pins(root)
     with try_writers_lock_exclusive(root) as idle:
         if idle:
             removed += _collect(root)
@@ -195,10 +197,17 @@ def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
         for relative in written:  # a merge whose sources changed meanwhile (cannot happen under the lock)
             if relative not in kept:
                 (root / relative).unlink(missing_ok=True)
+        # Read after the commit: a pin made before it names the merged files and keeps
+        # them (storemon.store._pins); one made after it does not name them.
+        try:
+            pinned = pinned_files(root)
+        except StoreError:
+            pinned = None  # a damaged pin: delete nothing now, garbage collection decides later
         for merge in done:
             for relative in merge.sources:
-                (root / relative).unlink(missing_ok=True)
-                removed += 1
+                if pinned is not None and relative not in pinned:
+                    (root / relative).unlink(missing_ok=True)
+                    removed += 1
         dates = sum(1 for merge in done if merge.kind == "parts")
         return dates, len(state.parts), len(current.parts), removed
 
@@ -260,11 +269,11 @@ def collect_garbage(store: StoreLike) -> int:
 
 def _collect(root: Path) -> int:
     """The garbage collection proper; call with the writers' lock held exclusively."""
-    removed = 0
+    removed = expire_pins(root)
     try:
-        keep = load_state(root).files()
+        keep = load_state(root).files() | pinned_files(root)
     except StoreError:
-        return 0  # nothing is deleted from a store whose state cannot be read
+        return removed  # nothing is deleted from a store whose state (or a pin) cannot be read
     for sub in _DATA_DIRS:
         for path in sorted((root / sub).rglob("*"), reverse=True):
             relative = path.relative_to(root).as_posix()

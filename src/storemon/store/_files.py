@@ -40,6 +40,7 @@ __all__ = [
     "write_dated",
     "today_utc",
     "new_id",
+    "make_dirs",
 ]
 
 
@@ -95,7 +96,7 @@ def _create(root: Path) -> None:
     if (root / MANIFEST_NAME).exists():
         return  # an existing store: no lock taken (every append opens with create=True)
     try:
-        _make_dirs(root)
+        make_dirs(root)
         with commit_lock(root):
             if not (root / MANIFEST_NAME).exists():
                 write_descriptor(root)
@@ -103,7 +104,7 @@ def _create(root: Path) -> None:
         raise StoreError(f"{root}: cannot create the store: {exc.strerror or exc}") from None
 
 
-def _make_dirs(directory: Path) -> None:
+def make_dirs(directory: Path) -> None:
     """``mkdir -p`` whose new entries survive a crash (each new parent fsync'd)."""
     missing = []
     probe = directory
@@ -142,7 +143,7 @@ def write_parquet(root: Path, relative: str, frame: pl.DataFrame) -> None:
     """Write ``frame`` to ``root/relative`` via temp file + fsync + rename (+ dir fsyncs)."""
     path = root / relative
     try:
-        _make_dirs(path.parent)
+        make_dirs(path.parent)
         with atomic_path(path) as tmp:
             frame.write_parquet(tmp, compression="zstd", statistics=True)
     except OSError as exc:

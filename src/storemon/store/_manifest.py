@@ -88,6 +88,8 @@ __all__ = [
     "INLINE_ROWS",
     "fold",
     "try_writers_lock_exclusive",
+    "state_to_json",
+    "state_from_json",
 ]
 
 #: Version of the store layout. 1 was a single ``manifest.json`` rewritten at every commit.
@@ -603,13 +605,23 @@ def _poll(row: Any) -> tuple[str, int, str]:
     return store_id, _int(moment, "timestamp"), status
 
 
-def _state_to_json(state: Manifest) -> dict[str, Any]:
+def _state_to_json(state: Manifest, *, inline: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
     document.update(asdict(state))
     document["intents"] = sorted(state.intents)
-    if state.inline:
+    if state.inline and not inline:
         raise ValueError("a checkpoint holds no inline polls (write them as parts first)")
     return document
+
+
+def state_to_json(state: Manifest) -> dict[str, Any]:
+    """``state`` as a JSON document, inline polls included (a snapshot pin holds them)."""
+    return _state_to_json(state, inline=True)
+
+
+def state_from_json(document: Any) -> Manifest:
+    """The inverse of :func:`state_to_json`; ValueError, TypeError or KeyError when damaged."""
+    return _state_from_json(document)
 
 
 def _state_from_json(document: Any) -> Manifest:

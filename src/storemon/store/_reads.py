@@ -17,6 +17,7 @@ import polars as pl
 
 from storemon._core.ranges import ReportViews, daily, incidents, report_views, timeline
 from storemon._core.report import SAME_AS_HORIZON, Horizon, compute_report, reaching_polls
+from storemon._core.shards import check_shard, shard_of
 from storemon._instants import utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
 from storemon.exceptions import ConfigError, StoreError
@@ -24,6 +25,7 @@ from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_
 from storemon.store._files import StoreLike, open_store, read_poll_stores, read_table
 from storemon.store._ingest import inline_frame
 from storemon.store._manifest import TABLE_KINDS, Manifest, read_manifest, version_of
+from storemon.store._pins import load_pin
 
 __all__ = [
     "latest_poll",
@@ -76,6 +78,8 @@ def report_from_store(
     horizon_active: Horizon = SAME_AS_HORIZON,
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
 ) -> pl.DataFrame:
     """:func:`~storemon.compute_report` over the store's committed data, per docs/rules.md.
 
@@ -83,11 +87,19 @@ def report_from_store(
     latest hours, time zones and special hours). ``now`` defaults to the
     latest committed poll. Reads one committed snapshot and only the poll
     parts that overlap ``[now − 7 d − max(horizon_active, horizon_inactive), now]``.
+
+    ``shard=(i, n)`` gives the rows of the stores with
+    ``shard_of(store_id, n) == i`` only — exactly those rows of the whole
+    report, since a store's figures depend only on its own rows
+    (docs/rules.md, invariant 7) — reading only those stores' polls.
+    ``snapshot`` (a token of :func:`pin_snapshot`) reads that pinned state
+    instead of the current one.
     """
     horizons = _Horizons(horizon, horizon_active, horizon_inactive)
+    shard = _checked_shard(shard)
 
     def report(root: Path, manifest: Manifest) -> pl.DataFrame:
-        inputs = _snapshot_inputs(root, manifest, now, horizons, None)
+        inputs = _snapshot_inputs(root, manifest, now, horizons, None, shard=shard)
         return compute_report(
             inputs.polls,
             inputs.hours,
@@ -100,7 +112,7 @@ def report_from_store(
             horizon_inactive=horizons.inactive,
         )
 
-    return _on_snapshot(store, report)
+    return _on_snapshot(store, report, snapshot)
 
 
 def timeline_from_store(
@@ -114,14 +126,17 @@ def timeline_from_store(
     horizon_active: Horizon = SAME_AS_HORIZON,
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
 ) -> pl.DataFrame:
     """:func:`~storemon.timeline` over the store's committed data.
 
     Reads only the poll parts that overlap ``[start − max(horizons), now]``
-    (``start`` defaults to ``now − 168 h``).
+    (``start`` defaults to ``now − 168 h``). ``shard`` and ``snapshot`` as
+    for :func:`report_from_store`.
     """
     return _range_from_store(timeline, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
-                             default_timezone, {})  # fmt: skip
+                             default_timezone, {}, shard, snapshot)  # fmt: skip
 
 
 def incidents_from_store(
@@ -136,10 +151,12 @@ def incidents_from_store(
     horizon_active: Horizon = SAME_AS_HORIZON,
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
 ) -> pl.DataFrame:
     """:func:`~storemon.incidents` over the store's committed data (reads as :func:`timeline_from_store`)."""
     return _range_from_store(incidents, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
-                             default_timezone, {"min_minutes": min_minutes})  # fmt: skip
+                             default_timezone, {"min_minutes": min_minutes}, shard, snapshot)  # fmt: skip
 
 
 def daily_from_store(
@@ -153,10 +170,12 @@ def daily_from_store(
     horizon_active: Horizon = SAME_AS_HORIZON,
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
 ) -> pl.DataFrame:
     """:func:`~storemon.daily` over the store's committed data (reads as :func:`timeline_from_store`)."""
     return _range_from_store(daily, store, now, start, end, stores, horizon, horizon_active, horizon_inactive,
-                             default_timezone, {})  # fmt: skip
+                             default_timezone, {}, shard, snapshot)  # fmt: skip
 
 
 def report_views_from_store(
@@ -168,20 +187,25 @@ def report_views_from_store(
     horizon_inactive: Horizon = SAME_AS_HORIZON,
     default_timezone: str = DEFAULT_TIMEZONE,
     days: int = 30,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
 ) -> ReportViews:
     """:func:`~storemon.report_views` over the store's committed data, from one snapshot read once.
 
     Each frame equals the separate ``*_from_store`` call on the same
     snapshot (docs/rules.md, "Timeline, incidents and daily series").
     Reads only the poll parts that overlap ``[now − max(168 h, days · 24 h)
-    − max(horizons), now]``.
+    − max(horizons), now]``. ``shard`` and ``snapshot`` as for
+    :func:`report_from_store`: with a shard, every frame holds only that
+    shard's stores.
     """
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ConfigError(f"days must be a whole number ≥ 1, not {days!r}")
     horizons = _Horizons(horizon, horizon_active, horizon_inactive)
+    shard = _checked_shard(shard)
 
     def read(root: Path, manifest: Manifest) -> ReportViews:
-        inputs = _snapshot_inputs(root, manifest, now, horizons, None, reach=max(WEEK, days * DAY))
+        inputs = _snapshot_inputs(root, manifest, now, horizons, None, reach=max(WEEK, days * DAY), shard=shard)
         return report_views(
             inputs.polls,
             inputs.hours,
@@ -195,7 +219,7 @@ def report_views_from_store(
             days=days,
         )
 
-    return _on_snapshot(store, read)
+    return _on_snapshot(store, read, snapshot)
 
 
 def _range_from_store(
@@ -210,12 +234,15 @@ def _range_from_store(
     horizon_inactive: Horizon,
     default_timezone: str,
     extra: dict[str, float],
+    shard: tuple[int, int] | None,
+    snapshot: str | None,
 ) -> pl.DataFrame:
     horizons = _Horizons(horizon, horizon_active, horizon_inactive)
     wanted = None if stores is None or isinstance(stores, str) else list(stores)
+    shard = _checked_shard(shard)
 
     def read(root: Path, manifest: Manifest) -> pl.DataFrame:
-        inputs = _snapshot_inputs(root, manifest, now, horizons, start)
+        inputs = _snapshot_inputs(root, manifest, now, horizons, start, shard=shard)
         return compute(
             inputs.polls,
             inputs.hours,
@@ -232,16 +259,25 @@ def _range_from_store(
             **extra,
         )
 
-    return _on_snapshot(store, read)
+    return _on_snapshot(store, read, snapshot)
 
 
-def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
-    """``read(root, manifest)`` on the committed manifest, read once.
+def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T], snapshot: str | None = None) -> _T:
+    """``read(root, manifest)`` on the committed manifest, read once (or on the pinned one, ``snapshot``).
 
     When a file of that snapshot vanished (a compaction committed and removed
-    it meanwhile), start again on the newer manifest.
+    it meanwhile), start again on the newer manifest. A pinned state's files
+    are kept while the pin lives, so one missing there is damage.
     """
     opened = open_store(store)
+    if snapshot is not None:
+        pinned = load_pin(opened.root, snapshot)
+        try:
+            return read(opened.root, pinned)
+        except FileNotFoundError as exc:
+            raise StoreError(f"{opened.root}: a file of snapshot {snapshot!r} is missing: {exc}") from None
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _unreadable(opened.root, exc) from None
     missing: FileNotFoundError | None = None
     generation = None
     for _ in range(_READ_ATTEMPTS):
@@ -254,10 +290,18 @@ def _on_snapshot(store: StoreLike, read: Callable[[Path, Manifest], _T]) -> _T:
         except FileNotFoundError as exc:
             missing = exc
         except (pl.exceptions.PolarsError, OSError) as exc:
-            # A damaged part (truncated, overwritten) is the store's problem, not the caller's input.
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"{opened.root}: a file of the store is unreadable: {first_line}") from None
+            raise _unreadable(opened.root, exc) from None
     raise StoreError(f"{opened.root}: a file named by the manifest is missing: {missing}")
+
+
+def _unreadable(root: Path, exc: BaseException) -> StoreError:
+    # A damaged part (truncated, overwritten) is the store's problem, not the caller's input.
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"{root}: a file of the store is unreadable: {first_line}")
+
+
+def _checked_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    return None if shard is None else check_shard(shard)
 
 
 @dataclass(frozen=True)
@@ -288,10 +332,12 @@ def _snapshot_inputs(
     start: datetime | None,
     *,
     reach: timedelta | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> _SnapshotInputs:
     """The polls that can reach ``[start, now]`` (plus one marker per polled store) and the tables.
 
-    ``start`` defaults to ``now − reach`` when ``reach`` is given, else to ``now − 7 d``.
+    ``start`` defaults to ``now − reach`` when ``reach`` is given, else to
+    ``now − 7 d``. With ``shard``, all of them restricted to that shard's stores.
     """
     if now is None:
         if manifest.max_timestamp_us is None:
@@ -303,18 +349,33 @@ def _snapshot_inputs(
     lowest, now_us = reaching_polls(
         now, horizons.horizon, horizon_active=horizons.active, horizon_inactive=horizons.inactive, start=start
     )
-    polls = pl.concat([_polls_between(root, manifest, lowest, now_us), _store_markers(root, manifest, now_us)])
+    polls = pl.concat(
+        [_polls_between(root, manifest, lowest, now_us, shard), _store_markers(root, manifest, now_us, shard)]
+    )
     return _SnapshotInputs(
         polls=polls,
-        hours=read_table(root, manifest.hours, HOURS_SCHEMA),
-        timezones=read_table(root, manifest.timezones, TIMEZONES_SCHEMA),
-        special=read_table(root, manifest.special, SPECIAL_HOURS_SCHEMA),
+        hours=_of_shard(read_table(root, manifest.hours, HOURS_SCHEMA), shard),
+        timezones=_of_shard(read_table(root, manifest.timezones, TIMEZONES_SCHEMA), shard),
+        special=_of_shard(read_table(root, manifest.special, SPECIAL_HOURS_SCHEMA), shard),
         now=now,
     )
 
 
-def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: int | None) -> pl.LazyFrame:
-    """Committed polls with ``lowest ≤ t ≤ highest`` (µs; None: no bound), scanning only overlapping parts."""
+def _of_shard(frame: pl.DataFrame, shard: tuple[int, int] | None) -> pl.DataFrame:
+    """The rows of ``frame`` whose store is in ``shard`` (all of them without one); tables are small."""
+    if shard is None:
+        return frame
+    index, count = shard
+    return frame.filter(shard_of(pl.col("store_id"), count) == index)
+
+
+def _polls_between(
+    root: Path, manifest: Manifest, lowest: int | None, highest: int | None, shard: tuple[int, int] | None = None
+) -> pl.LazyFrame:
+    """Committed polls with ``lowest ≤ t ≤ highest`` (µs; None: no bound), scanning only overlapping parts.
+
+    With ``shard``, only the polls of that shard's stores.
+    """
     parts = [
         root / part.path
         for part in manifest.parts
@@ -333,10 +394,12 @@ def _polls_between(root: Path, manifest: Manifest, lowest: int | None, highest: 
         frames.append(inline_frame(manifest.inline).lazy())
     if not frames:
         return pl.LazyFrame(schema=POLLS_SCHEMA)
+    if shard is not None:
+        condition = condition & (shard_of(pl.col("store_id"), shard[1]) == shard[0])
     return pl.concat(frames).filter(condition)
 
 
-def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
+def _store_markers(root: Path, manifest: Manifest, now_us: int, shard: tuple[int, int] | None) -> pl.LazyFrame:
     """One poll per store ever polled, 1 µs after ``now``.
 
     The report lists every store that has any valid poll (docs/rules.md, "Stores
@@ -344,7 +407,7 @@ def _store_markers(root: Path, manifest: Manifest, now_us: int) -> pl.LazyFrame:
     read. A poll after ``now`` adds its store and changes no figure (docs/rules.md
     invariant 4, no look-ahead), so these markers restore exactly that set.
     """
-    stores = read_poll_stores(root, manifest.poll_stores)
+    stores = _of_shard(read_poll_stores(root, manifest.poll_stores), shard)
     marker = _EPOCH + timedelta(microseconds=now_us + 1)
     return stores.lazy().select(
         "store_id",
