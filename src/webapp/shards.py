@@ -126,7 +126,7 @@ def shard_dir(reports_dir: Path, report_id: str, token: str | None = None) -> Pa
 
 def _job_id(report_id: str, token: str, what: str) -> str:
     """An RQ job id for a plan's job: unique per plan, so a re-planned report never reuses one."""
-    return f"{report_id}-{token[:12]}-{what}"
+    return f"{report_id}-{token}-{what}"
 
 
 def plan_report(
