@@ -281,10 +281,12 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_SEC
 
 
 def job_status(redis_url: str, job_id: str) -> JobStatus | None:
-    try:
-        return Job.fetch(job_id, connection=Redis.from_url(redis_url)).get_status(refresh=True)
-    except Exception:
-        return None
+    """The RQ status of ``job_id`` (``None``: unknown, or Redis unreachable)."""
+    with Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5) as connection:
+        try:
+            return Job.fetch(job_id, connection=connection).get_status(refresh=True)
+        except Exception:
+            return None
 
 
 @pytest.fixture(scope="module")
@@ -359,8 +361,9 @@ def test_a_shard_whose_work_horse_is_killed_is_retried_and_the_report_is_identic
     held.unlink()
     assert fleet.final(report_id).headers["X-Report-Status"] == "Complete"
     assert_same_report(fleet.reports, plain, report_id)
-    job = Job.fetch(plan["shard_jobs"][0], connection=Redis.from_url(redis_url))
-    assert job.retries_left is not None and job.retries_left < 2  # it did run again
+    with Redis.from_url(redis_url) as connection:
+        job = Job.fetch(plan["shard_jobs"][0], connection=connection)
+        assert job.retries_left is not None and job.retries_left < 2  # it did run again
 
 
 def test_a_shard_that_always_fails_fails_the_report_naming_it_and_leaves_no_files(

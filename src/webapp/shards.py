@@ -27,6 +27,10 @@ share one report:
    (the reason, for a person) and is retried by RQ; a shard whose work
    horse or worker was killed is retried by RQ too (work horse: by its
    worker; worker: by ``StartedJobRegistry.cleanup``).
+   One more job, **inputs** (:func:`build_inputs`), writes the report's
+   input files (the week's polls, zones, hours, special hours) beside the
+   shards, in parallel with them: the store has no read of raw polls by
+   shard, so it reads them as the unsharded job does (docs/scaling.md).
 3. The **fan-in** job (:func:`fan_in_report`) checks that every shard is
    done — else the report is ``Failed`` naming the first missing shard and
    its reason, and no file of the report remains — then concatenates each
@@ -86,6 +90,7 @@ __all__ = [
     "shard_dir",
     "plan_report",
     "build_shard",
+    "build_inputs",
     "fan_in_report",
     "discard_plan",
     "ShardFailed",
@@ -99,13 +104,15 @@ SHARDS_DIR = ".shards"
 #: How often RQ runs a failed shard again before the report fails (a killed worker counts as a failure).
 SHARD_RETRIES = 2
 
+#: The frames the inputs job writes (``inputs.<kind>.arrow``).
+INPUT_KINDS = ("polls", "timezones", "hours", "special")
+
 #: The kinds of frame each shard writes, and the keys the fan-in sorts each by (stable: see the module doc).
 SHARD_KINDS: dict[str, tuple[str, ...]] = {
     "parquet": ("store_id",),
     "timeline": ("store_id",),
     "incidents": ("store_id",),
     "daily": ("store_id",),
-    "polls": ("store_id",),
 }
 
 
@@ -188,6 +195,7 @@ def plan_report(
             "started": started,
             "rejects": storemon.rows_rejected(store),
             "shard_jobs": [_job_id(report_id, token, f"shard{i}") for i in range(count)],
+            "inputs_job": _job_id(report_id, token, "inputs"),
             "fan_in_job": _job_id(report_id, token, "fanin"),
         }
         record = {**(queued or {}), "report_id": report_id, "status": QUEUED, "plan": plan}
@@ -233,6 +241,17 @@ def _enqueue_plan(report_id: str, plan: dict[str, Any], job_kwargs: dict[str, An
                 description=f"storemon report {report_id} shard {index}/{plan['shards']}",
             )
         )
+    shard_jobs.append(
+        queue.enqueue_call(
+            build_inputs,
+            kwargs={**common, "token": plan["token"], "now": plan["now"]},
+            job_id=plan["inputs_job"],
+            timeout=timeout,
+            result_ttl=RESULT_TTL_SECONDS,
+            retry=Retry(max=SHARD_RETRIES),
+            description=f"storemon report {report_id} input files",
+        )
+    )
     queue.enqueue_call(
         fan_in_report,
         kwargs={
@@ -288,15 +307,12 @@ def build_shard(
             store, instant, days=DAILY_DAYS, shard=(index, shards), snapshot=token, **wanted.horizons
         )
         computed = time.perf_counter()
-        polls = _shard_week_polls(store, instant, index, shards, token)
         frames = {
             "parquet": views.report,
             "timeline": views.timeline,
             "incidents": views.incidents,
             "daily": views.daily,
-            "polls": polls,
         }
-        read = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)
         for kind, frame in frames.items():
             with storemon.atomic_path(directory / f"{index}.{kind}.arrow") as tmp:
@@ -305,11 +321,7 @@ def build_shard(
             "index": index,
             "rows": views.report.height,
             "seconds": round(time.perf_counter() - started, 6),
-            "timings": {
-                "report": round(computed - started, 6),
-                "polls": round(read - computed, 6),
-                "write": round(time.perf_counter() - read, 6),
-            },
+            "timings": {"report": round(computed - started, 6), "write": round(time.perf_counter() - computed, 6)},
             "worker": _worker_name(),
             "bytes_read": _bytes_read() - read_before,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -318,21 +330,67 @@ def build_shard(
         return done
     except Exception as exc:
         log.exception("report %s shard %d/%d failed", report_id, index, shards)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with storemon.atomic_path(directory / f"{index}.error") as tmp:
-                tmp.write_text(describe_error(exc), encoding="utf-8")
-        except OSError:  # the reason is a courtesy; RQ keeps the traceback too
-            pass
+        _write_error(directory / f"{index}.error", exc)
         raise
 
 
-def _shard_week_polls(store: storemon.Store, now: datetime, index: int, shards: int, token: str) -> pl.DataFrame:
-    """The polls of the week ``[now − 168 h, now]`` of the shard's stores, sorted as the unsharded file."""
-    del token  # the library reads polls of a pinned state only through the report functions (see docs/scaling.md)
-    polls = storemon.read_polls(store)
-    mine = polls.filter(storemon.shard_of(pl.col("store_id"), shards) == index)
-    return week_of(mine, now)
+def _write_error(path: Path, exc: Exception) -> None:
+    """Leave why a job failed beside its outputs, for the fan-in to name (best effort)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with storemon.atomic_path(path) as tmp:
+            tmp.write_text(describe_error(exc), encoding="utf-8")
+    except OSError:  # the reason is a courtesy; RQ keeps the traceback too
+        pass
+
+
+def build_inputs(
+    report_id: str,
+    token: str,
+    now: str,
+    params: dict[str, Any],
+    source: dict[str, str],
+    reports_dir: str,
+    created: str,
+    requested_by: str | None = None,
+) -> dict[str, Any]:
+    """The report's input files (polls of the week, stores' zones, hours, special hours), beside the shards.
+
+    Runs as one more job of the plan, in parallel with the shards: the store
+    offers no read of raw polls by shard or on a pinned state, so this job
+    reads them as the unsharded job does (every committed poll, then the
+    week; the tables' current versions) — after the pin, like the unsharded
+    job reads them after its report. Writes ``inputs.<kind>.arrow`` and
+    ``inputs.json`` last. ``params``, ``created`` and ``requested_by`` are
+    there for :mod:`webapp.status` (a failed job's record).
+    """
+    del params, created, requested_by
+    reports = Path(reports_dir)
+    if not _current_plan(reports, report_id, token):
+        return {"skipped": "the report no longer waits for this plan"}
+    directory = shard_dir(reports, report_id, token)
+    started, read_before = time.perf_counter(), _bytes_read()
+    try:
+        store = storemon.open_store(source["store"])
+        hours, timezones, special = (storemon.current_table(store, t)[0] for t in ("hours", "timezones", "special"))
+        frames = {"polls": week_of(storemon.read_polls(store), datetime.fromisoformat(now)),
+                  "timezones": timezones, "hours": hours, "special": special}  # fmt: skip
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind, frame in frames.items():
+            with storemon.atomic_path(directory / f"inputs.{kind}.arrow") as tmp:
+                frame.write_ipc(tmp)
+        done = {
+            "seconds": round(time.perf_counter() - started, 6),
+            "worker": _worker_name(),
+            "bytes_read": _bytes_read() - read_before,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        _write_json(directory / "inputs.json", done)
+        return done
+    except Exception as exc:
+        log.exception("report %s: reading its input files failed", report_id)
+        _write_error(directory / "inputs.error", exc)
+        raise
 
 
 def fan_in_report(
@@ -361,6 +419,7 @@ def fan_in_report(
     try:
         _wait_while_held(f"{hold_file}.fanin" if hold_file else None)
         done = [_shard_done(directory, plan, i) for i in range(count)]
+        inputs_done = _inputs_done(directory, plan)
         timings: dict[str, float] = {}
         frames: dict[str, pl.DataFrame] = {}
         for kind, keys in SHARD_KINDS.items():
@@ -371,11 +430,9 @@ def fan_in_report(
         now = datetime.fromisoformat(plan["now"])
         report = frames.pop("parquet")
         lap = time.perf_counter()
-        store = storemon.open_store(source["store"])
-        hours, timezones, special = (
-            storemon.current_table(store, name)[0] for name in ("hours", "timezones", "special")
-        )
-        tables = {**frames, **inputs_tables(report, timezones, hours, special)}
+        inputs = {kind: pl.read_ipc(directory / f"inputs.{kind}.arrow") for kind in INPUT_KINDS}
+        frames["polls"] = inputs["polls"]
+        tables = {**frames, **inputs_tables(report, inputs["timezones"], inputs["hours"], inputs["special"])}
         timings["inputs"] = round(time.perf_counter() - lap, 6)
         produced = Produced(report=report, now=now, rejects=int(plan["rejects"]), tables=tables, timings=timings)
         write_report_files(reports, report_id, produced, timings)
@@ -400,7 +457,7 @@ def fan_in_report(
             "files": report_files(report_id),
             "timings": timings,
             "fleet": fleet,
-            "shards": {"count": count, "snapshot_seq": plan["seq"], "per_shard": done},
+            "shards": {"count": count, "snapshot_seq": plan["seq"], "per_shard": done, "inputs": inputs_done},
         }
         write_record(reports, record)
         discard_plan(reports, report_id, plan, source)
@@ -435,6 +492,17 @@ def _shard_done(directory: Path, plan: dict[str, Any], index: int) -> dict[str, 
     error = directory / f"{index}.error"
     reason = error.read_text(encoding="utf-8") if error.is_file() else _rq_reason(plan["shard_jobs"][index])
     raise ShardFailed(f"shard {index} of {plan['shards']} (shards 0–{plan['shards'] - 1}) failed: {reason}")
+
+
+def _inputs_done(directory: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """What the inputs job recorded, or :class:`ShardFailed` saying why it did not finish."""
+    try:
+        return dict(json.loads((directory / "inputs.json").read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        pass
+    error = directory / "inputs.error"
+    reason = error.read_text(encoding="utf-8") if error.is_file() else _rq_reason(plan["inputs_job"])
+    raise ShardFailed(f"reading the report's input files failed: {reason}")
 
 
 def _rq_reason(job_id: str) -> str:
