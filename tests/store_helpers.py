@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Metadata: the descriptor, the commit log, checkpoints, idempotency keys, the group-commit queue.
-METADATA_DIRS = ("log", "checkpoints", "keys", "queue")
+#: Metadata: the descriptor, the commit log, checkpoints, idempotency keys, the group-commit queue, snapshot pins.
+METADATA_DIRS = ("log", "checkpoints", "keys", "queue", "pins")
 
 
 def data_files(root: Path) -> set[str]:

@@ -18,6 +18,7 @@ import pytest
 import storemon
 from store_helpers import data_files
 from storemon import compute_report
+from storemon._core.shards import BUCKETS, bucket_of
 from storemon._generate import generate_dataset
 from storemon._load import load_dir, load_hours, load_polls, load_timezones
 from storemon.exceptions import ConfigError, FileFormatError, InputError, InvalidRowError, StoreError
@@ -504,9 +505,11 @@ def test_compact_merges_parts_per_date_and_changes_no_report(
     assert read_polls(store).equals(polls_before)
     assert store_files(store) == after.files()
     check_store(store)
-    for part in after.parts:  # each merged file is sorted by store and time
+    for part in after.parts:  # each merged file is bucketed, sorted by bucket, store and time
         frame = pl.read_parquet(store / part.path)
-        assert frame.equals(frame.sort("store_id", "timestamp_utc", "status"))
+        assert part.buckets == BUCKETS
+        assert frame.equals(frame.sort("bucket", "store_id", "timestamp_utc", "status"))
+        assert frame["bucket"].equals(frame.select(bucket_of(pl.col("store_id")).alias("bucket")).to_series())
     assert compact(store).dates_merged == 0
 
 

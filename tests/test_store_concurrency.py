@@ -34,7 +34,9 @@ from storemon._load import load_hours, load_polls, load_timezones
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store import check_store, ingest_paths, read_polls, report_from_store
 from storemon.store._compact import collect_garbage
+from storemon.store._ingest import inline_frame
 from storemon.store._manifest import read_manifest
+from storemon.store._pins import load_pin, pinned_files
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 
@@ -65,7 +67,7 @@ CHILD = textwrap.dedent(
     import storemon.store._ingest as ingest_module
     from storemon.schema import POLLS_SCHEMA
     from storemon.store._compact import compact
-    from storemon.store import append_polls, ingest_paths
+    from storemon.store import append_polls, ingest_paths, pin_snapshot
 
     # Small thresholds, so that a few dozen appends checkpoint and run upkeep.
     ingest_module.CHECKPOINT_EVERY = compact_module.CHECKPOINT_EVERY = 4
@@ -80,6 +82,8 @@ CHILD = textwrap.dedent(
                 row = (f"{step[1]}-{i % 5}", end - timedelta(hours=i), "active" if i % 3 else "inactive")
                 frame = pl.DataFrame([row], schema=list(POLLS_SCHEMA), orient="row").cast(POLLS_SCHEMA)
                 append_polls(store, frame, source=f"{step[1]}-{i}", sha256=f"{step[1]}-{i}")
+        elif step[0] == "pin":  # a snapshot pin: written under the commit lock, kept by upkeep/compact/GC
+            pin_snapshot(store, ttl=timedelta(hours=1))
         else:
             compact(store)
     print(f"calls={calls}")
@@ -209,6 +213,7 @@ def test_concurrent_writers_lose_nothing(data: dict[str, Path], tmp_path: Path) 
     assert read_polls(store).equals(everything.sort("store_id", "timestamp_utc", "status"))
     hours, zones = load_hours(data["hours"]).frame, load_timezones(data["timezones"]).frame
     assert report_from_store(store).equals(compute_report(everything, hours, zones))
+    assert_pins_hold(store)
 
 
 # --- crashes ---------------------------------------------------------------------------------------
@@ -218,10 +223,13 @@ def crash_steps(data: dict[str, Path]) -> list[list[str]]:
     return [
         ingest(data["hours"]),
         ingest(data["polls0"]),
+        ["pin"],
         ["append", "a", "14"],  # checkpoints, key markers, upkeep
         ingest(data["polls1"]),
+        ["pin"],  # names parts that the compaction right after merges away
         ["compact"],
         ingest(data["timezones"]),
+        ["pin"],  # names inline polls and poll-store deltas that upkeep folds and merges
         ["append", "b", "13"],
         ingest(data["polls2"]),
         ingest(data["polls1"]),  # a no-op
@@ -256,7 +264,32 @@ def assert_consistent_after_crash(data: dict[str, Path], store: Path) -> None:
     want = compute_report(expected_polls, hours, zones_frame, END)
     assert report_from_store(store, END).equals(want)
     collect_garbage(store)
-    assert data_files(store) == manifest.files()
+    assert data_files(store) == manifest.files() | pinned_files(store)
+    assert_pins_hold(store)
+
+
+def assert_pins_hold(store: Path) -> None:
+    """Every pin on disk is whole, and a report on it gives the figures of the files it names.
+
+    The expected figures come from reading the pinned state's parts, inline
+    polls and tables directly (not through the store's read path): so the
+    files of every pin survived the crash, upkeep, compaction and GC.
+    """
+    for path in sorted((store / "pins").glob("*.json")):
+        token = path.stem
+        state = load_pin(store, token)
+        frames = [pl.read_parquet(store / part.path, columns=list(POLLS_SCHEMA)) for part in state.parts]
+        frames.append(inline_frame(state.inline))
+        polls = pl.concat(frames).cast(POLLS_SCHEMA)
+        hours, zones = pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=TIMEZONES_SCHEMA)
+        if state.hours:
+            hours = pl.read_parquet(store / state.hours.path, columns=list(HOURS_SCHEMA)).cast(HOURS_SCHEMA)
+        if state.timezones:
+            zones = pl.read_parquet(store / state.timezones.path, columns=list(TIMEZONES_SCHEMA)).cast(TIMEZONES_SCHEMA)
+        want = compute_report(polls, hours, zones, END)
+        assert report_from_store(store, END, snapshot=token).equals(want)
+        shards = [report_from_store(store, END, snapshot=token, shard=(i, 3)) for i in range(3)]
+        assert pl.concat(shards).sort("store_id").equals(want)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -301,3 +334,22 @@ def test_ingest_killed_after_a_random_delay_leaves_a_consistent_store(
     assert_consistent_after_crash(data, store)
     finish(start_child(data, store, crash_steps(data)))
     assert_complete(data, store)
+
+
+def test_a_pin_killed_at_each_write_is_whole_or_absent(data: dict[str, Path], tmp_path: Path) -> None:
+    """SIGKILL at every fsync/rename/unlink of ``pin_snapshot``: no torn pin, the store as before.
+
+    The calls of the pin step are those of ``steps + pin`` minus those of
+    ``steps`` alone (each run starts from an empty store, so both counts are fixed).
+    """
+    steps = [ingest(data["hours"]), ingest(data["polls0"])]
+    before = int(finish(start_child(data, tmp_path / "count0", steps)).strip().removeprefix("calls="))
+    total = int(finish(start_child(data, tmp_path / "count1", [*steps, ["pin"]])).strip().removeprefix("calls="))
+    assert total > before
+    for kill_at in range(before + 1, total + 1):
+        store = tmp_path / f"store-{kill_at}"
+        child = start_child(data, store, [*steps, ["pin"]], kill_at=kill_at)
+        child.communicate(timeout=120)
+        assert child.returncode == -signal.SIGKILL
+        assert_consistent_after_crash(data, store)  # pins whole (or absent) and readable; GC keeps their files
+        assert not list((store / "pins").glob(".*.tmp")), "garbage collection removes a torn pin's temp file"

@@ -66,7 +66,10 @@ def bucket_of(store_id: pl.Expr) -> pl.Expr:
     keyed = (values + positions * _GOLDEN) % (_MASK + 1)
     total = keyed.list.eval(_fmix(pl.element())).list.sum().cast(pl.UInt64) & _MASK
     n_bytes = (hexed.str.len_bytes() // 2).cast(pl.UInt64)
-    return (_fmix(total.xor(n_bytes)) % BUCKETS).cast(pl.UInt16)
+    # fmix names its argument several times; inside list.eval that argument is the
+    # element, a leaf, so the chain above is not expanded into copies of itself.
+    final = pl.concat_list(total.xor(n_bytes)).list.eval(_fmix(pl.element())).list.first()
+    return (final % BUCKETS).cast(pl.UInt16)
 
 
 def check_shard(shard: tuple[int, int]) -> tuple[int, int]:

@@ -7,13 +7,15 @@ Layout under the store root (a local directory)::
     checkpoints/<seq>.json                     the state after record <seq>, every CHECKPOINT_EVERY records
     keys/<commit date>/<sha256>                idempotency markers (storemon.store._keys), kept 30 days
     queue/                                     group commit: intents and answers of waiting writers
-    polls/date=YYYY-MM-DD/part-<id>.parquet    immutable poll parts: one UTC date each,
-                                               sorted by store_id, timestamp_utc
+    polls/date=YYYY-MM-DD/part-<id>.parquet    immutable poll parts: one UTC date each, with a
+                                               ``bucket`` column (storemon._core.shards), sorted by
+                                               bucket, store_id, timestamp_utc, in row groups
     tables/hours-<id>.parquet                  business-hours versions
     tables/timezones-<id>.parquet              time-zone versions
     tables/poll-stores-<id>.parquet            store ids that ever had a valid poll (base + deltas)
     rejects/date=<day>/rejects-<id>.parquet    rejected rows (REJECTS_SCHEMA + ingest id), merged per day
     history/date=<day>/ingests-<seq>.parquet   ingest entries folded out of the log by checkpoints
+    pins/<token>.json                          snapshot pins (storemon.store._pins)
     .commit.lock, .writers.lock, .compact.lock flock(2) lock files
 
 What it guarantees:
@@ -46,6 +48,12 @@ What it guarantees:
   files whose time range overlaps it are scanned (pruned from the state,
   which records each part's date and min/max time), with the same range as a
   predicate pushed into the Parquet scan.
+* **Sharded reads, pinned snapshots.** Every report and view read takes
+  ``shard=(i, n)`` — exactly the unsharded rows of the stores with
+  ``shard_of(store_id, n) == i``, reading only their row groups of the
+  bucketed parts — and ``snapshot=token``, a state pinned by
+  :func:`pin_snapshot` that compaction and garbage collection leave readable
+  until it expires or :func:`release_snapshot` ends it.
 * **Upkeep by itself.** Every ``UPKEEP_EVERY`` records the committing writer
   merges small files, prunes metadata and collects garbage
   (:func:`~storemon.store._compact.upkeep`); metadata stays bounded.
@@ -66,7 +74,8 @@ The package gathers the public names; the work lives in
 :mod:`~storemon.store._files` (opening, durable file writes),
 :mod:`~storemon.store._sources` (recognising input files),
 :mod:`~storemon.store._ingest` (the write side, group commit), :mod:`~storemon.store._compact`
-(compaction, upkeep, garbage collection) and :mod:`~storemon.store._reads` (snapshot reads).
+(compaction, upkeep, garbage collection), :mod:`~storemon.store._pins` (snapshot pins)
+and :mod:`~storemon.store._reads` (snapshot reads).
 """
 
 from storemon.store._compact import CompactResult, collect_garbage, compact

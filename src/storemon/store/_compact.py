@@ -1,7 +1,8 @@
 """Compaction, automatic upkeep and garbage collection of a data store.
 
 :func:`compact` merges each UTC date's poll parts into one new part (rows
-kept as they are, duplicates included, sorted by store and time), likewise
+kept as they are, duplicates included, bucketed and sorted by bucket, store
+and time like every new part, see :func:`~storemon.store._files.write_parts`), likewise
 each commit date's rejects and ingest-history files (rows kept in ingest
 order), and the poll-store pieces into one table; it commits the swap in
 one commit record, deletes the merged files, then runs
@@ -24,8 +25,9 @@ Metadata needs no upkeep of its own: checkpoints fold and prune the log
 ``rejects/`` and ``history/`` that the committed state does not name (parts
 replaced by a compaction, merged poll-store pieces, files of ingests that
 crashed before their commit; every hours, time-zone and special-hours
-version stays, restorable), queue files of dead writers and
-leftover temporary files. It holds the writers' lock exclusively, so files
+version stays, restorable) nor any live snapshot pin
+(:mod:`storemon.store._pins`), queue files of dead writers, pins past their
+expiry and grace, and leftover temporary files. It holds the writers' lock exclusively, so files
 being staged by a running ingest are never touched. A report that was
 reading a deleted file of an older snapshot starts again from the new state
 (see :func:`storemon.store.report_from_store`).
@@ -47,17 +49,17 @@ from pathlib import Path
 
 import polars as pl
 
+from storemon._core.shards import BUCKETS
 from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
 from storemon.store._files import (
-    POLL_STORES_SCHEMA,
     StoreLike,
     new_id,
     open_store,
     read_poll_stores,
     write_dated,
-    write_parquet,
     write_parts,
+    write_poll_stores,
 )
 from storemon.store._keys import expire_keys
 from storemon.store._manifest import (
@@ -172,9 +174,12 @@ def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
                 entries: tuple[PartEntry, ...] = getattr(state, kind)
                 for day, group in _by_date(entries):
                     chosen = [e for e in group if e.rows < SMALL_ROWS] if small_only else group
-                    if len(chosen) > 1:
+                    # A full compaction also rewrites a date's single part of the layout
+                    # before buckets, so that sharded reads prune it from then on.
+                    legacy = kind == "parts" and not small_only and any(e.buckets != BUCKETS for e in chosen)
+                    if len(chosen) > 1 or (chosen and legacy):
                         merges.append(_merge(root, kind, day, chosen, written))
-            if len(state.poll_stores) > 1:
+            if len(state.poll_stores) > 1 or any(piece.buckets != BUCKETS for piece in state.poll_stores):
                 merges.append(_merge_poll_stores(root, state.poll_stores, written))
             with commit_lock(root):
                 current = load_state(root, repair=True)
@@ -240,7 +245,10 @@ def _merge(root: Path, kind: str, day: str, entries: list[PartEntry], written: l
     """Write one file holding every row of ``entries`` (in path order, which is ingest order)."""
     sources = frozenset(entry.path for entry in entries)
     if kind == "parts":
-        frame = pl.concat([pl.read_parquet(root / entry.path).cast(POLLS_SCHEMA) for entry in entries])
+        # Only the polls' columns: older parts have no bucket column (write_parts adds it again).
+        frame = pl.concat(
+            [pl.read_parquet(root / entry.path, columns=list(POLLS_SCHEMA)).cast(POLLS_SCHEMA) for entry in entries]
+        )
         (part,) = write_parts(root, frame, f"compact-{new_id()}", written)
         return _Merge(kind, sources, part=part)
     frame = pl.concat([pl.read_parquet(root / entry.path) for entry in entries], how="diagonal_relaxed")
@@ -253,11 +261,11 @@ def _merge(root: Path, kind: str, day: str, entries: list[PartEntry], written: l
 
 
 def _merge_poll_stores(root: Path, pieces: tuple[TableEntry, ...], written: list[str]) -> _Merge:
-    merged = read_poll_stores(root, pieces).select(list(POLL_STORES_SCHEMA))
+    merged = read_poll_stores(root, pieces)
     relative = f"tables/poll-stores-{new_id()}.parquet"
     written.append(relative)
-    write_parquet(root, relative, merged)
-    return _Merge("poll_stores", frozenset(piece.path for piece in pieces), table=TableEntry(relative, merged.height))
+    table = write_poll_stores(root, relative, merged["store_id"])
+    return _Merge("poll_stores", frozenset(piece.path for piece in pieces), table=table)
 
 
 def collect_garbage(store: StoreLike) -> int:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
+from storemon._core.shards import BUCKETS, bucket_of, shard_buckets, shard_of
 from storemon._fileio import atomic_path, fsync_dir
 from storemon.exceptions import StoreError
+from storemon.schema import POLLS_SCHEMA
 from storemon.store._manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -35,6 +37,9 @@ __all__ = [
     "open_store",
     "write_parts",
     "write_parquet",
+    "write_poll_stores",
+    "BUCKET",
+    "shard_filter",
     "read_table",
     "read_poll_stores",
     "write_dated",
@@ -46,6 +51,15 @@ __all__ = [
 
 #: The poll-store table: every store id that ever had a valid poll.
 POLL_STORES_SCHEMA = pl.Schema({"store_id": pl.String()})
+
+#: The hash-bucket column of bucketed poll parts and poll-store pieces (storemon._core.shards).
+BUCKET = "bucket"
+# Row groups of a bucketed file: about this many per file, so that a shard's
+# bucket range prunes all but its own ones and at most one at each end …
+_GROUPS_PER_FILE = 64
+# … but no smaller than this (per-group overhead, compression) nor larger (memory per group read).
+_MIN_GROUP_ROWS = 1024
+_MAX_GROUP_ROWS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,33 +133,69 @@ def make_dirs(directory: Path) -> None:
 def write_parts(
     root: Path, polls: pl.DataFrame, part_id: str, written: list[str] | None = None
 ) -> tuple[PartEntry, ...]:
-    """Write ``polls`` as one part per UTC date, each sorted; return their entries by date.
+    """Write ``polls`` as one part per UTC date, each bucketed; return their entries by date.
 
-    Each path is appended to ``written`` (when given) before its file is written.
+    A part holds the polls' columns plus :data:`BUCKET` (the store's hash
+    bucket, :func:`~storemon._core.shards.bucket_of`), sorted by bucket,
+    store, time and status, in row groups with statistics
+    (:func:`_group_rows`): a shard's read filters on its bucket range and the
+    Parquet reader skips every other row group. Each path is appended to
+    ``written`` (when given) before its file is written.
     """
     if polls.is_empty():
         return ()
+    polls = polls.select(list(POLLS_SCHEMA))
     dated = polls.with_columns(pl.col("timestamp_utc").dt.date().alias("_date"))
     entries = []
     for (day,), part in sorted(dated.partition_by("_date", as_dict=True).items()):
-        part = part.drop("_date").sort("store_id", "timestamp_utc", "status")
+        part = _with_buckets(part.drop("_date")).sort(BUCKET, "store_id", "timestamp_utc", "status")
         relative = f"polls/date={day.isoformat()}/part-{part_id}.parquet"
         if written is not None:
             written.append(relative)
-        write_parquet(root, relative, part)
+        write_parquet(root, relative, part, row_group_size=_group_rows(part.height))
         ts = pl.col("timestamp_utc").cast(pl.Int64)
         low, high = part.select(ts.min().alias("low"), ts.max().alias("high")).row(0)
-        entries.append(PartEntry(relative, day.isoformat(), part.height, low, high))
+        entries.append(PartEntry(relative, day.isoformat(), part.height, low, high, buckets=BUCKETS))
     return tuple(entries)
 
 
-def write_parquet(root: Path, relative: str, frame: pl.DataFrame) -> None:
+def _with_buckets(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its stores' :data:`BUCKET` column, hashed once per distinct store, not per poll."""
+    ids = frame.select(pl.col("store_id").unique())
+    ids = ids.with_columns(bucket_of(pl.col("store_id")).alias(BUCKET))
+    return frame.join(ids, on="store_id", how="left")
+
+
+def _group_rows(rows: int) -> int:
+    """Rows per row group for a bucketed file of ``rows`` rows (see :data:`_GROUPS_PER_FILE`)."""
+    return max(_MIN_GROUP_ROWS, min(_MAX_GROUP_ROWS, -(-rows // _GROUPS_PER_FILE)))
+
+
+def write_poll_stores(root: Path, relative: str, ids: pl.Series | list[str], ingest: str | None = None) -> TableEntry:
+    """Write a poll-store piece (distinct store ids), bucketed like the poll parts; return its entry."""
+    frame = pl.DataFrame({"store_id": ids}, schema=POLL_STORES_SCHEMA).unique()
+    frame = _with_buckets(frame).sort(BUCKET, "store_id")
+    write_parquet(root, relative, frame, row_group_size=_group_rows(frame.height))
+    return TableEntry(relative, frame.height, ingest=ingest, buckets=BUCKETS)
+
+
+def shard_filter(shard: tuple[int, int], bucketed: bool) -> pl.Expr:
+    """The rows of shard ``(index, count)``: a range of :data:`BUCKET` when the file has it, else hashed."""
+    index, count = shard
+    if bucketed:
+        low, high = shard_buckets(index, count)
+        # A plain range on a sorted column with statistics: the reader prunes row groups.
+        return (pl.col(BUCKET) >= low) & (pl.col(BUCKET) < high)
+    return shard_of(pl.col("store_id"), count) == index
+
+
+def write_parquet(root: Path, relative: str, frame: pl.DataFrame, *, row_group_size: int | None = None) -> None:
     """Write ``frame`` to ``root/relative`` via temp file + fsync + rename (+ dir fsyncs)."""
     path = root / relative
     try:
         make_dirs(path.parent)
         with atomic_path(path) as tmp:
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
+            frame.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=row_group_size)
     except OSError as exc:
         raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -164,12 +214,26 @@ def read_table(root: Path, table: TableEntry | None, schema: pl.Schema) -> pl.Da
     return pl.read_parquet(root / table.path).select(list(schema)).cast(schema)
 
 
-def read_poll_stores(root: Path, pieces: tuple[TableEntry, ...]) -> pl.DataFrame:
-    """The poll-store table: the union of its pieces (a merged base and small deltas)."""
+def read_poll_stores(root: Path, pieces: tuple[TableEntry, ...], shard: tuple[int, int] | None = None) -> pl.DataFrame:
+    """The poll-store table: the union of its pieces (a merged base and small deltas), sorted.
+
+    With ``shard``, only its stores: a bucket-range scan of bucketed pieces,
+    a filter after the read of older ones.
+    """
     if not pieces:
         return pl.DataFrame(schema=POLL_STORES_SCHEMA)
-    frames = [read_table(root, piece, POLL_STORES_SCHEMA) for piece in pieces]
-    return frames[0] if len(frames) == 1 else pl.concat(frames).unique().sort("store_id")
+    scans = []
+    for piece in pieces:
+        scan = pl.scan_parquet(root / piece.path, hive_partitioning=False)
+        if shard is not None:
+            scan = scan.filter(shard_filter(shard, piece.buckets == BUCKETS))
+        scans.append(scan.select(list(POLL_STORES_SCHEMA)).cast(POLL_STORES_SCHEMA))
+    # One scan per piece, collected together: a scan over several files reads more
+    # than the row groups it selects (see storemon.store._reads._shard_polls).
+    frames = pl.collect_all(scans)
+    if len(frames) == 1 and pieces[0].buckets != BUCKETS:
+        return frames[0]  # an old single piece: written sorted by store_id
+    return pl.concat(frames).unique().sort("store_id")
 
 
 def today_utc() -> str:

@@ -48,7 +48,6 @@ from storemon._load import Loaded, load_hours, load_polls, load_special_hours, l
 from storemon.exceptions import ConfigError, InputError, StaleVersionError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store._files import (
-    POLL_STORES_SCHEMA,
     Store,
     StoreLike,
     new_id,
@@ -59,6 +58,7 @@ from storemon.store._files import (
     write_dated,
     write_parquet,
     write_parts,
+    write_poll_stores,
 )
 from storemon.store._keys import find_polls_ingest, write_keys
 from storemon.store._manifest import (
@@ -791,8 +791,7 @@ def _stage(root: Path, state: Manifest, source: _Source, written: list[str]) -> 
             # Only the ids new to the table: a small delta, merged by upkeep.
             relative = f"tables/poll-stores-{one.ingest_id}.parquet"
             written.append(relative)
-            write_parquet(root, relative, pl.DataFrame({"store_id": new}, schema=POLL_STORES_SCHEMA))
-            one.poll_stores = TableEntry(relative, len(new), ingest=one.ingest_id)
+            one.poll_stores = write_poll_stores(root, relative, new, one.ingest_id)
     else:
         relative = f"tables/{source.kind}-{one.ingest_id}.parquet"
         written.append(relative)

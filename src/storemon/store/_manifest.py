@@ -115,6 +115,9 @@ class PartEntry:
     rows: int
     min_us: int = 0  # poll parts: earliest and latest timestamp_utc, µs since the epoch
     max_us: int = 0
+    # Poll parts: the number of hash buckets of its ``bucket`` column (storemon._core.shards.BUCKETS),
+    # rows sorted by bucket; 0 for parts written before sharded reads (no bucket column).
+    buckets: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class TableEntry:
     kind: str | None = None  # table versions: "hours", "timezones" or "special"
     source: str | None = None  # table versions: where the rows came from
     committed_at: str | None = None  # table versions: when it was committed
+    buckets: int = 0  # poll-store pieces: as PartEntry.buckets
 
 
 #: The replaced, versioned tables (every version is kept, restorable).
@@ -680,7 +684,7 @@ def _checked(kind: type[Any], raw: Any) -> Any:
     if unknown:
         raise ValueError(f"{kind.__name__} entry has unknown keys {sorted(unknown)}")
     entry = kind(**raw)
-    for name in ("rows", "min_us", "max_us", "rows_read", "rows_accepted", "rows_rejected"):
+    for name in ("rows", "min_us", "max_us", "rows_read", "rows_accepted", "rows_rejected", "buckets"):
         if hasattr(entry, name):
             _int(getattr(entry, name), name)
     return entry
