@@ -116,8 +116,9 @@ def service_run(store: Path, root: Path, redis_url: str, workers: int, shards: i
         host = root / f"host-{w}"
         host.mkdir(parents=True, exist_ok=True)
         log = open(host / "worker.log", "ab")  # noqa: SIM115 - owned by the process
-        procs.append(subprocess.Popen([sys.executable, "-m", "webapp.worker", "--log-level", "WARNING"], cwd=host,
-                                      env={**env, "HOME": str(host)}, stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+        command = [sys.executable, "-m", "webapp.worker", "--log-level", "WARNING"]
+        host_env = {**env, "HOME": str(host)}
+        procs.append(subprocess.Popen(command, cwd=host, env=host_env, stdout=log, stderr=subprocess.STDOUT))
         log.close()
     try:
         time.sleep(3.0)  # the workers import storemon and register
@@ -144,8 +145,11 @@ def service_run(store: Path, root: Path, redis_url: str, workers: int, shards: i
             proc.wait()
     if not record or record.get("status") != "Complete":
         return {"error": (record or {}).get("error", "timed out")}
-    per_shard = (record.get("shards") or {}).get("per_shard") or []
+    shards_info = record.get("shards") or {}
+    per_shard = shards_info.get("per_shard") or []
     return {
+        "shard_peak_mib": [s["peak_rss_mib"] for s in per_shard],
+        "inputs_peak_mib": (shards_info.get("inputs") or {}).get("peak_rss_mib"),
         "wall_s": wall,
         "peak_mib": [p / 1024 for p in peaks],
         "fixed_mib": fixed / 1024,
@@ -191,16 +195,18 @@ def bytes_read(store: Path, shards: int) -> list[int]:
         storemon.store.release_snapshot(handle, snapshot.token)
 
 
-def run_size(name: str, shard_counts: list[int], worker_counts: list[int], cache: Path) -> None:
+def run_size(name: str, shard_counts: list[int], worker_counts: list[int], cache: Path, rebuild: bool) -> None:
     size = SIZES[name]
     prepared = prepare_data(size, cache)
-    ingest = prepare_store(prepared)
-    print(f"\n== {name}: {size.stores} stores; store {'built in %.0f s' % ingest if ingest else 'cached'}", flush=True)
+    ingest = prepare_store(prepared, rebuild=rebuild)
+    built = f"built in {ingest:.0f} s" if ingest else "cached"
+    print(f"\n== {name}: {size.stores} stores; store {built}", flush=True)
     root = Path(tempfile.mkdtemp(prefix=f"shards-{name}-"))
     server, url = _redis(root)
     try:
         runs: dict[tuple[int, int], dict[str, Any]] = {}
-        print(f"{'workers':>7} {'shards':>6} {'wall s':>8} {'peak MiB per worker':>24} {'fixed':>6} {'fan-in s':>8}")
+        print(f"{'workers':>7} {'shards':>6} {'wall s':>8} {'peak MiB per worker':>20} {'fixed':>6} {'fan-in s':>8}"
+              f" {'max shard MiB':>13} {'inputs MiB':>10} {'max shard s':>11}")  # fmt: skip
         for workers in worker_counts:
             for shards in shard_counts:
                 run = service_run(prepared.store, root / f"run-{workers}-{shards}", url, workers, shards)
@@ -210,8 +216,11 @@ def run_size(name: str, shard_counts: list[int], worker_counts: list[int], cache
                     continue
                 peaks = "/".join(f"{p:.0f}" for p in run["peak_mib"])
                 fan_in = f"{run['fan_in_s']:.1f}" if run["fan_in_s"] is not None else "-"
-                print(f"{workers:>7} {shards:>6} {run['wall_s']:>8.1f} {peaks:>24} {run['fixed_mib']:>6.0f} {fan_in:>8}",
-                      flush=True)  # fmt: skip
+                shard_peak = f"{max(run['shard_peak_mib']):.0f}" if run["shard_peak_mib"] else "-"
+                inputs_peak = f"{run['inputs_peak_mib']:.0f}" if run["inputs_peak_mib"] else "-"
+                shard_s = f"{max(run['shard_seconds']):.1f}" if run["shard_seconds"] else "-"
+                print(f"{workers:>7} {shards:>6} {run['wall_s']:>8.1f} {peaks:>20} {run['fixed_mib']:>6.0f} {fan_in:>8}"
+                      f" {shard_peak:>13} {inputs_peak:>10} {shard_s:>11}", flush=True)  # fmt: skip
                 shutil.rmtree(root / f"run-{workers}-{shards}" / "reports", ignore_errors=True)
         csvs = {run["csv"] for run in runs.values() if "csv" in run}
         print(f"identical CSV across every run: {len(csvs) == 1}")
@@ -234,6 +243,10 @@ def _targets(runs: dict[tuple[int, int], dict[str, Any]], read: dict[int, list[i
         bound = 1.3 * (unsharded / 4) + fixed
         print(f"peak RSS, N=4 largest worker: {largest:.0f} MiB vs bound 1.3 × {unsharded:.0f}/4 + {fixed:.0f} = "
               f"{bound:.0f} MiB → ratio {largest / bound:.2f} (target ≤ 1)")  # fmt: skip
+        if four["shard_peak_mib"]:
+            shard = max(four["shard_peak_mib"])
+            print(f"peak RSS, N=4 largest shard job: {shard:.0f} MiB → ratio {shard / bound:.2f}; the inputs job "
+                  f"(every poll, as unsharded): {four['inputs_peak_mib']:.0f} MiB")  # fmt: skip
     if 1 in read and 4 in read:
         bound_bytes = 1.3 * read[1][0] / 4
         print(f"bytes read, largest of 4 shards: {max(read[4]) / 2**20:.1f} MiB vs 1.3 × unsharded/4 = "
@@ -252,6 +265,7 @@ def main() -> None:
     parser.add_argument("--shards", default="1,2,4,8")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--rebuild-store", action="store_true", help="ingest the size's store again")
     args = parser.parse_args()
     shard_counts = [int(x) for x in args.shards.split(",")]
     worker_counts = [int(x) for x in args.workers.split(",")]
@@ -261,7 +275,7 @@ def main() -> None:
     for name in sizes:
         if name == "S30" and not args.s30:
             parser.error("S30 needs --s30 (and flock /work/cache/.s30.lock)")
-        run_size(name, shard_counts, worker_counts, args.cache)
+        run_size(name, shard_counts, worker_counts, args.cache, args.rebuild_store)
 
 
 if __name__ == "__main__":
