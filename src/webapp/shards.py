@@ -457,7 +457,13 @@ def fan_in_report(
             "files": report_files(report_id),
             "timings": timings,
             "fleet": fleet,
-            "shards": {"count": count, "snapshot_seq": plan["seq"], "per_shard": done, "inputs": inputs_done},
+            "shards": {
+                "count": count,
+                "snapshot_seq": plan["seq"],
+                "per_shard": done,
+                "inputs": inputs_done,
+                "fan_in": {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+            },
         }
         write_record(reports, record)
         discard_plan(reports, report_id, plan, source)
