@@ -58,7 +58,11 @@ BUCKET = "bucket"
 # bucket range prunes all but its own ones and at most one at each end …
 _GROUPS_PER_FILE = 64
 # … but no smaller than this (per-group overhead, compression) nor larger (memory per group read).
-_MIN_GROUP_ROWS = 1024
+# Measured side by side (1,000 stores × 15 days, 46,000 polls a day): a report took 452 ms
+# with groups of ≥ 1 Ki rows, 378 ms with ≥ 4 Ki, 356 ms with ≥ 16 Ki, while a quarter shard
+# read 1.16×, 1.48× and 2.80× a quarter of the bytes. Stores that big only need shards when
+# far bigger, where groups are 64 Ki rows anyway; 2 Ki is the middle.
+_MIN_GROUP_ROWS = 2048
 _MAX_GROUP_ROWS = 64 * 1024
 
 
