@@ -174,6 +174,49 @@ def test_a_sharded_report_equals_the_unsharded_one_byte_for_byte(redis_server: R
         assert not (reports / SHARDS_DIR / sharded).exists()
 
 
+def test_in_process_a_failing_shard_fails_the_report_and_leaves_nothing(redis_url: str, tmp_path: Path):
+    store = make_store(tmp_path, stores=12, seed=3, days=3)
+    reports, hold = tmp_path / "reports", tmp_path / "hold"
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "STOREMON_STORE": str(store),
+                      "STOREMON_REPORTS_DIR": str(reports), "STOREMON_TOKENS": TOKENS_ENV,
+                      "STOREMON_TEST_HOLD_FILE": str(hold)})  # fmt: skip
+    client = app.test_client(token=TOKENS["write"])
+    Path(f"{hold}.fail2").touch()  # shard 2 raises on every attempt (1 + 2 retries)
+    report_id = client.post("/api/trigger_report/", json={"shards": 3}).get_json()["report_id"]
+    run_jobs(app)
+    answer = client.get(f"/api/get_report/{report_id}/").get_json()
+    assert answer["status"] == "Failed"
+    assert answer["error"].startswith("shard 2 of 3") and "test hook: shard 2 fails" in answer["error"]
+    assert sorted(p.name for p in reports.iterdir()) == [SHARDS_DIR, f"{report_id}.json"]
+    assert not any((reports / SHARDS_DIR).iterdir())
+    assert read_record(reports, report_id)["shards"]["count"] == 3
+
+
+def test_in_process_progress_is_finished_shards_over_shards(redis_url: str, tmp_path: Path):
+    from rq import SimpleWorker
+
+    from webapp.resources import get_queue
+
+    store = make_store(tmp_path, stores=12, seed=4, days=3)
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "STOREMON_STORE": str(store),
+                      "STOREMON_REPORTS_DIR": str(tmp_path / "reports"), "STOREMON_TOKENS": TOKENS_ENV})  # fmt: skip
+    client = app.test_client(token=TOKENS["write"])
+    report_id = client.post("/api/trigger_report/", json={"shards": 2}).get_json()["report_id"]
+
+    def run(jobs: int) -> None:  # the next `jobs` jobs in queue order: plan, shard 0, shard 1, inputs, fan-in
+        with app.app_context():
+            queue = get_queue()
+            SimpleWorker([queue], connection=queue.connection).work(burst=True, max_jobs=jobs, logging_level="WARNING")
+
+    seen = []
+    for jobs in (1, 1, 1):
+        run(jobs)
+        seen.append(client.get(f"/api/get_report/{report_id}/").get_json())
+    assert seen == [{"status": "Running", "progress": p} for p in (0.0, 0.5, 1.0)]
+    run(2)  # the inputs job, then the fan-in
+    assert client.get(f"/api/get_report/{report_id}/").headers["X-Report-Status"] == "Complete"
+
+
 @pytest.mark.xfail(strict=True, reason=ULP_DEFECT)
 def test_the_exact_report_of_shards_is_byte_identical_too(redis_url: str, tmp_path: Path):
     # 5 stores (seed 1) in 2 shards: uptime_last_week of one store differs by 1 ULP (7.1e-15 h) from the unsharded
