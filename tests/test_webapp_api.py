@@ -117,6 +117,7 @@ def test_complete_record_describes_the_run(app, client, service_data_dir, report
         "horizon_hours": 192.0,
         "horizon_active_hours": None,
         "horizon_inactive_hours": None,
+        "shards": None,
     }
     assert record["source"] == {"data_dir": str(service_data_dir)}
     assert datetime.fromisoformat(record["now"]) == latest_poll

@@ -69,7 +69,8 @@ def trigger_report() -> tuple[Response, int, dict[str, str]]:
     The report's ``Queued`` record is on disk before the 202 (a full disk:
     507, nothing queued). More than ``STOREMON_MAX_QUEUED`` reports waiting:
     429 with ``Retry-After``; the check and the enqueue are not one atomic
-    step, so concurrent triggers may pass the limit by a few.
+    step, so concurrent triggers may pass the limit by a few. ``shards`` above
+    1 needs a data store (400 over a data directory: it cannot be read by shard).
     """
     body = read_limited(TRIGGER_BODY_BYTES)
     with client_body("trigger body"):
@@ -78,6 +79,12 @@ def trigger_report() -> tuple[Response, int, dict[str, str]]:
         except BadParameter as exc:
             abort(400, str(exc))
     settings = get_settings()
+    if params.shards is not None and params.shards > 1 and settings.store is None:
+        abort(
+            400,
+            f"field 'shards' ({params.shards}) needs a data store (STOREMON_STORE): a report over the data "
+            "directory is computed in one job; leave 'shards' out or send 1",
+        )
     queue = get_queue()
     waiting = queue.count
     if waiting >= settings.max_queued:

@@ -71,7 +71,14 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "STOREMON_TEST_HOLD_FILE": (
         None,
         "TEST ONLY. While this file exists, jobs pause just before writing their CSV, so "
-        "that tests can kill a worker mid-job deterministically. Never set it in production.",
+        "that tests can kill a worker mid-job deterministically (shard i of a sharded report "
+        "pauses while FILE.shard<i> exists, and fails while FILE.fail<i> exists). Never set it in production.",
+    ),
+    "STOREMON_SHARD_STORES": (
+        "20000",
+        "Stores per shard job when a trigger does not say how many shards: a report over a data "
+        "store of S stores runs as ceil(S / this) shard jobs plus one fan-in job (1: one job, as "
+        "unsharded). Each shard job needs memory for about this many stores' polls (docs/scaling.md).",
     ),
 }
 
@@ -207,6 +214,7 @@ class Settings:
     hold_file: Path | None = None
     store: Path | None = None
     max_intake_bytes: int = 16 * 1024 * 1024
+    shard_stores: int = 20_000
     # access control, admission and retention (see the block above)
     tokens: tuple[Token, ...] = field(default=(), repr=False)
     auth: bool = True
@@ -244,6 +252,7 @@ class Settings:
             max_intake_bytes=_positive_int(
                 "STOREMON_MAX_INTAKE_BYTES", raw("STOREMON_MAX_INTAKE_BYTES") or "", unit="bytes"
             ),
+            shard_stores=_positive_int("STOREMON_SHARD_STORES", raw("STOREMON_SHARD_STORES") or "", unit="stores"),
             **_safety(raw),
         )
         # Last, so that a bad value of any other variable is named first.

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,8 @@ __all__ = [
     "remove_report_files",
     "failed_record",
     "describe_error",
+    "week_of",
+    "inputs_tables",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,8 +190,20 @@ def _inputs_used(
     special: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """The polls of the week ``[now − 168 h, now]``, each store's zone, and the hours and special rows."""
+    return {"polls": week_of(polls, now), **inputs_tables(report, timezones, hours, special)}
+
+
+def week_of(polls: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """The polls of the week ``[now − 168 h, now]`` (the report's polls file), sorted by store, time, status."""
     ts = pl.col("timestamp_utc")
     week = polls.filter((ts >= now - VIEW_RANGE) & (ts <= now)).select("store_id", "timestamp_utc", "status")
+    return week.sort("store_id", "timestamp_utc", "status")
+
+
+def inputs_tables(
+    report: pl.DataFrame, timezones: pl.DataFrame, hours: pl.DataFrame, special: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """The report's ``stores`` (each store's zone), ``hours`` and ``special`` files, sorted by store."""
     first_zone = timezones.unique("store_id", keep="first", maintain_order=True).select(
         "store_id", pl.col("timezone_str").alias("zone")
     )
@@ -198,7 +213,6 @@ def _inputs_used(
         .with_columns(pl.col("zone").fill_null(DEFAULT_TIMEZONE))
     )
     return {
-        "polls": week.sort("store_id", "timestamp_utc", "status"),
         "stores": stores.sort("store_id"),
         "hours": hours.sort("store_id", maintain_order=True),
         "special": special.sort("store_id", maintain_order=True),
@@ -347,25 +361,33 @@ def requeue_report(queue: Queue, record: dict[str, Any], reports_dir: Path) -> J
 
 
 def _job_spec(settings: Settings, report_id: str, params: ReportParams, requested_by: str | None) -> dict[str, Any]:
-    return {
-        "kwargs": {
-            "report_id": report_id,
-            "params": params.to_json(),
-            "source": job_source(settings),
-            "reports_dir": str(settings.reports_dir),
-            "created": utc_now_iso(),
-            "hold_file": str(settings.hold_file) if settings.hold_file else None,
-            "requested_by": requested_by,
-            "retention_days": settings.retention_days,
-        },
-        "timeout": settings.job_timeout,
+    kwargs: dict[str, Any] = {
+        "report_id": report_id,
+        "params": params.to_json(),
+        "source": job_source(settings),
+        "reports_dir": str(settings.reports_dir),
+        "created": utc_now_iso(),
+        "hold_file": str(settings.hold_file) if settings.hold_file else None,
+        "requested_by": requested_by,
+        "retention_days": settings.retention_days,
     }
+    # Over a store, unless one job was asked for, a plan job chooses the shards (webapp.shards).
+    planned = settings.store is not None and params.shards != 1
+    if planned:
+        kwargs |= {"shard_stores": settings.shard_stores, "timeout": settings.job_timeout}
+    return {"kwargs": kwargs, "timeout": settings.job_timeout, "function": "plan" if planned else "build"}
 
 
 def _enqueue(queue: Queue, spec: dict[str, Any]) -> Job:
     report_id = spec["kwargs"]["report_id"]
+    if spec.get("function") == "plan":
+        from webapp.shards import plan_report  # webapp.shards builds on this module
+
+        function: Any = plan_report
+    else:
+        function = build_report
     return queue.enqueue_call(
-        build_report,
+        function,
         kwargs=spec["kwargs"],
         job_id=report_id,
         timeout=spec["timeout"],
@@ -393,6 +415,7 @@ def prune_reports(
             if record.stat().st_mtime >= cutoff:
                 continue
             remove_report_files(reports_dir, report_id)
+            shutil.rmtree(Path(reports_dir) / ".shards" / report_id, ignore_errors=True)  # a sharded one's leftovers
             record.unlink(missing_ok=True)
         except FileNotFoundError:  # another worker pruned it first
             continue

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, jsonify
 
 from storemon import REPORT_COLUMNS
 from webapp.limits import TRIGGER_BODY_BYTES
+from webapp.params import MAX_SHARDS
 
 __all__ = ["bp", "document", "init_app"]
 
@@ -64,7 +65,10 @@ def _trigger(operation_id: str, summary: str) -> dict[str, Any]:
                 "queued",
                 {"Location": {"description": "where to fetch the report", "schema": {"type": "string"}}},
             ),
-            "400": _error("the body is not a JSON object of the known fields, or a field is bad (named)"),
+            "400": _error(
+                "the body is not a JSON object of the known fields, or a field is bad (named), or shards > 1 "
+                "without a data store"
+            ),
             "401": _UNAUTHORIZED,
             "403": _FORBIDDEN,
             "413": _error(f"the body is larger than {TRIGGER_BODY_BYTES} bytes"),
@@ -459,6 +463,13 @@ def document() -> dict[str, Any]:
                             "type": ["number", "null"],
                             "minimum": 0,
                             "description": "the horizon of an inactive poll; null or absent: horizon_hours",
+                        },
+                        "shards": {
+                            "type": ["integer", "null"],
+                            "minimum": 1,
+                            "maximum": MAX_SHARDS,
+                            "description": "shard jobs the report runs as (a data store only, above 1); null or "
+                            "absent: ceil(stores / STOREMON_SHARD_STORES); 1: one job. The result is the same",
                         },
                     },
                 },

@@ -1,13 +1,15 @@
 """The optional JSON body of a trigger request, checked field by field.
 
 ``{"now": "<instant>", "horizon_hours": <number ≥ 0>, "horizon_active_hours": <number ≥ 0>,
-"horizon_inactive_hours": <number ≥ 0>}``, all optional.
+"horizon_inactive_hours": <number ≥ 0>, "shards": <whole number 1..MAX_SHARDS>}``, all optional.
 ``now`` is read by :func:`storemon.parse_instant`, the parser the input
 files and the command line use (``2024-10-14T12:00:00Z``, ``2024-10-14
 12:00:00 UTC``, an offset …; without a zone it is UTC) and must lie in the
 valid range ``[1970-01-01, 2200-01-01)`` UTC. A missing or ``null`` ``now``
 means the library's default (the latest poll). A missing ``horizon_hours`` means
-:data:`storemon.DEFAULT_HORIZON`. Anything else is a :class:`BadParameter`
+:data:`storemon.DEFAULT_HORIZON`. A missing or ``null`` ``shards`` lets the worker choose
+the number of shard jobs from the store's size (``STOREMON_SHARD_STORES``, :mod:`webapp.jobs`);
+``1`` computes the report in one job, as without sharding. Anything else is a :class:`BadParameter`
 naming the field.
 """
 
@@ -21,9 +23,12 @@ from typing import Any, overload
 
 from storemon import DEFAULT_HORIZON, ConfigError, parse_instant
 
-__all__ = ["BadParameter", "ReportParams", "parse_trigger_body"]
+__all__ = ["BadParameter", "ReportParams", "parse_trigger_body", "MAX_SHARDS"]
 
-_FIELDS = ("now", "horizon_hours", "horizon_active_hours", "horizon_inactive_hours")
+_FIELDS = ("now", "horizon_hours", "horizon_active_hours", "horizon_inactive_hours", "shards")
+
+#: Most shard jobs one report may ask for (the library's shard index is a contiguous range of its hash buckets).
+MAX_SHARDS = 256
 _DEFAULT_HORIZON_HOURS = DEFAULT_HORIZON / timedelta(hours=1)
 
 
@@ -36,13 +41,15 @@ class ReportParams:
     """What a client asked for: the report instant (``None``: latest poll) and the horizons.
 
     ``horizon_active_hours`` / ``horizon_inactive_hours`` are ``None`` when
-    not given: the same as ``horizon_hours``.
+    not given: the same as ``horizon_hours``. ``shards`` is ``None`` when not
+    given (the worker chooses), else the number of shard jobs asked for.
     """
 
     now: datetime | None
     horizon_hours: float
     horizon_active_hours: float | None = None
     horizon_inactive_hours: float | None = None
+    shards: int | None = None
 
     @property
     def horizon(self) -> timedelta:
@@ -66,6 +73,7 @@ class ReportParams:
             "horizon_hours": self.horizon_hours,
             "horizon_active_hours": self.horizon_active_hours,
             "horizon_inactive_hours": self.horizon_inactive_hours,
+            "shards": self.shards,
         }
 
     @classmethod
@@ -73,11 +81,13 @@ class ReportParams:
         """Inverse of :meth:`to_json` (for trusted data written by :meth:`to_json`; older jobs lack the two)."""
         now = data.get("now")
         active, inactive = data.get("horizon_active_hours"), data.get("horizon_inactive_hours")
+        shards = data.get("shards")
         return cls(
             now=datetime.fromisoformat(now) if now else None,
             horizon_hours=float(data["horizon_hours"]),
             horizon_active_hours=None if active is None else float(active),
             horizon_inactive_hours=None if inactive is None else float(inactive),
+            shards=None if shards is None else int(shards),
         )
 
 
@@ -101,7 +111,19 @@ def parse_trigger_body(body: bytes) -> ReportParams:
         horizon_hours=_hours_field(data, "horizon_hours", _DEFAULT_HORIZON_HOURS),
         horizon_active_hours=_hours_field(data, "horizon_active_hours", None),
         horizon_inactive_hours=_hours_field(data, "horizon_inactive_hours", None),
+        shards=_shards(data.get("shards")),
     )
+
+
+def _shards(value: object) -> int | None:
+    """``shards``: absent or null (the worker chooses), else a whole number in ``[1, MAX_SHARDS]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadParameter(f"field 'shards' must be a whole number from 1 to {MAX_SHARDS}, not {json.dumps(value)}")
+    if not 1 <= value <= MAX_SHARDS:
+        raise BadParameter(f"field 'shards' must be from 1 to {MAX_SHARDS}, not {value}")
+    return value
 
 
 def _now(value: object) -> datetime | None:

@@ -27,7 +27,10 @@ A record is a JSON object::
      "timings": {"<stage>": seconds} (Complete only), "fleet": {…} (Complete only: storemon.fleet_summary),
      "error": "<for a person>" (Failed only),
      "requested_by": "write:1a2b3c4d" | null (the token's role and fingerprint),
-     "job": {…} (Queued only: what re-queues the job if Redis loses it), "requeued": 0}
+     "job": {…} (Queued only: what re-queues the job if Redis loses it), "requeued": 0,
+     "plan": {…} (Queued only, a sharded report once planned: pin token, now, shards, job ids; webapp.shards),
+     "shards": {"count": N, "snapshot_seq": …, "per_shard": [{"index", "rows", "seconds", "worker",
+                "bytes_read", "peak_rss_mib", "timings"}, …], "inputs": {…}} (a sharded report only)}
 """
 
 from __future__ import annotations

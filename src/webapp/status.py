@@ -7,8 +7,16 @@ longer knows (Redis restarted or flushed before a worker took it) is put
 back on the queue once, from what the record holds; lost a second time, the
 report is ``Failed`` with :data:`LOST` as the reason. Before asking, abandoned jobs (their worker stopped
 heart-beating: killed, crashed, machine lost) are moved to RQ's failed
-registry by :meth:`rq.registry.StartedJobRegistry.cleanup`; a failure found in
+registry by :meth:`rq.registry.StartedJobRegistry.cleanup` (which also
+retries an abandoned shard job that has retries left); a failure found in
 RQ is then written down as a ``Failed`` record, so it too survives Redis.
+
+A sharded report (:mod:`webapp.shards`) is ``Queued`` with a ``plan`` once
+its plan job finished: it is then running while its fan-in job waits or
+runs (progress: finished shards / shards), ``Failed`` when the fan-in job
+is gone (killed, stopped: its shard files and pin are discarded), and lost
+(re-planned once, as a lost queued job) when Redis no longer knows the
+fan-in job.
 """
 
 from __future__ import annotations
@@ -24,7 +32,16 @@ from rq.job import Job, JobStatus
 from webapp.jobs import failed_record, requeue_report
 from webapp.records import COMPLETE, FAILED, QUEUED, RUNNING, is_final, read_record, write_record
 
-__all__ = ["ReportState", "report_state", "ABANDONED", "HORSE_DIED", "NOT_SHARED", "LOST", "MAX_REQUEUES"]
+__all__ = [
+    "ReportState",
+    "report_state",
+    "rq_error",
+    "ABANDONED",
+    "HORSE_DIED",
+    "NOT_SHARED",
+    "LOST",
+    "MAX_REQUEUES",
+]
 
 ABANDONED = (
     "the worker running this report stopped without finishing it (killed, crashed or cut off "
@@ -85,9 +102,40 @@ def report_state(report_id: str, reports_dir: Path, queue: Queue) -> ReportState
         return None
     if status in _GONE:
         return _from_record(_record_failure(job, reports_dir, status))
+    if status == JobStatus.FINISHED and record is not None and "plan" in record:
+        return _plan_state(record, reports_dir, queue)
     if status == JobStatus.FINISHED:
         return ReportState(FAILED, error=NOT_SHARED.format(dir=reports_dir))
     return ReportState(RUNNING, progress=float(job.meta.get("progress", 0.0)))
+
+
+def _plan_state(record: dict[str, Any], reports_dir: Path, queue: Queue) -> ReportState:
+    """A planned (sharded) report whose plan job finished: follow its fan-in job and count finished shards."""
+    from webapp.shards import discard_plan  # webapp.shards imports webapp.jobs, as this module does
+
+    plan = record["plan"]
+    try:
+        fan_in = Job.fetch(plan["fan_in_job"], connection=queue.connection)
+        fan_in_status = fan_in.get_status(refresh=True)
+    except NoSuchJobError:
+        fan_in, fan_in_status = None, None
+    again = read_record(reports_dir, str(record["report_id"]))
+    if is_final(again):
+        return _from_record(again or {})
+    if fan_in is None or fan_in_status is None:
+        return _lost(record, reports_dir, queue)
+    if fan_in_status in _GONE:
+        failed = _record_failure(fan_in, reports_dir, fan_in_status, report_id=str(record["report_id"]))
+        discard_plan(reports_dir, str(record["report_id"]), plan, record.get("source"))
+        return _from_record(failed)
+    if fan_in_status == JobStatus.FINISHED:
+        return ReportState(FAILED, error=NOT_SHARED.format(dir=reports_dir))
+    statuses = [
+        job.get_status(refresh=False) if job is not None else None
+        for job in Job.fetch_many(plan["shard_jobs"], connection=queue.connection)
+    ]
+    finished = sum(1 for status in statuses if status == JobStatus.FINISHED)
+    return ReportState(RUNNING, progress=round(finished / int(plan["shards"]), 6))
 
 
 def _lost(record: dict[str, Any], reports_dir: Path, queue: Queue) -> ReportState:
@@ -125,22 +173,23 @@ def _from_record(record: dict[str, Any]) -> ReportState:
     return ReportState(FAILED, record=record, error=str(record.get("error") or "the report failed"))
 
 
-def _record_failure(job: Job, reports_dir: Path, status: JobStatus) -> dict[str, Any]:
+def _record_failure(job: Job, reports_dir: Path, status: JobStatus, report_id: str | None = None) -> dict[str, Any]:
     kwargs = job.kwargs
     record = failed_record(
-        job.id,
+        report_id or job.id,
         params=kwargs.get("params"),
         source=kwargs.get("source"),
         created=kwargs.get("created"),
         started=job.started_at.isoformat() if job.started_at else None,
-        error=_rq_error(job, status),
+        error=rq_error(job, status),
     )
     record["requested_by"] = kwargs.get("requested_by")
     _write_if_possible(reports_dir, record)
     return record
 
 
-def _rq_error(job: Job, status: JobStatus) -> str:
+def rq_error(job: Job, status: JobStatus) -> str:
+    """Why RQ says ``job`` ended (``status``: failed, stopped or cancelled), for a person."""
     if status != JobStatus.FAILED:
         return STOPPED
     result = job.latest_result()
