@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -95,3 +97,38 @@ def test_on_the_example_data_a_store_down_at_now():
     assert summary["uptime_pct"]["week"] == pytest.approx(
         100 * report["uptime_last_week"].sum() / (report["uptime_last_week"] + report["downtime_last_week"]).sum()
     )
+
+
+def test_the_sums_do_not_depend_on_how_the_frames_are_chunked():
+    # A sharded report's frames are concatenations; float addition is not associative, so
+    # a chunk-wise sum could differ in the last bit. 3,000 stores of figures with many digits,
+    # whole and as 7 uneven chunks: the same summary, bit for bit.
+    rng = random.Random(14)
+    ids = [f"s{n:05d}" for n in range(3_000)]
+    report = pl.DataFrame(
+        {"store_id": ids, **{c: [rng.random() * 60 for _ in ids] for c in REPORT_SCHEMA if c != "store_id"}},
+        schema=REPORT_SCHEMA,
+    )
+    daily = pl.DataFrame(
+        {
+            "store_id": ids * 2,
+            "date": [date(2024, 10, 13)] * 3_000 + [date(2024, 10, 14)] * 3_000,
+            "business_hours": [rng.random() * 24 for _ in range(6_000)],
+            "uptime_hours": [rng.random() * 12 for _ in range(6_000)],
+            "downtime_hours": [0.0] * 6_000,
+            "uptime_ratio": [0.5] * 6_000,
+        },
+        schema=DAILY_SCHEMA,
+    ).sort("store_id", "date")
+    timeline = pl.DataFrame(schema=TIMELINE_SCHEMA)
+    cuts = [0, 1, 17, 400, 1_111, 2_000, 2_999, 3_000]
+
+    def chunked(frame: pl.DataFrame, scale: int) -> pl.DataFrame:
+        pieces = [frame.slice(a * scale, (b - a) * scale) for a, b in itertools.pairwise(cuts)]
+        return pl.concat(pieces, rechunk=False)
+
+    now = datetime(2024, 10, 15, tzinfo=UTC)
+    whole = storemon.fleet_summary(report.rechunk(), timeline, daily.rechunk(), now=now)
+    pieces = storemon.fleet_summary(chunked(report, 1), timeline, chunked(daily, 2), now=now)
+    assert chunked(report, 1).n_chunks() == 7
+    assert pieces == whole

@@ -13,9 +13,7 @@ gunicorn; the property test runs the same jobs in-process on a
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
 import signal
 import subprocess
@@ -26,8 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -66,40 +62,11 @@ def report_bytes(reports: Path, report_id: str) -> dict[str, bytes]:
     return {kind: (reports / f"{report_id}{suffix}").read_bytes() for kind, suffix in REPORT_FILES.items()}
 
 
-#: Known library defect (src/storemon/_core: ticks → minutes/hours): Polars divides a long Int64 column by a
-#: scalar through a reciprocal (inexact) and a short one exactly, so a store's figures can differ in the last bit
-#: with the number of stores in the frame — a shard's frame is shorter. The CSV (rounded) is byte-identical; the
-#: Parquet files and the record's fleet summary agree to a few ULP. Pinned by the strict xfail test below.
-ULP_DEFECT = "the library's float figures depend in the last bit on the frame's length (ticks / scalar in Polars)"
-
-
 def assert_same_report(reports: Path, expected_id: str, report_id: str) -> None:
-    """Every file of ``report_id`` equals ``expected_id``'s: the CSV byte for byte, the Parquet files to 4 ULP."""
+    """Every file of ``report_id`` equals ``expected_id``'s, byte for byte."""
     expected, got = report_bytes(reports, expected_id), report_bytes(reports, report_id)
-    assert got["csv"] == expected["csv"]
     for kind in REPORT_FILES:
-        if kind == "csv" or got[kind] == expected[kind]:
-            continue
-        a, b = (pl.read_parquet(io.BytesIO(data)) for data in (expected[kind], got[kind]))
-        assert a.schema == b.schema and a.height == b.height, kind
-        for name, dtype in a.schema.items():
-            if dtype != pl.Float64:
-                assert a[name].equals(b[name]), (kind, name)
-                continue
-            left, right = a[name].to_numpy(), b[name].to_numpy()
-            ulps = 4 * np.spacing(np.maximum(np.abs(left), np.abs(right)))
-            assert (np.abs(left - right) <= ulps).all(), (kind, name)
-
-
-def close(a: object, b: object) -> bool:
-    """JSON values equal, floats to a relative 1e-12 (see :data:`ULP_DEFECT`)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+        assert got[kind] == expected[kind], kind
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +134,7 @@ def test_a_sharded_report_equals_the_unsharded_one_byte_for_byte(redis_server: R
         record = read_record(reports, sharded)
         assert record["status"] == "Complete", record.get("error")
         assert_same_report(reports, plain, sharded)
-        assert close(comparable(record), comparable(read_record(reports, plain)))
+        assert comparable(record) == comparable(read_record(reports, plain))
         if shards > 1:
             assert record["shards"]["count"] == shards
             assert sum(s["rows"] for s in record["shards"]["per_shard"]) == record["rows"]
@@ -217,10 +184,10 @@ def test_in_process_progress_is_finished_shards_over_shards(redis_url: str, tmp_
     assert client.get(f"/api/get_report/{report_id}/").headers["X-Report-Status"] == "Complete"
 
 
-@pytest.mark.xfail(strict=True, reason=ULP_DEFECT)
-def test_the_exact_report_of_shards_is_byte_identical_too(redis_url: str, tmp_path: Path):
-    # 5 stores (seed 1) in 2 shards: uptime_last_week of one store differs by 1 ULP (7.1e-15 h) from the unsharded
-    # (found by comparing storemon.report_views_from_store with and without shard=(i, 2) on this store).
+def test_a_one_store_shard_is_byte_identical_too(redis_url: str, tmp_path: Path):
+    # 5 stores (seed 1) in 2 shards: one shard holds a single store, whose figures once differed from the
+    # unsharded ones in the last bit (Polars divided a one-row column exactly and a longer one through the
+    # reciprocal; storemon._core.units now rounds every division correctly).
     store = make_store(tmp_path, stores=5, seed=1, days=3)
     reports = tmp_path / "reports"
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "STOREMON_STORE": str(store),
@@ -230,6 +197,7 @@ def test_the_exact_report_of_shards_is_byte_identical_too(redis_url: str, tmp_pa
     sharded = client.post("/api/trigger_report/", json={"shards": 2}).get_json()["report_id"]
     run_jobs(app)
     assert report_bytes(reports, sharded) == report_bytes(reports, plain)
+    assert comparable(read_record(reports, sharded)) == comparable(read_record(reports, plain))
 
 
 # --- the service over real processes ----------------------------------------------------
@@ -365,7 +333,7 @@ def test_on_two_hosts_shards_1_2_3_5_give_the_same_files_and_record(fleet_factor
         assert fleet.final(report_id).headers["X-Report-Status"] == "Complete"
         assert_same_report(fleet.reports, plain, report_id)
         record = fleet.record(report_id)
-        assert close(comparable(record), expected_record)
+        assert comparable(record) == expected_record
         assert record["shards"]["count"] == shards and len(record["shards"]["per_shard"]) == shards
     # The fan-in removes the shard files just after writing the record.
     wait_for(lambda: not any((fleet.reports / SHARDS_DIR).rglob("*")), "the shard files to be removed", timeout=10)

@@ -14,6 +14,12 @@ nothing and computes no status itself), so every figure is the library's:
   (ties by id), each with its week's downtime and uptime in hours;
 * ``daily`` — per local date, the business and up hours summed over the
   stores, and their ratio (``None`` when the fleet had no business time).
+
+Sums run one value after another in store order (a running sum's last
+value), not Polars' chunk-wise ``sum``: float addition is not associative, so
+a chunk-wise sum depends on how the frame is chunked, and a sharded report's
+frames are concatenations of its shards'. The same figures in the same order
+give the same bits.
 """
 
 from __future__ import annotations
@@ -43,10 +49,11 @@ def fleet_summary(
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ConfigError(f"top must be a whole number ≥ 0, not {top!r}")
     moment = utc_instant(now, "now") - timedelta(microseconds=1)
-    sums = report.select(
-        *(pl.col(f"uptime_last_{window}").sum().alias(f"up_{window}") for window in _WINDOWS),
+    in_order = report.sort("store_id")
+    sums = in_order.select(
+        *(_sum(pl.col(f"uptime_last_{window}")).alias(f"up_{window}") for window in _WINDOWS),
         *(
-            (pl.col(f"uptime_last_{window}") + pl.col(f"downtime_last_{window}")).sum().alias(f"business_{window}")
+            _sum(pl.col(f"uptime_last_{window}") + pl.col(f"downtime_last_{window}")).alias(f"business_{window}")
             for window in _WINDOWS
         ),
     ).row(0, named=True)
@@ -65,8 +72,9 @@ def fleet_summary(
     top_downtime = worst.select("store_id", "downtime_last_week", "uptime_last_week").to_dicts()
     business, up = pl.col("business_hours"), pl.col("uptime_hours")
     days = (
-        daily.group_by("date")
-        .agg(business.sum(), up.sum())
+        daily.sort("date", "store_id")
+        .group_by("date", maintain_order=True)
+        .agg(_sum(business), _sum(up))
         .sort("date")
         .select(
             pl.col("date").dt.to_string("%Y-%m-%d"),
@@ -83,6 +91,11 @@ def fleet_summary(
         "top_downtime": top_downtime,
         "daily": days,
     }
+
+
+def _sum(values: pl.Expr) -> pl.Expr:
+    """The sum of ``values`` added one after another in row order (module docstring); 0 when there are none."""
+    return values.cum_sum().last().fill_null(0.0)
 
 
 def _ratio(part: float | None, whole: float | None, scale: float) -> float | None:
