@@ -58,15 +58,16 @@ def status_intervals(
     if not first.all():
         code, t, active = code[first], t[first], active[first]
     del first
-    ticks = t * TICKS_PER_US
     if horizon_active == horizon_inactive:
         horizon: np.ndarray | int = horizon_active
     else:
         horizon = np.where(active, horizon_active, horizon_inactive)
     # Poll i holds [max(tᵢ − hᵢ, mᵢ₋₁), min(tᵢ + hᵢ, mᵢ)): the midpoint mᵢ (in
     # ticks tᵢ + tᵢ₊₁, as TICKS_PER_US is 2) only between polls of one store.
-    start, end = ticks - horizon, ticks + horizon
-    del ticks, horizon
+    start = t * TICKS_PER_US
+    end = start + horizon
+    start -= horizon
+    del horizon
     same_next = code[1:] == code[:-1]
     midpoint = t[1:] + t[:-1]
     del t
