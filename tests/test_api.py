@@ -63,7 +63,7 @@ PUBLIC = {
 # What the pure computation may import: polars, computation-only stdlib modules and its own kind.
 CORE_MAY_IMPORT = {
     "__future__", "dataclasses", "datetime", "enum", "functools", "collections", "typing", "math", "zoneinfo",
-    "polars", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
+    "polars", "numpy", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
     "storemon.exceptions",
 }  # fmt: skip
 # Polars entry points and builtins that touch files.
