@@ -22,10 +22,24 @@ Each comparison is ``{"storemon": {...}, "duckdb": {...}, "ratio": ...}`` with
 whether both computed the same report (``same_report``: row count and column
 sums, or for the CLIs the CSV files up to their rounding; for ``load_parquet``
 the same number of valid rows of each input).
+
+Run as a script it measures a chosen few comparisons of one data set without
+building a store (for S30, where the whole benchmark takes long; wrap such a
+run in ``flock /work/cache/.s30.lock``)::
+
+    python benchmarks/versus.py DATA --frames FRAMES --parquet PARQUET \
+        [--only cli_csv,compute,limit] [--runs 3] [--warmup 1]
+
+``DATA`` holds the CSV files, ``FRAMES`` the typed frames of the ``load``
+stage (``stages.py load`` writes them), ``PARQUET`` the Parquet copies;
+``limit`` is the CSV-parse floor of :mod:`stages`, storemon's side only.
+It prints one JSON object.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 import sys
 from collections.abc import Callable
@@ -213,3 +227,58 @@ def _same_csv(outputs: dict[str, Path]) -> bool:
         return False
     worst = max((frames[0][c] - frames[1][c]).abs().max() or 0.0 for c in frames[0].columns[1:])
     return worst <= CSV_TOLERANCE
+
+
+# --- a few comparisons, as a script -----------------------------------------------------------
+
+_STANDALONE = ("cli_csv", "compute", "limit")
+
+
+def measure_some(
+    data: Path, frames: Path, parquet: Path, only: list[str], runs: int, warmup: int, out: Path
+) -> dict[str, Any]:
+    """The comparisons ``only`` names (out of cli_csv, compute, limit), measured as :func:`measure_versus` does."""
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    name = data.resolve().parent.name
+    results: dict[str, Any] = {}
+    if "limit" in only:
+        results["limit"] = run_stage("limit", data=data, runs=runs, warmup=warmup)
+        progress(f"{name}: limit {results['limit'].get('median_s')} s")
+    if "compute" in only:
+        sides = {"storemon": ("compute", {"frames": frames}), "duckdb": ("duckdb_compute", {"data": parquet})}
+        results["compute"] = _report(name, "compute", _in_process(sides, runs, warmup), progress)
+    if "cli_csv" in only:
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = {side: out / f"{side}-csv.csv" for side in SIDES}
+        storemon = str(Path(sys.executable).with_name("storemon"))
+        commands = {
+            "storemon": [storemon, "report", str(data), "-o", str(outputs["storemon"])],
+            "duckdb": [sys.executable, str(HERE / "duckdb_report.py"), str(data), "-o", str(outputs["duckdb"])],
+        }
+        entry = _commands(commands, runs, warmup)
+        entry["same_report"] = _same_csv(outputs) if "error" not in entry else None
+        results["cli_csv"] = _report(name, "cli_csv", entry, progress)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A few storemon vs DuckDB comparisons of one data set.")
+    parser.add_argument("data", type=Path, help="directory of the three CSV files")
+    parser.add_argument("--frames", type=Path, required=True, help="typed frames written by the load stage")
+    parser.add_argument("--parquet", type=Path, required=True, help="typed Parquet copies of the CSV files")
+    parser.add_argument("--only", default=",".join(_STANDALONE), help=f"comma-separated, out of {_STANDALONE}")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="where the CLIs write their reports (default: FRAMES/../out)")
+    args = parser.parse_args(argv)
+    only = [item for item in args.only.split(",") if item]
+    unknown = sorted(set(only) - set(_STANDALONE))
+    if unknown:
+        parser.error(f"unknown comparison(s): {', '.join(unknown)}")
+    out = args.out or args.frames.resolve().parent / "out"
+    print(json.dumps(measure_some(args.data, args.frames, args.parquet, only, args.runs, args.warmup, out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import polars as pl
 import pytest
 
-from storemon import compute_report
+from storemon import compute_report, resolve_now
 from storemon._core import store_codes as stores
 from storemon._core.report import _coerce_polls
 from strategies import hours_frame, polls_frame, tz_frame, utc
@@ -95,4 +95,37 @@ def test_packed_sort_and_three_column_sort_agree():
         (3, 20, True),
         (3, 50, False),
         (3, 50, True),
+    ]
+
+
+def test_the_latest_poll_of_an_invalid_id_is_not_now():
+    # "=x" is an invalid id (a formula): its 13:00 poll is left out, so `now` is "s"'s 12:00 poll.
+    polls = polls_frame([("s", NOW - timedelta(hours=1), "active"), ("=x", NOW, "inactive")])
+    hours, tz = hours_frame([]), tz_frame([("s", "UTC")])
+    table = stores.store_table(_coerce_polls(polls), hours, tz)
+    assert table.stores["store_id"].to_list() == ["s"]
+    expected_us = int((NOW - timedelta(hours=1)).timestamp()) * 1_000_000
+    assert table.latest_poll_us == table.earliest_poll_us == expected_us
+    assert resolve_now(polls) == NOW - timedelta(hours=1)
+    assert resolve_now(polls.head(1)) == NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("code", [5, 2**20 + 1])
+def test_packed_and_two_column_event_sorts_agree(code):
+    from storemon._core.sweep import ACTIVE, UNKNOWN, segments
+
+    # Business [10, 20), active [15, 30): [10, 15) business unknown, [15, 20) business active,
+    # [20, 30) active outside business, [30, 2**40) unknown outside business. The cut at 2**40
+    # ticks makes the key too wide for 2**20 + 1 stores (41 + 3 bits of instant), so that case
+    # sorts by two columns.
+    frame = {"code": pl.Series([code], dtype=pl.UInt32)}
+    business = pl.DataFrame({**frame, "start": [10], "end": [20]})
+    status = pl.DataFrame({**frame, "start": [15], "end": [30], "active": [True]})
+    cuts = pl.DataFrame({**frame, "at": [2**40]})
+    segs = segments(business, status, cuts=cuts)
+    assert segs.rows() == [
+        (code, 10, 15, True, UNKNOWN),
+        (code, 15, 20, True, ACTIVE),
+        (code, 20, 30, False, ACTIVE),
+        (code, 30, 2**40, False, UNKNOWN),
     ]

@@ -167,7 +167,7 @@ def prepare(
     """Check the parameters, coerce the inputs (leaving out invalid rows) and list the stores."""
     check_zone(default_timezone, "default time zone")
     horizons = horizon_ticks(horizon, horizon_active, horizon_inactive)
-    polls_lf, hours_df = _coerce_polls(polls), _coerce_hours(hours)
+    polls_lf, hours_df = _collected_polls(polls), _coerce_hours(hours)
     special_df = _coerce_special(special)
     tz_df = _known_zone_rows(_coerce_timezones(tz))
     table = store_table(polls_lf, hours_df, tz_df, special_df)
@@ -261,8 +261,18 @@ def _horizon_ticks(horizon: object, what: str = "horizon") -> int:
 
 
 def _latest_poll_us(polls: pl.LazyFrame) -> int:
+    """The latest poll of a valid store id.
+
+    Usually the latest poll of all is one: then only its id is checked, not
+    every poll's (checking every id is a regular expression over millions of
+    strings); otherwise the polls of invalid ids are left out first.
+    """
+    t = pl.col("t")
+    latest = polls.select(pl.col("store_id").get(t.arg_max()).alias("store_id"), t.max()).collect()
+    if latest.select(valid_store_id(pl.col("store_id")).fill_null(True).all()).item():
+        return _latest(latest.get_column("t").item())
     valid = polls.filter(valid_store_id(pl.col("store_id")))
-    return _latest(valid.select(pl.col("t").max()).collect().item())
+    return _latest(valid.select(t.max()).collect().item())
 
 
 def _latest(latest_us: int | None) -> int:
@@ -318,6 +328,15 @@ def _coerce_polls(polls: Frame) -> pl.LazyFrame:
         # Invalid store ids are left out by store_table, once per distinct id.
         .filter((t >= _MIN_US) & (t < _MAX_US))
     )
+
+
+def _collected_polls(polls: Frame) -> pl.LazyFrame:
+    """:func:`_coerce_polls`, collected once: the store table and the timeline both read it.
+
+    For an eager frame of valid polls that is a cheap projection (no row is
+    copied); a lazy input is read once instead of once per step.
+    """
+    return _coerce_polls(polls).collect().lazy()
 
 
 def _coerce_hours(hours: Frame) -> pl.DataFrame:

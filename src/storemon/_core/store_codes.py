@@ -6,11 +6,14 @@ millions of UUID-sized strings dominated the run time before). So polls meet
 their store through a 64-bit *fingerprint* of the id — Polars' string hash,
 far cheaper than a hash-table lookup of the string itself.
 
-Fingerprints could collide, so they are checked: a second, independently
-seeded hash must be constant within each fingerprint, and the fingerprints of
-all known ids must be distinct. Should either check fail the table falls back
-to joining on the id strings (slower, same result). Two different ids would
-have to agree on both 64-bit hashes to slip through.
+The stores are the *distinct* ids of the inputs: one pass over the polls'
+ids (a hash set of strings, which stays small — one entry per store — as
+the polls grow) lists them, and everything else about a store is computed on
+that short list. Fingerprints could collide, so they are checked there,
+exactly: the fingerprint of every distinct id must be distinct. Should the
+check fail the table falls back to joining on the id strings (slower, same
+result). No collision can slip through: a fingerprint that is distinct over
+all distinct ids names one id.
 """
 
 from __future__ import annotations
@@ -49,16 +52,11 @@ def valid_store_id(ids: pl.Expr) -> pl.Expr:
 
 
 _FINGERPRINT_SEED = 0x5EED_1D
-_CHECK_SEED = 0xC0FFEE
 
 
 def fingerprint(ids: pl.Expr) -> pl.Expr:
     """The 64-bit fingerprint of each store id."""
     return ids.hash(_FINGERPRINT_SEED)
-
-
-def _check_hash(ids: pl.Expr) -> pl.Expr:
-    return ids.hash(_CHECK_SEED)
 
 
 @dataclass(frozen=True)
@@ -87,28 +85,19 @@ def store_table(
     code in :func:`polls_with_codes` and drop out there, and they do not count
     for ``earliest_poll_us`` / ``latest_poll_us`` (the default ``now``).
     """
-    per_store = (
-        polls.group_by(fingerprint(pl.col("store_id")).alias("fingerprint"))
-        .agg(
-            pl.col("store_id").first(),
-            _check_hash(pl.col("store_id")).min().alias("check_lo"),
-            _check_hash(pl.col("store_id")).max().alias("check_hi"),
-            pl.col("t").min().alias("earliest"),
-            pl.col("t").max().alias("latest"),
-        )
-        .collect()
-    )
-    polled_ids_clash = not (per_store["check_lo"] == per_store["check_hi"]).all()
-    if polled_ids_clash:
-        per_store = (
-            polls.filter(valid_store_id(pl.col("store_id")))
-            .group_by("store_id")
-            .agg(pl.col("t").min().alias("earliest"), pl.col("t").max().alias("latest"))
-            .collect()
-        )
+    # Eager: a lazy unique over the polls is slower (and the coerced polls
+    # are a cheap projection of the input frame, see report.prepare).
+    frame = polls.select("store_id", "t").collect()
+    distinct = frame.get_column("store_id").unique().to_frame()
+    polled_ids = distinct.filter(valid_store_id(pl.col("store_id")))
+    if polled_ids.height == distinct.height:
+        times = frame.get_column("t")
     else:
-        per_store = per_store.filter(valid_store_id(pl.col("store_id")))
-    polled_ids = per_store.select("store_id")
+        # Polls of invalid ids do not count for the bounds; only the few
+        # distinct invalid ids are looked up, not every poll's id checked.
+        invalid = distinct.filter(~valid_store_id(pl.col("store_id"))).get_column("store_id")
+        times = frame.filter(~pl.col("store_id").is_in(pl.lit(invalid).implode())).get_column("t")
+    del frame
     stores = (
         pl.concat(
             [polled_ids, hours.select("store_id"), tz.select("store_id")]
@@ -119,11 +108,10 @@ def store_table(
         .with_row_index("code")
         .with_columns(fingerprint(pl.col("store_id")).alias("fingerprint"))
     )
-    clash = polled_ids_clash or stores["fingerprint"].n_unique() != stores.height
+    # Exact: ``stores`` holds every distinct id of every input once.
+    clash = stores["fingerprint"].n_unique() != stores.height
     join_on = "store_id" if clash else "fingerprint"
-    return StoreTable(
-        stores, join_on, _int_or_none(per_store["earliest"].min()), _int_or_none(per_store["latest"].max())
-    )
+    return StoreTable(stores, join_on, _int_or_none(times.min()), _int_or_none(times.max()))
 
 
 def _int_or_none(value: object) -> int | None:

@@ -18,6 +18,7 @@ Every figure storemon returns is a sum over these segments: the report's
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 __all__ = ["ACTIVE", "INACTIVE", "UNKNOWN", "segments", "measure_windows", "merge_runs"]
@@ -50,9 +51,9 @@ def segments(
     active = status.filter("active")
     inactive = status.filter(~pl.col("active"))
     pieces = [
-        _events(business, (1, 0, 0)),
-        _events(active, (0, 1, 0)),
-        _events(inactive, (0, 0, 1)),
+        _events(business, _BUSINESS_OPENS),
+        _events(active, _ACTIVE_OPENS),
+        _events(inactive, _INACTIVE_OPENS),
     ]
     if cover is not None:
         codes, (lo, hi) = cover
@@ -60,22 +61,72 @@ def segments(
         pieces.append(_boundaries(codes.select("code", pl.lit(hi, pl.Int64).alias("at"))))
     if cuts is not None:
         pieces.append(_boundaries(cuts.select("code", "at")))
-    events = pl.concat(pieces).sort("code", "at")
-    code, at = pl.col("code"), pl.col("at")
-    state = (
-        pl.when(pl.col("d_active").cum_sum() > 0)
-        .then(ACTIVE)
-        .when(pl.col("d_inactive").cum_sum() > 0)
-        .then(INACTIVE)
-        .otherwise(UNKNOWN)
+    code, at, kind = _sorted_events(pl.concat(pieces))
+    # Events at one (store, instant) may come in any order: only the last of
+    # them starts a non-empty segment, and its running sums include them all.
+    # The sums run over all stores at once: each store's events sum to zero.
+    business_open = _open_count(kind, _BUSINESS_OPENS) > 0
+    active_open = _open_count(kind, _ACTIVE_OPENS) > 0
+    inactive_open = _open_count(kind, _INACTIVE_OPENS) > 0
+    del kind
+    state = np.where(active_open, ACTIVE, np.where(inactive_open, INACTIVE, UNKNOWN)).astype(np.int8)
+    del active_open, inactive_open
+    end = at.copy()
+    np.copyto(end[:-1], at[1:], where=code[1:] == code[:-1])
+    kept = end > at
+    return pl.DataFrame(
+        [
+            pl.Series("code", code[kept], dtype=pl.UInt32),
+            pl.Series("start", at[kept], dtype=pl.Int64),
+            pl.Series("end", end[kept], dtype=pl.Int64),
+            pl.Series("business", business_open[kept], dtype=pl.Boolean),
+            pl.Series("status", state[kept], dtype=pl.Int8),
+        ]
     )
-    return events.select(
-        code,
-        at.alias("start"),
-        pl.when(code == code.shift(-1)).then(at.shift(-1)).otherwise(at).alias("end"),
-        (pl.col("d_business").cum_sum() > 0).alias("business"),
-        state.cast(pl.Int8).alias("status"),
-    ).filter(pl.col("end") > pl.col("start"))
+
+
+# Event kinds (Int8): 0 cuts a segment only; an interval of each counter
+# opens with the kind below and closes with the next one.
+_BUSINESS_OPENS, _ACTIVE_OPENS, _INACTIVE_OPENS = 1, 3, 5
+_KIND_BITS = 3
+
+
+def _sorted_events(events: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``code``, ``at`` and ``kind`` of ``events``, sorted by (code, at).
+
+    As for the polls (:func:`storemon._core.status._sorted`), when the three
+    fit in one Int64 they are packed into whole-bit fields of a key, which
+    NumPy sorts alone: far cheaper than sorting a frame by two columns.
+    """
+    bounds = events.select(pl.col("at").min().alias("lo"), pl.col("at").max().alias("hi"), pl.col("code").max())
+    at_lo, at_hi, top = bounds.row(0)
+    if at_lo is None:
+        return (np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int8))
+    at_bits = (at_hi - at_lo).bit_length()
+    shift = at_bits + _KIND_BITS
+    if top >= 2 ** (63 - shift):
+        ordered = events.sort("code", "at")
+        return (
+            ordered.get_column("code").to_numpy(),
+            ordered.get_column("at").to_numpy(),
+            ordered.get_column("kind").to_numpy(),
+        )
+    key = pl.col("code").cast(pl.Int64) * (1 << shift) + (pl.col("at") - at_lo) * (1 << _KIND_BITS) + pl.col("kind")
+    packed = events.select(key.alias("key")).get_column("key").to_numpy(writable=True)
+    packed.sort()
+    code = (packed >> shift).astype(np.uint32)
+    kind = (packed & ((1 << _KIND_BITS) - 1)).astype(np.int8)
+    packed >>= _KIND_BITS
+    packed &= (1 << at_bits) - 1
+    packed += at_lo
+    return code, packed, kind
+
+
+def _open_count(kind: np.ndarray, opens: int) -> np.ndarray:
+    """The running count of open intervals of the counter whose intervals open with ``opens``."""
+    delta = (kind == opens).astype(np.int64)
+    delta -= kind == opens + 1
+    return np.cumsum(delta, out=delta)
 
 
 def measure_windows(business_segments: pl.DataFrame, now: int, windows: dict[str, int]) -> pl.DataFrame:
@@ -115,29 +166,16 @@ def merge_runs(segs: pl.DataFrame, keys: tuple[str, ...] = ("business", "status"
     return pl.concat([starts, ends], how="horizontal").select("code", "start", "end", *keys)
 
 
-def _events(intervals: pl.DataFrame, opens: tuple[int, int, int]) -> pl.DataFrame:
-    """Two events per interval: (+1 at start, −1 at end) on the counters ``opens`` marks."""
-
-    def side(col: str, sign: int) -> pl.DataFrame:
-        business, active, inactive = (sign * one for one in opens)
-        return intervals.select(
-            "code",
-            pl.col(col).alias("at"),
-            pl.lit(business, pl.Int32).alias("d_business"),
-            pl.lit(active, pl.Int32).alias("d_active"),
-            pl.lit(inactive, pl.Int32).alias("d_inactive"),
-        )
-
-    return pl.concat([side("start", 1), side("end", -1)])
+def _events(intervals: pl.DataFrame, opens: int) -> pl.DataFrame:
+    """Two events per interval: kind ``opens`` at its start, ``opens + 1`` at its end."""
+    return pl.concat(
+        [
+            intervals.select("code", pl.col("start").alias("at"), pl.lit(opens, pl.Int8).alias("kind")),
+            intervals.select("code", pl.col("end").alias("at"), pl.lit(opens + 1, pl.Int8).alias("kind")),
+        ]
+    )
 
 
 def _boundaries(points: pl.DataFrame) -> pl.DataFrame:
     """Events that change no counter: they only cut a segment in two."""
-    zero = pl.lit(0, pl.Int32)
-    return points.select(
-        pl.col("code").cast(pl.UInt32),
-        pl.col("at").cast(pl.Int64),
-        zero.alias("d_business"),
-        zero.alias("d_active"),
-        zero.alias("d_inactive"),
-    )
+    return points.select(pl.col("code").cast(pl.UInt32), pl.col("at").cast(pl.Int64), pl.lit(0, pl.Int8).alias("kind"))
