@@ -62,8 +62,8 @@ PUBLIC = {
     ],
 }  # fmt: skip
 
-# What the pure computation may import: polars, numpy (for correctly rounded division only:
-# storemon._core.units), computation-only stdlib modules and its own kind.
+# What the pure computation may import: polars, numpy (array passes and correctly rounded division,
+# see docs/architecture.md), computation-only stdlib modules and its own kind.
 CORE_MAY_IMPORT = {
     "__future__", "dataclasses", "datetime", "enum", "functools", "collections", "typing", "math", "zoneinfo",
     "polars", "numpy", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
