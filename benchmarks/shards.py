@@ -1,7 +1,7 @@
 """Sharded reports on real RQ workers: wall time, peak memory per worker, bytes read per shard.
 
 Run as ``.venv/bin/python benchmarks/shards.py [--size S10] [--shards 1,2,4,8] [--workers 1,2]``;
-``--s30`` adds S30 (wrap the command in ``flock /work/cache/.s30.lock``: about
+``--s30`` adds S30 (run it alone on the machine: about
 8 GiB at one shard). On the size's cached data store (:mod:`sizes`), with a
 private ``redis-server`` on a free loopback port:
 
@@ -261,7 +261,7 @@ def _targets(runs: dict[tuple[int, int], dict[str, Any]], read: dict[int, list[i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="S10", help="S1, S3, S10 (default); S30 only with --s30")
-    parser.add_argument("--s30", action="store_true", help="also S30 (run under flock /work/cache/.s30.lock)")
+    parser.add_argument("--s30", action="store_true", help="also S30 (about 8 GiB at one shard: run it alone)")
     parser.add_argument("--shards", default="1,2,4,8")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -274,7 +274,7 @@ def main() -> None:
     sizes = [args.size] + (["S30"] if args.s30 and args.size != "S30" else [])
     for name in sizes:
         if name == "S30" and not args.s30:
-            parser.error("S30 needs --s30 (and flock /work/cache/.s30.lock)")
+            parser.error("S30 needs --s30")
         run_size(name, shard_counts, worker_counts, args.cache, args.rebuild_store)
 
 

@@ -24,8 +24,8 @@ sums, or for the CLIs the CSV files up to their rounding; for ``load_parquet``
 the same number of valid rows of each input).
 
 Run as a script it measures a chosen few comparisons of one data set without
-building a store (for S30, where the whole benchmark takes long; wrap such a
-run in ``flock /work/cache/.s30.lock``)::
+building a store (for S30, where the whole benchmark takes long; run it
+alone on the machine)::
 
     python benchmarks/versus.py DATA --frames FRAMES --parquet PARQUET \
         [--only cli_csv,compute,limit] [--runs 3] [--warmup 1]

@@ -296,6 +296,32 @@ def test_a_shard_reads_only_its_share_of_the_polls(tmp_path: Path) -> None:
         assert quarter.bytes <= 1.3 * whole.bytes / 4, (quarter, whole)
 
 
+def test_read_polls_and_tables_by_window_and_shard(tmp_path: Path) -> None:
+    # read_polls(start=, end=) keeps start ≤ t ≤ end (both ends in); the shards of 3
+    # partition every poll and table row by store, in the unsharded order.
+    generate_dataset(tmp_path / "data", stores=60, days=4, seed=9, end=END)
+    root = tmp_path / "store"
+    ingest_paths(root, [tmp_path / "data"])
+    every = storemon.read_polls(root)
+    start, end = END - timedelta(days=2), END - timedelta(hours=5)
+    ts = pl.col("timestamp_utc")
+    window = storemon.read_polls(root, start=start, end=end)
+    assert_frame_equal(window, every.filter((ts >= start) & (ts <= end)), check_exact=True)
+    assert 0 < window.height < every.height
+    edge = every["timestamp_utc"][every.height // 2]
+    assert storemon.read_polls(root, start=edge, end=edge)["timestamp_utc"].to_list() == [
+        t for t in every["timestamp_utc"].to_list() if t == edge
+    ]
+    parts = [storemon.read_polls(root, start=start, end=end, shard=(i, 3)) for i in range(3)]
+    assert_frame_equal(pl.concat(parts).sort("store_id", "timestamp_utc", "status"), window, check_exact=True)
+    for table in ("hours", "timezones"):
+        whole, version = storemon.current_table(root, table)
+        pieces = [storemon.current_table(root, table, shard=(i, 3)) for i in range(3)]
+        assert {v for _, v in pieces} == {version}
+        joined = pl.concat([frame for frame, _ in pieces]).sort("store_id", maintain_order=True)
+        assert_frame_equal(joined, whole.sort("store_id", maintain_order=True), check_exact=True)
+
+
 # --- snapshot pins ----------------------------------------------------------------------------------
 
 
@@ -315,6 +341,7 @@ def test_a_pinned_snapshot_survives_ingest_upkeep_compaction_and_gc(tmp_path: Pa
     assert snapshot.stores == storemon.read_polls(root)["store_id"].n_unique()
     assert snapshot.latest_poll is not None and snapshot.seq == open_store(root).manifest().generation
     before = report_views_from_store(root, days=10)
+    polls_before, hours_before = storemon.read_polls(root), storemon.current_table(root, "hours")
     pinned_parts = {part.path for part in open_store(root).manifest().parts}
 
     # Meanwhile: a new store and later polls, enough commits for checkpoints, then compaction and GC.
@@ -336,6 +363,14 @@ def test_a_pinned_snapshot_survives_ingest_upkeep_compaction_and_gc(tmp_path: Pa
         got = concatenated([getattr(part, view) for part in shards], view)
         assert_frame_equal(got, getattr(before, view), check_exact=True)
     assert_frame_equal(report_from_store(root, snapshot=snapshot.token), before.report, check_exact=True)
+    # The raw polls and the tables of the pinned state too (the service's polls, hours … files).
+    assert storemon.read_polls(root).height > polls_before.height
+    assert_frame_equal(storemon.read_polls(root, snapshot=snapshot.token), polls_before, check_exact=True)
+    replace_hours(root, hours_before[0].head(3), source="fewer hours")
+    assert storemon.current_table(root, "hours")[0].height == 3
+    pinned_hours = storemon.current_table(root, "hours", snapshot=snapshot.token)
+    assert_frame_equal(pinned_hours[0], hours_before[0], check_exact=True)
+    assert pinned_hours[1] == hours_before[1]
 
     release_snapshot(root, snapshot.token)
     release_snapshot(root, snapshot.token)  # idempotent

@@ -168,7 +168,8 @@ def _produce_from_store(params: ReportParams, location: str, clock: _Clock) -> P
     views = storemon.report_views_from_store(store, now, days=DAILY_DAYS, **params.horizons)
     report, tables = views.report, _view_tables(views, clock)
     hours, timezones, special = (storemon.current_table(store, name)[0] for name in ("hours", "timezones", "special"))
-    tables |= _inputs_used(report, now, storemon.read_polls(store), hours, timezones, special)
+    week = storemon.read_polls(store, start=now - VIEW_RANGE, end=now)  # parts outside the week are not read
+    tables |= _inputs_used(report, now, week, hours, timezones, special)
     clock.lap("inputs")
     return Produced(report=report, now=now, rejects=rejects, tables=tables, timings=clock.laps)
 

@@ -27,10 +27,10 @@ share one report:
    (the reason, for a person) and is retried by RQ; a shard whose work
    horse or worker was killed is retried by RQ too (work horse: by its
    worker; worker: by ``StartedJobRegistry.cleanup``).
-   One more job, **inputs** (:func:`build_inputs`), writes the report's
-   input files (the week's polls, zones, hours, special hours) beside the
-   shards, in parallel with them: the store has no read of raw polls by
-   shard, so it reads them as the unsharded job does (docs/scaling.md).
+   Each shard also writes its stores' polls of the report's week (read
+   with the same shard and pinned state). One more job, **inputs**
+   (:func:`build_inputs`), writes the small tables (zones, hours, special
+   hours) of the pinned state beside the shards, in parallel with them.
 3. The **fan-in** job (:func:`fan_in_report`) checks that every shard is
    done — else the report is ``Failed`` naming the first missing shard and
    its reason, and no file of the report remains — then concatenates each
@@ -69,6 +69,7 @@ import storemon.store
 from webapp.jobs import (
     DAILY_DAYS,
     RESULT_TTL_SECONDS,
+    VIEW_RANGE,
     Produced,
     _prune_quietly,
     _wait_while_held,
@@ -105,7 +106,7 @@ SHARDS_DIR = ".shards"
 SHARD_RETRIES = 2
 
 #: The frames the inputs job writes (``inputs.<kind>.arrow``).
-INPUT_KINDS = ("polls", "timezones", "hours", "special")
+INPUT_KINDS = ("timezones", "hours", "special")
 
 #: The kinds of frame each shard writes, and the keys the fan-in sorts each by (stable: see the module doc).
 SHARD_KINDS: dict[str, tuple[str, ...]] = {
@@ -113,6 +114,7 @@ SHARD_KINDS: dict[str, tuple[str, ...]] = {
     "timeline": ("store_id",),
     "incidents": ("store_id",),
     "daily": ("store_id",),
+    "polls": ("store_id",),
 }
 
 
@@ -307,11 +309,15 @@ def build_shard(
             store, instant, days=DAILY_DAYS, shard=(index, shards), snapshot=token, **wanted.horizons
         )
         computed = time.perf_counter()
+        week = storemon.read_polls(
+            store, start=instant - VIEW_RANGE, end=instant, shard=(index, shards), snapshot=token
+        )
         frames = {
             "parquet": views.report,
             "timeline": views.timeline,
             "incidents": views.incidents,
             "daily": views.daily,
+            "polls": week_of(week, instant),
         }
         directory.mkdir(parents=True, exist_ok=True)
         for kind, frame in frames.items():
@@ -354,13 +360,12 @@ def build_inputs(
     created: str,
     requested_by: str | None = None,
 ) -> dict[str, Any]:
-    """The report's input files (polls of the week, stores' zones, hours, special hours), beside the shards.
+    """The report's small input tables (stores' zones, hours, special hours), beside the shards.
 
-    Runs as one more job of the plan, in parallel with the shards: the store
-    offers no read of raw polls by shard or on a pinned state, so this job
-    reads them as the unsharded job does (every committed poll, then the
-    week; the tables' current versions) — after the pin, like the unsharded
-    job reads them after its report. Writes ``inputs.<kind>.arrow`` and
+    Runs as one more job of the plan, in parallel with the shards, on the
+    plan's pinned state (the versions current in it), so every file of the
+    report comes from one snapshot; each shard writes its own stores' week
+    of polls. Writes ``inputs.<kind>.arrow`` and
     ``inputs.json`` last. ``params``, ``created`` and ``requested_by`` are
     there for :mod:`webapp.status` (a failed job's record).
     """
@@ -372,9 +377,10 @@ def build_inputs(
     started, read_before = time.perf_counter(), _bytes_read()
     try:
         store = storemon.open_store(source["store"])
-        hours, timezones, special = (storemon.current_table(store, t)[0] for t in ("hours", "timezones", "special"))
-        frames = {"polls": week_of(storemon.read_polls(store), datetime.fromisoformat(now)),
-                  "timezones": timezones, "hours": hours, "special": special}  # fmt: skip
+        hours, timezones, special = (
+            storemon.current_table(store, t, snapshot=token)[0] for t in ("hours", "timezones", "special")
+        )
+        frames = {"timezones": timezones, "hours": hours, "special": special}
         directory.mkdir(parents=True, exist_ok=True)
         for kind, frame in frames.items():
             with storemon.atomic_path(directory / f"inputs.{kind}.arrow") as tmp:
@@ -431,7 +437,6 @@ def fan_in_report(
         report = frames.pop("parquet")
         lap = time.perf_counter()
         inputs = {kind: pl.read_ipc(directory / f"inputs.{kind}.arrow") for kind in INPUT_KINDS}
-        frames["polls"] = inputs["polls"]
         tables = {**frames, **inputs_tables(report, inputs["timezones"], inputs["hours"], inputs["special"])}
         timings["inputs"] = round(time.perf_counter() - lap, 6)
         produced = Produced(report=report, now=now, rejects=int(plan["rejects"]), tables=tables, timings=timings)

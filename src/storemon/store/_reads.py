@@ -18,7 +18,7 @@ import polars as pl
 from storemon._core.ranges import ReportViews, daily, incidents, report_views, timeline
 from storemon._core.report import SAME_AS_HORIZON, Horizon, compute_report, reaching_polls
 from storemon._core.shards import BUCKETS, check_shard, shard_of
-from storemon._instants import utc_instant
+from storemon._instants import to_us, utc_instant
 from storemon.defaults import DAY, DEFAULT_HORIZON, DEFAULT_TIMEZONE, WEEK
 from storemon.exceptions import ConfigError, StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, REJECTS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
@@ -455,34 +455,55 @@ def _store_markers(root: Path, manifest: Manifest, now_us: int, shard: tuple[int
     )
 
 
-def read_polls(store: StoreLike) -> pl.DataFrame:
-    """Every committed poll (duplicates included), sorted by store, time and status."""
+def read_polls(
+    store: StoreLike,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    shard: tuple[int, int] | None = None,
+    snapshot: str | None = None,
+) -> pl.DataFrame:
+    """The committed polls (duplicates included), sorted by store, time and status.
+
+    Every poll by default; with ``start`` and/or ``end`` only those with
+    ``start ≤ timestamp_utc ≤ end`` (parts outside are not read). ``shard`` and
+    ``snapshot`` as for :func:`report_from_store`: only that shard's stores
+    (a pushdown into the bucketed parts), from that pinned state.
+    """
+    shard = _checked_shard(shard)
+    lowest = None if start is None else to_us(utc_instant(start, "start"))
+    highest = None if end is None else to_us(utc_instant(end, "end"))
 
     def read(root: Path, manifest: Manifest) -> pl.DataFrame:
-        return _polls_between(root, manifest, None, None).collect()
+        return _polls_between(root, manifest, lowest, highest, shard).collect()
 
-    return _on_snapshot(store, read).sort("store_id", "timestamp_utc", "status")
+    return _on_snapshot(store, read, snapshot).sort("store_id", "timestamp_utc", "status")
 
 
 _TABLE_SCHEMAS = dict(zip(TABLE_KINDS, (HOURS_SCHEMA, TIMEZONES_SCHEMA, SPECIAL_HOURS_SCHEMA), strict=True))
 
 
-def current_table(store: StoreLike, table: str) -> tuple[pl.DataFrame, str]:
+def current_table(
+    store: StoreLike, table: str, *, shard: tuple[int, int] | None = None, snapshot: str | None = None
+) -> tuple[pl.DataFrame, str]:
     """The current version of ``table`` (``"hours"``, ``"timezones"`` or ``"special"``) and its version name.
 
     The version is the id of the ingest that wrote it, or ``"none"`` while
     the table has none (the frame is then empty); pass it as ``if_version``
     to :func:`replace_hours` / :func:`replace_timezones` /
-    :func:`replace_special_hours` to replace only that version.
+    :func:`replace_special_hours` to replace only that version. ``shard``
+    keeps that shard's stores' rows (in table order); ``snapshot`` reads the
+    version current in that pinned state (see :func:`report_from_store`).
     """
     if table not in _TABLE_SCHEMAS:
         raise ConfigError(f"unknown table {table!r}: expected one of {', '.join(_TABLE_SCHEMAS)}")
+    shard = _checked_shard(shard)
 
     def read(root: Path, manifest: Manifest) -> tuple[pl.DataFrame, str]:
         entry = manifest.current(table)
-        return read_table(root, entry, _TABLE_SCHEMAS[table]), version_of(entry)
+        return _of_shard(read_table(root, entry, _TABLE_SCHEMAS[table]), shard), version_of(entry)
 
-    return _on_snapshot(store, read)
+    return _on_snapshot(store, read, snapshot)
 
 
 def table_versions(store: StoreLike, table: str) -> list[dict[str, object]]:
