@@ -69,6 +69,7 @@ __all__ = [
     "requeue_report",
     "prune_reports",
     "write_report_files",
+    "write_report_file",
     "remove_report_files",
     "failed_record",
     "describe_error",
@@ -240,16 +241,25 @@ def write_report_files(reports: Path, report_id: str, produced: Produced, timing
     sorted by store (then time), in row groups of :data:`ROW_GROUP_ROWS`
     rows with statistics. ``timings`` gains a ``write_<kind>`` entry per file.
     """
-    frames = {"parquet": produced.report, **produced.tables}
+    frames = {"csv": produced.report, "parquet": produced.report, **produced.tables}
     for kind in REPORT_FILES:
-        started = time.perf_counter()
-        path = report_file(reports, report_id, kind)
-        if kind == "csv":
-            write_report(produced.report, path)
-        else:
-            with atomic_path(path) as tmp:
-                frames[kind].write_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)
-        timings[f"write_{kind}"] = round(time.perf_counter() - started, 6)
+        write_report_file(reports, report_id, kind, frames[kind], timings)
+
+
+def write_report_file(reports: Path, report_id: str, kind: str, frame: pl.DataFrame, timings: dict[str, float]) -> None:
+    """Write the report's file of ``kind`` from ``frame`` (the report itself for ``csv``), atomically.
+
+    ``timings`` gains ``write_<kind>``. :func:`write_report_files` writes them all
+    in order; the sharded fan-in writes them one at a time, in the same order.
+    """
+    started = time.perf_counter()
+    path = report_file(reports, report_id, kind)
+    if kind == "csv":
+        write_report(frame, path)
+    else:
+        with atomic_path(path) as tmp:
+            frame.write_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)
+    timings[f"write_{kind}"] = round(time.perf_counter() - started, 6)
 
 
 def remove_report_files(reports: Path, report_id: str) -> None:

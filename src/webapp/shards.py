@@ -38,7 +38,7 @@ share one report:
    order (stable sort): each store's rows come from one shard, in the
    unsharded order, so the result *is* the unsharded frame. It writes the
    report's files with the unsharded writer
-   (:func:`webapp.jobs.write_report_files`) and the record last, then
+   (:func:`webapp.jobs.write_report_file`, one file at a time) and the record last, then
    releases the pin and removes the shard directory.
 
 A job of a plan that is no longer the report's (the report finished, or
@@ -70,7 +70,6 @@ from webapp.jobs import (
     DAILY_DAYS,
     RESULT_TTL_SECONDS,
     VIEW_RANGE,
-    Produced,
     _prune_quietly,
     _wait_while_held,
     build_report,
@@ -79,7 +78,7 @@ from webapp.jobs import (
     inputs_tables,
     remove_report_files,
     week_of,
-    write_report_files,
+    write_report_file,
 )
 from webapp.params import MAX_SHARDS, ReportParams
 from webapp.records import COMPLETE, QUEUED, is_final, read_record, report_files, utc_now_iso, write_record
@@ -427,22 +426,29 @@ def fan_in_report(
         done = [_shard_done(directory, plan, i) for i in range(count)]
         inputs_done = _inputs_done(directory, plan)
         timings: dict[str, float] = {}
-        frames: dict[str, pl.DataFrame] = {}
-        for kind, keys in SHARD_KINDS.items():
-            lap = time.perf_counter()
-            parts = [pl.read_ipc(directory / f"{i}.{kind}.arrow") for i in range(count)]
-            frames[kind] = pl.concat(parts).sort(*keys, maintain_order=True).rechunk()
-            timings[f"concat_{kind}"] = round(time.perf_counter() - lap, 6)
         now = datetime.fromisoformat(plan["now"])
-        report = frames.pop("parquet")
+        # One kind at a time, in the one-job report's file order, each file written as
+        # soon as its shards are joined: the week's polls (the largest) and the
+        # incidents are dropped once written; the fleet summary needs the rest.
+        report = _joined(directory, count, "parquet", timings)
+        write_report_file(reports, report_id, "csv", report, timings)
+        write_report_file(reports, report_id, "parquet", report, timings)
+        kept: dict[str, pl.DataFrame] = {}
+        for kind in SHARD_KINDS:
+            if kind != "parquet":
+                frame = _joined(directory, count, kind, timings)
+                write_report_file(reports, report_id, kind, frame, timings)
+                if kind in ("timeline", "daily"):
+                    kept[kind] = frame
+                del frame
         lap = time.perf_counter()
         inputs = {kind: pl.read_ipc(directory / f"inputs.{kind}.arrow") for kind in INPUT_KINDS}
-        tables = {**frames, **inputs_tables(report, inputs["timezones"], inputs["hours"], inputs["special"])}
+        tables = inputs_tables(report, inputs["timezones"], inputs["hours"], inputs["special"])
         timings["inputs"] = round(time.perf_counter() - lap, 6)
-        produced = Produced(report=report, now=now, rejects=int(plan["rejects"]), tables=tables, timings=timings)
-        write_report_files(reports, report_id, produced, timings)
+        for kind, table in tables.items():
+            write_report_file(reports, report_id, kind, table, timings)
         lap = time.perf_counter()
-        fleet = storemon.fleet_summary(report, tables["timeline"], tables["daily"], now=now)
+        fleet = storemon.fleet_summary(report, kept["timeline"], kept["daily"], now=now)
         timings["fleet"] = round(time.perf_counter() - lap, 6)
         timings["fan_in"] = round(time.perf_counter() - started_clock, 6)
         finished = utc_now_iso()
@@ -491,6 +497,15 @@ def fan_in_report(
         discard_plan(reports, report_id, plan, source)
         _prune_quietly(reports, retention_days, keep=report_id)
         raise
+
+
+def _joined(directory: Path, count: int, kind: str, timings: dict[str, float]) -> pl.DataFrame:
+    """The ``count`` shards' frames of ``kind``, concatenated and stably sorted as the one-job report's."""
+    started = time.perf_counter()
+    parts = [pl.read_ipc(directory / f"{i}.{kind}.arrow") for i in range(count)]
+    joined = pl.concat(parts).sort(*SHARD_KINDS[kind], maintain_order=True).rechunk()
+    timings[f"concat_{kind}"] = round(time.perf_counter() - started, 6)
+    return joined
 
 
 def _shard_done(directory: Path, plan: dict[str, Any], index: int) -> dict[str, Any]:
