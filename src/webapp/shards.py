@@ -33,10 +33,10 @@ share one report:
    hours) of the pinned state beside the shards, in parallel with them.
 3. The **fan-in** job (:func:`fan_in_report`) checks that every shard is
    done — else the report is ``Failed`` naming the first missing shard and
-   its reason, and no file of the report remains — then concatenates each
-   kind of output in shard order and sorts it by ``store_id`` keeping that
-   order (stable sort): each store's rows come from one shard, in the
-   unsharded order, so the result *is* the unsharded frame. It writes the
+   its reason, and no file of the report remains — then merges each kind of
+   output by ``store_id`` (``merge_sorted`` over the shards' files): each
+   store's rows come from one shard, in the unsharded order, so the result
+   *is* the unsharded frame. It writes the
    report's files with the unsharded writer
    (:func:`webapp.jobs.write_report_file`, one file at a time) and the record last, then
    releases the pin and removes the shard directory.
@@ -107,14 +107,8 @@ SHARD_RETRIES = 2
 #: The frames the inputs job writes (``inputs.<kind>.arrow``).
 INPUT_KINDS = ("timezones", "hours", "special")
 
-#: The kinds of frame each shard writes, and the keys the fan-in sorts each by (stable: see the module doc).
-SHARD_KINDS: dict[str, tuple[str, ...]] = {
-    "parquet": ("store_id",),
-    "timeline": ("store_id",),
-    "incidents": ("store_id",),
-    "daily": ("store_id",),
-    "polls": ("store_id",),
-}
+#: The kinds of frame each shard writes (each sorted by store), in the report's file order.
+SHARD_KINDS = ("parquet", "timeline", "incidents", "daily", "polls")
 
 
 class ShardFailed(storemon.StoremonError):
@@ -500,10 +494,18 @@ def fan_in_report(
 
 
 def _joined(directory: Path, count: int, kind: str, timings: dict[str, float]) -> pl.DataFrame:
-    """The ``count`` shards' frames of ``kind``, concatenated and stably sorted as the one-job report's."""
+    """The ``count`` shards' frames of ``kind`` merged in ``store_id`` order: the one-job report's frame.
+
+    Each shard's frame is sorted by store (then its time key) and holds all
+    rows of its stores, so merging the sorted frames (ties keep shard order
+    and each frame's order) gives exactly the unsharded order. The shards'
+    files are scanned, not loaded first: only the merged frame is held.
+    """
     started = time.perf_counter()
-    parts = [pl.read_ipc(directory / f"{i}.{kind}.arrow") for i in range(count)]
-    joined = pl.concat(parts).sort(*SHARD_KINDS[kind], maintain_order=True).rechunk()
+    merged = pl.scan_ipc(directory / f"0.{kind}.arrow")
+    for i in range(1, count):
+        merged = merged.merge_sorted(pl.scan_ipc(directory / f"{i}.{kind}.arrow"), key="store_id")
+    joined = merged.collect().rechunk()
     timings[f"concat_{kind}"] = round(time.perf_counter() - started, 6)
     return joined
 
