@@ -107,15 +107,7 @@ class Service:
 
     def stop(self) -> None:
         """Kill every process started here, their work horses included."""
-        victims = [(p.pid, _children(p.pid)) for p in self.processes if p.poll() is None]
-        for pid, children in victims:
-            for target in (pid, *children):
-                _kill_group(target)
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
-                pass
+        kill_all(self.processes)
 
     def request(
         self,
@@ -195,6 +187,19 @@ def _children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def kill_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL each running process, its process group and its children's (work horses), then reap them."""
+    victims = [(p.pid, _children(p.pid)) for p in processes if p.poll() is None]
+    for pid, children in victims:
+        for target in (pid, *children):
+            _kill_group(target)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
+            pass
 
 
 def _kill_group(pid: int) -> None:

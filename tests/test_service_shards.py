@@ -34,7 +34,7 @@ from rq.job import Job, JobStatus
 import storemon
 from conftest import TOKENS, TOKENS_ENV, RedisServer, run_jobs
 from storemon._generate import generate_dataset
-from test_service_e2e import Response, Service, _children, _kill_group
+from test_service_e2e import Response, Service, _children, _kill_group, kill_all
 from webapp import create_app
 from webapp.params import MAX_SHARDS
 from webapp.records import REPORT_FILES
@@ -249,14 +249,7 @@ class Fleet:
         return worker
 
     def stop(self) -> None:
-        for worker in self.workers:
-            for pid in (worker.pid, *_children(worker.pid)):
-                _kill_group(pid)
-        for worker in self.workers:
-            try:
-                worker.wait(10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
-                pass
+        kill_all(self.workers)
         self.web.stop()
 
     def trigger(self, **body: object) -> str:
