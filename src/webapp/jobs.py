@@ -246,19 +246,25 @@ def write_report_files(reports: Path, report_id: str, produced: Produced, timing
         write_report_file(reports, report_id, kind, frames[kind], timings)
 
 
-def write_report_file(reports: Path, report_id: str, kind: str, frame: pl.DataFrame, timings: dict[str, float]) -> None:
+def write_report_file(
+    reports: Path, report_id: str, kind: str, frame: pl.DataFrame | pl.LazyFrame, timings: dict[str, float]
+) -> None:
     """Write the report's file of ``kind`` from ``frame`` (the report itself for ``csv``), atomically.
 
     ``timings`` gains ``write_<kind>``. :func:`write_report_files` writes them all
-    in order; the sharded fan-in writes them one at a time, in the same order.
+    in order; the sharded fan-in writes them one at a time, in the same order,
+    from lazy merges of its shards' files. Parquet goes through one streaming
+    writer for both: its bytes depend on the rows and :data:`ROW_GROUP_ROWS`
+    only, not on how the frame is chunked or where the rows come from, and a
+    lazy frame is never held whole.
     """
     started = time.perf_counter()
     path = report_file(reports, report_id, kind)
     if kind == "csv":
-        write_report(frame, path)
+        write_report(frame.collect() if isinstance(frame, pl.LazyFrame) else frame, path)
     else:
         with atomic_path(path) as tmp:
-            frame.write_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)
+            frame.lazy().sink_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)
     timings[f"write_{kind}"] = round(time.perf_counter() - started, 6)
 
 

@@ -21,8 +21,9 @@ share one report:
    views over the stores with ``storemon.shard_of(store_id, N) == i`` from
    the pinned state only (``shard=(i, N), snapshot=token``: the library
    reads only those stores' polls) and writes them, each atomically, to the
-   report's private directory ``<reports>/.shards/<id>/<token>/`` as Arrow
-   IPC files (dtypes exact), and last ``<i>.json`` (rows, timings), the
+   report's private directory ``<reports>/.shards/<id>/<token>/`` as
+   Parquet files in row groups (dtypes exact; a scan of them streams, where
+   a merge over Arrow IPC files maps them whole), and last ``<i>.json`` (rows, timings), the
    mark that the shard is done. A shard that raises writes ``<i>.error``
    (the reason, for a person) and is retried by RQ; a shard whose work
    horse or worker was killed is retried by RQ too (work horse: by its
@@ -34,12 +35,15 @@ share one report:
 3. The **fan-in** job (:func:`fan_in_report`) checks that every shard is
    done — else the report is ``Failed`` naming the first missing shard and
    its reason, and no file of the report remains — then merges each kind of
-   output by ``store_id`` (``merge_sorted`` over the shards' files): each
-   store's rows come from one shard, in the unsharded order, so the result
-   *is* the unsharded frame. It writes the
-   report's files with the unsharded writer
-   (:func:`webapp.jobs.write_report_file`, one file at a time) and the record last, then
-   releases the pin and removes the shard directory.
+   output by ``store_id`` (``merge_sorted`` over scans of the shards'
+   files): each store's rows come from one shard, in the unsharded order,
+   so the result *is* the unsharded frame. It streams each merge into the
+   report's file with the unsharded writer
+   (:func:`webapp.jobs.write_report_file`, one file at a time), so only the
+   report itself (one row per store) is held whole; the fleet summary reads
+   what it needs of the timeline and the daily series from the same scans.
+   The record comes last; then the fan-in releases the pin and removes the
+   shard directory.
 
 A job of a plan that is no longer the report's (the report finished, or
 was planned again after Redis lost its jobs) does nothing. Progress while
@@ -104,11 +108,14 @@ SHARDS_DIR = ".shards"
 #: How often RQ runs a failed shard again before the report fails (a killed worker counts as a failure).
 SHARD_RETRIES = 2
 
-#: The frames the inputs job writes (``inputs.<kind>.arrow``).
+#: The frames the inputs job writes (``inputs.<kind>.parquet``).
 INPUT_KINDS = ("timezones", "hours", "special")
 
 #: The kinds of frame each shard writes (each sorted by store), in the report's file order.
 SHARD_KINDS = ("parquet", "timeline", "incidents", "daily", "polls")
+
+#: Rows per row group of a shard's files: a merge reads them a row group at a time.
+SHARD_ROW_GROUP_ROWS = 65_536
 
 
 class ShardFailed(storemon.StoremonError):
@@ -314,8 +321,7 @@ def build_shard(
         }
         directory.mkdir(parents=True, exist_ok=True)
         for kind, frame in frames.items():
-            with storemon.atomic_path(directory / f"{index}.{kind}.arrow") as tmp:
-                frame.write_ipc(tmp)
+            _write_shard_file(directory / f"{index}.{kind}.parquet", frame)
         done = {
             "index": index,
             "rows": views.report.height,
@@ -331,6 +337,12 @@ def build_shard(
         log.exception("report %s shard %d/%d failed", report_id, index, shards)
         _write_error(directory / f"{index}.error", exc)
         raise
+
+
+def _write_shard_file(path: Path, frame: pl.DataFrame) -> None:
+    """One output of a shard job, atomically: Parquet, uncompressed (it is read once, soon, nearby)."""
+    with storemon.atomic_path(path) as tmp:
+        frame.write_parquet(tmp, compression="uncompressed", row_group_size=SHARD_ROW_GROUP_ROWS, statistics=False)
 
 
 def _write_error(path: Path, exc: Exception) -> None:
@@ -358,7 +370,7 @@ def build_inputs(
     Runs as one more job of the plan, in parallel with the shards, on the
     plan's pinned state (the versions current in it), so every file of the
     report comes from one snapshot; each shard writes its own stores' week
-    of polls. Writes ``inputs.<kind>.arrow`` and
+    of polls. Writes ``inputs.<kind>.parquet`` and
     ``inputs.json`` last. ``params``, ``created`` and ``requested_by`` are
     there for :mod:`webapp.status` (a failed job's record).
     """
@@ -376,8 +388,7 @@ def build_inputs(
         frames = {"timezones": timezones, "hours": hours, "special": special}
         directory.mkdir(parents=True, exist_ok=True)
         for kind, frame in frames.items():
-            with storemon.atomic_path(directory / f"inputs.{kind}.arrow") as tmp:
-                frame.write_ipc(tmp)
+            _write_shard_file(directory / f"inputs.{kind}.parquet", frame)
         done = {
             "seconds": round(time.perf_counter() - started, 6),
             "worker": _worker_name(),
@@ -421,28 +432,24 @@ def fan_in_report(
         inputs_done = _inputs_done(directory, plan)
         timings: dict[str, float] = {}
         now = datetime.fromisoformat(plan["now"])
-        # One kind at a time, in the one-job report's file order, each file written as
-        # soon as its shards are joined: the week's polls (the largest) and the
-        # incidents are dropped once written; the fleet summary needs the rest.
-        report = _joined(directory, count, "parquet", timings)
+        # One kind at a time, in the one-job report's file order, each merge streamed
+        # into its file; only the report (a row per store) is held whole.
+        # A store per row: sorting again costs little and does not lean on collect() keeping order.
+        report = _merged(directory, count, "parquet").collect().sort("store_id")
         write_report_file(reports, report_id, "csv", report, timings)
         write_report_file(reports, report_id, "parquet", report, timings)
-        kept: dict[str, pl.DataFrame] = {}
         for kind in SHARD_KINDS:
             if kind != "parquet":
-                frame = _joined(directory, count, kind, timings)
-                write_report_file(reports, report_id, kind, frame, timings)
-                if kind in ("timeline", "daily"):
-                    kept[kind] = frame
-                del frame
+                write_report_file(reports, report_id, kind, _merged(directory, count, kind), timings)
         lap = time.perf_counter()
-        inputs = {kind: pl.read_ipc(directory / f"inputs.{kind}.arrow") for kind in INPUT_KINDS}
+        inputs = {kind: pl.read_parquet(directory / f"inputs.{kind}.parquet") for kind in INPUT_KINDS}
         tables = inputs_tables(report, inputs["timezones"], inputs["hours"], inputs["special"])
         timings["inputs"] = round(time.perf_counter() - lap, 6)
         for kind, table in tables.items():
             write_report_file(reports, report_id, kind, table, timings)
         lap = time.perf_counter()
-        fleet = storemon.fleet_summary(report, kept["timeline"], kept["daily"], now=now)
+        timeline, daily = (_merged(directory, count, kind) for kind in ("timeline", "daily"))
+        fleet = storemon.fleet_summary(report, timeline, daily, now=now)
         timings["fleet"] = round(time.perf_counter() - lap, 6)
         timings["fan_in"] = round(time.perf_counter() - started_clock, 6)
         finished = utc_now_iso()
@@ -493,21 +500,18 @@ def fan_in_report(
         raise
 
 
-def _joined(directory: Path, count: int, kind: str, timings: dict[str, float]) -> pl.DataFrame:
-    """The ``count`` shards' frames of ``kind`` merged in ``store_id`` order: the one-job report's frame.
+def _merged(directory: Path, count: int, kind: str) -> pl.LazyFrame:
+    """The ``count`` shards' frames of ``kind`` merged in ``store_id`` order: the one-job report's frame, lazily.
 
     Each shard's frame is sorted by store (then its time key) and holds all
     rows of its stores, so merging the sorted frames (ties keep shard order
     and each frame's order) gives exactly the unsharded order. The shards'
-    files are scanned, not loaded first: only the merged frame is held.
+    files are scanned: whoever runs the query streams it.
     """
-    started = time.perf_counter()
-    merged = pl.scan_ipc(directory / f"0.{kind}.arrow")
+    merged = pl.scan_parquet(directory / f"0.{kind}.parquet")
     for i in range(1, count):
-        merged = merged.merge_sorted(pl.scan_ipc(directory / f"{i}.{kind}.arrow"), key="store_id")
-    joined = merged.collect().rechunk()
-    timings[f"concat_{kind}"] = round(time.perf_counter() - started, 6)
-    return joined
+        merged = merged.merge_sorted(pl.scan_parquet(directory / f"{i}.{kind}.parquet"), key="store_id")
+    return merged
 
 
 def _shard_done(directory: Path, plan: dict[str, Any], index: int) -> dict[str, Any]:

@@ -20,6 +20,10 @@ value), not Polars' chunk-wise ``sum``: float addition is not associative, so
 a chunk-wise sum depends on how the frame is chunked, and a sharded report's
 frames are concatenations of its shards'. The same figures in the same order
 give the same bits.
+
+``timeline`` and ``daily`` may be lazy (a scan of files bigger than memory):
+only the segments holding ``now − 1 µs`` and the four columns the daily sums
+need are collected.
 """
 
 from __future__ import annotations
@@ -38,13 +42,19 @@ _WINDOWS = ("hour", "day", "week")
 
 
 def fleet_summary(
-    report: pl.DataFrame, timeline: pl.DataFrame, daily: pl.DataFrame, *, now: datetime, top: int = 20
+    report: pl.DataFrame,
+    timeline: pl.DataFrame | pl.LazyFrame,
+    daily: pl.DataFrame | pl.LazyFrame,
+    *,
+    now: datetime,
+    top: int = 20,
 ) -> dict[str, Any]:
     """Summarise the fleet (see the module docstring); plain ``dict``/``list``/``str``/``float``/``None`` only.
 
     ``report`` is :func:`~storemon.compute_report`'s result, ``timeline`` a
     :func:`~storemon.timeline` reaching ``now``, ``daily`` a
-    :func:`~storemon.daily` series; ``now`` the report's instant (naive = UTC).
+    :func:`~storemon.daily` series (either eager or lazy); ``now`` the
+    report's instant (naive = UTC).
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ConfigError(f"top must be a whole number ≥ 0, not {top!r}")
@@ -60,9 +70,10 @@ def fleet_summary(
     uptime_pct = {window: _ratio(sums[f"up_{window}"], sums[f"business_{window}"], 100.0) for window in _WINDOWS}
     at = pl.lit(moment, dtype=pl.Datetime("ns", "UTC"))
     down_now = (
-        timeline.filter(
-            (pl.col("start") <= at) & (pl.col("end") > at) & pl.col("business") & (pl.col("status") != "active")
-        )
+        timeline.lazy()
+        .filter((pl.col("start") <= at) & (pl.col("end") > at) & pl.col("business") & (pl.col("status") != "active"))
+        .select("store_id")
+        .collect()
         .get_column("store_id")
         .unique()
         .sort()
@@ -71,8 +82,12 @@ def fleet_summary(
     worst = report.sort(["downtime_last_week", "store_id"], descending=[True, False]).head(top)
     top_downtime = worst.select("store_id", "downtime_last_week", "uptime_last_week").to_dicts()
     business, up = pl.col("business_hours"), pl.col("uptime_hours")
+    # Collected before the ordered sums: a lazy query need not keep row order.
     days = (
-        daily.sort("date", "store_id")
+        daily.lazy()
+        .select("date", "store_id", business, up)
+        .collect()
+        .sort("date", "store_id")
         .group_by("date", maintain_order=True)
         .agg(_sum(business), _sum(up))
         .sort("date")
