@@ -253,6 +253,58 @@ def service_data_dir(tmp_path: Path) -> Path:
     return write_service_data(tmp_path / "data")
 
 
+# --- the app ladder (flaskr's): app_config → make_app → app → client ---------------
+#
+# Every in-process service test builds its app the one way there is,
+# ``create_app(config)``. ``app_config`` holds what they all share; a test file
+# that serves a data store or a data directory overrides ``app_config`` (asking
+# for this one) to add its source, and one that wants another role overrides
+# ``client``.
+
+
+@pytest.fixture
+def reports_dir(tmp_path: Path) -> Path:
+    return tmp_path / "reports"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """Where a test's data store goes (created by its first ingest)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def app_config(redis_url: str, reports_dir: Path) -> dict[str, object]:
+    """The settings every test app starts from: the test's Redis, reports directory and tokens."""
+    return {
+        "TESTING": True,
+        "REDIS_URL": redis_url,
+        "STOREMON_REPORTS_DIR": str(reports_dir),
+        "STOREMON_TOKENS": TOKENS_ENV,
+    }
+
+
+@pytest.fixture
+def make_app(app_config: dict[str, object]):
+    """``make_app(**overrides)``: an app of ``app_config`` with some settings changed."""
+    from webapp import create_app
+
+    def make(**overrides: str):
+        return create_app({**app_config, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client(token=TOKENS["admin"])
+
+
 def run_jobs(app) -> None:
     """Run every queued job in this process, then return."""
     from webapp.resources import get_queue

@@ -56,25 +56,9 @@ IDS = [f"{method} {path}" for method, path, _, _ in ENDPOINTS]
 
 
 @pytest.fixture
-def make_app(redis_url, tmp_path):
-    def make(**overrides: str):
-        config = {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_STORE": str(tmp_path / "store"),
-            "STOREMON_DATA_DIR": str(tmp_path / "no-data-dir"),
-            "STOREMON_REPORTS_DIR": str(tmp_path / "reports"),
-            "STOREMON_TOKENS": TOKENS_ENV,
-            **overrides,
-        }
-        return create_app(config)
-
-    return make
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app()
+def app_config(app_config, store, tmp_path):
+    """Apps serving a data store (no data directory): every endpoint, the store's included, is reachable."""
+    return {**app_config, "STOREMON_STORE": str(store), "STOREMON_DATA_DIR": str(tmp_path / "no-data-dir")}
 
 
 def call(app, method: str, path: str, body: bytes | None, authorization: str | None):

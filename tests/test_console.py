@@ -31,27 +31,14 @@ def sample_inputs() -> storemon.Inputs:
 
 
 @pytest.fixture
-def reports_dir(tmp_path: Path) -> Path:
-    return tmp_path / "reports"
-
-
-@pytest.fixture
 def record(reports_dir: Path, sample_inputs: storemon.Inputs) -> dict:
     return write_console_report(reports_dir, sample_inputs)
 
 
 @pytest.fixture
-def app(redis_url: str, reports_dir: Path, service_data_dir: Path):
-    return create_app(
-        {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_DATA_DIR": str(service_data_dir),
-            "STOREMON_REPORTS_DIR": str(reports_dir),
-            "STOREMON_TOKENS": TOKENS_ENV,
-            "STOREMON_SECRET_KEY": SECRET,
-        }
-    )
+def app_config(app_config: dict[str, object], service_data_dir: Path) -> dict[str, object]:
+    """Apps reading the service's tiny data directory, with a fixed session key."""
+    return {**app_config, "STOREMON_DATA_DIR": str(service_data_dir), "STOREMON_SECRET_KEY": SECRET}
 
 
 def csrf_of(html: str) -> str:

@@ -32,42 +32,9 @@ POLLS_HEADER = "store_id,timestamp_utc,status"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def reports_dir(tmp_path: Path) -> Path:
-    return tmp_path / "reports"
-
-
-@pytest.fixture
-def make_app(redis_url: str, store: Path, reports_dir: Path, tmp_path: Path):
-    """An app on the test's Redis and reports directory, serving ``store`` (overrides allowed)."""
-
-    def make(**overrides: str):
-        config = {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_STORE": str(store),
-            "STOREMON_DATA_DIR": str(tmp_path / "no-data-dir"),  # the store must be what reports read
-            "STOREMON_REPORTS_DIR": str(reports_dir),
-            "STOREMON_TOKENS": TOKENS_ENV,
-            **overrides,
-        }
-        return create_app(config)
-
-    return make
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client(token=TOKENS["admin"])
+def app_config(app_config: dict[str, object], store: Path, tmp_path: Path) -> dict[str, object]:
+    """Apps serving ``store``; the data directory does not exist, so the store must be what reports read."""
+    return {**app_config, "STOREMON_STORE": str(store), "STOREMON_DATA_DIR": str(tmp_path / "no-data-dir")}
 
 
 def report_csv(app, client, **trigger_json) -> bytes:

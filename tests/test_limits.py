@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import TOKENS, TOKENS_ENV, if_match, run_jobs
+from conftest import TOKENS, if_match, run_jobs
 from storemon.store import read_polls
-from webapp import create_app
 from webapp.bodies import LONE_SURROGATE, NUL_CHARACTER
 from webapp.limits import TRIGGER_BODY_BYTES
 
@@ -27,36 +26,9 @@ HEADER = b"store_id,timestamp_utc,status\n"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def make_app(redis_url, store, tmp_path, service_data_dir):
-    def make(**overrides: str):
-        return create_app(
-            {
-                "TESTING": True,
-                "REDIS_URL": redis_url,
-                "STOREMON_STORE": str(store),
-                "STOREMON_DATA_DIR": str(service_data_dir),
-                "STOREMON_REPORTS_DIR": str(tmp_path / "reports"),
-                "STOREMON_TOKENS": TOKENS_ENV,
-                **overrides,
-            }
-        )
-
-    return make
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client(token=TOKENS["admin"])
+def app_config(app_config, store, service_data_dir):
+    """Apps with a data store and the service's tiny data directory."""
+    return {**app_config, "STOREMON_STORE": str(store), "STOREMON_DATA_DIR": str(service_data_dir)}
 
 
 def chunked(client, method: str, path: str, body: bytes, content_type: str):

@@ -44,18 +44,9 @@ def _json_lines(ctx, value):
 
 
 @pytest.fixture
-def app(redis_url, tmp_path, service_data_dir):
+def app(make_app, store, service_data_dir):
     """The app with a data store and one live (registered, heart-beating) worker, so health is 200."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_STORE": str(tmp_path / "store"),
-            "STOREMON_DATA_DIR": str(service_data_dir),
-            "STOREMON_REPORTS_DIR": str(tmp_path / "reports"),
-            "STOREMON_TOKENS": TOKENS_ENV,
-        }
-    )
+    app = make_app(STOREMON_STORE=str(store), STOREMON_DATA_DIR=str(service_data_dir))
     with app.app_context():
         queue = get_queue()
         worker = SimpleWorker([queue], connection=queue.connection)

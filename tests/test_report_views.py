@@ -36,21 +36,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def reports_dir(tmp_path: Path) -> Path:
-    return tmp_path / "reports"
-
-
-@pytest.fixture
-def app(redis_url: str, data_dir: Path, reports_dir: Path):
-    return create_app(
-        {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_DATA_DIR": str(data_dir),
-            "STOREMON_REPORTS_DIR": str(reports_dir),
-            "STOREMON_TOKENS": TOKENS_ENV,
-        }
-    )
+def app_config(app_config: dict[str, object], data_dir: Path) -> dict[str, object]:
+    """Apps reading this file's data directory."""
+    return {**app_config, "STOREMON_DATA_DIR": str(data_dir)}
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from rq import SimpleWorker
 
 import storemon
 import webapp.jobs
-from conftest import TOKENS, TOKENS_ENV, RedisServer, if_match, run_jobs
+from conftest import TOKENS, RedisServer, if_match, run_jobs
 from storemon.store import check_store, read_polls
-from webapp import create_app
 from webapp.errors import DISK_FULL
 from webapp.jobs import prune_reports
 from webapp.records import new_report_id, record_path, report_files, write_record
@@ -35,35 +34,9 @@ POLLS = b"store_id,timestamp_utc,status\n1001,2024-10-14 12:00:00 UTC,active\n"
 
 
 @pytest.fixture
-def reports_dir(tmp_path):
-    return tmp_path / "reports"
-
-
-@pytest.fixture
-def make_app(redis_url, service_data_dir, reports_dir):
-    def make(**overrides: str):
-        return create_app(
-            {
-                "TESTING": True,
-                "REDIS_URL": redis_url,
-                "STOREMON_DATA_DIR": str(service_data_dir),
-                "STOREMON_REPORTS_DIR": str(reports_dir),
-                "STOREMON_TOKENS": TOKENS_ENV,
-                **overrides,
-            }
-        )
-
-    return make
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client(token=TOKENS["admin"])
+def app_config(app_config, service_data_dir):
+    """Apps reading the service's tiny data directory."""
+    return {**app_config, "STOREMON_DATA_DIR": str(service_data_dir)}
 
 
 def trigger(client) -> str:

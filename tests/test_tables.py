@@ -11,9 +11,8 @@ import polars as pl
 import pytest
 
 import storemon
-from conftest import TOKENS, TOKENS_ENV, if_match
+from conftest import TOKENS, if_match
 from storemon.store import current_table
-from webapp import create_app
 
 pytestmark = pytest.mark.service
 
@@ -21,21 +20,9 @@ HEADER = "store_id,dayOfWeek,start_time_local,end_time_local\n"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def app(redis_url, store, tmp_path):
-    return create_app(
-        {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_STORE": str(store),
-            "STOREMON_REPORTS_DIR": str(tmp_path / "reports"),
-            "STOREMON_TOKENS": TOKENS_ENV,
-        }
-    )
+def app_config(app_config, store):
+    """Apps serving a data store only."""
+    return {**app_config, "STOREMON_STORE": str(store)}
 
 
 @pytest.fixture

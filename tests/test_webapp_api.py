@@ -29,31 +29,9 @@ ID = re.compile(r"[0-9a-f]{32}")
 
 
 @pytest.fixture
-def reports_dir(tmp_path: Path) -> Path:
-    return tmp_path / "reports"
-
-
-@pytest.fixture
-def make_app(redis_url: str, service_data_dir: Path, reports_dir: Path):
-    """Build an app on the test's Redis, data and reports directory (overrides allowed)."""
-
-    def make(**overrides: str):
-        config = {
-            "TESTING": True,
-            "REDIS_URL": redis_url,
-            "STOREMON_DATA_DIR": str(service_data_dir),
-            "STOREMON_REPORTS_DIR": str(reports_dir),
-            "STOREMON_TOKENS": TOKENS_ENV,
-            **overrides,
-        }
-        return create_app(config)
-
-    return make
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app()
+def app_config(app_config: dict[str, object], service_data_dir: Path) -> dict[str, object]:
+    """Apps reading the service's tiny data directory."""
+    return {**app_config, "STOREMON_DATA_DIR": str(service_data_dir)}
 
 
 @pytest.fixture
