@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -149,10 +149,23 @@ def write_parts(
     if polls.is_empty():
         return ()
     polls = polls.select(list(POLLS_SCHEMA))
-    dated = polls.with_columns(pl.col("timestamp_utc").dt.date().alias("_date"))
+    stores = _store_keys(polls)
+    timestamps = polls.get_column("timestamp_utc")
     entries = []
-    for (day,), part in sorted(dated.partition_by("_date", as_dict=True).items()):
-        part = _with_buckets(part.drop("_date")).sort(BUCKET, "store_id", "timestamp_utc", "status")
+    # One date's rows at a time, selected by a range on the timestamps: no copy of every
+    # poll (partition_by) nor a column as long as the input beside it, so an ingest
+    # needs no more memory than loading the file did.
+    days = polls.lazy().select(timestamps.dt.date().unique().alias("day")).collect().get_column("day").sort()
+    for day in days:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        part = polls.filter((timestamps >= start) & (timestamps < start + timedelta(days=1)))
+        key = part.get_column("store_id").replace_strict(stores["store_id"], stores["key"], return_dtype=pl.UInt32)
+        # The key orders stores by (bucket, store_id): sorting by it sorts numbers, not strings.
+        part = (
+            part.with_columns(stores.get_column(BUCKET).gather(key).alias(BUCKET), key.alias("_key"))
+            .sort("_key", "timestamp_utc", "status")
+            .drop("_key")
+        )
         relative = f"polls/date={day.isoformat()}/part-{part_id}.parquet"
         if written is not None:
             written.append(relative)
@@ -163,11 +176,19 @@ def write_parts(
     return tuple(entries)
 
 
+def _store_keys(polls: pl.DataFrame) -> pl.DataFrame:
+    """The distinct stores of ``polls`` with their :data:`BUCKET`, in (bucket, id) order, numbered by ``key``."""
+    ids = polls.lazy().select(pl.col("store_id").unique()).collect()
+    return _with_buckets(ids).sort(BUCKET, "store_id").with_row_index("key")
+
+
 def _with_buckets(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with its stores' :data:`BUCKET` column, hashed once per distinct store, not per poll."""
     ids = frame.select(pl.col("store_id").unique())
     ids = ids.with_columns(bucket_of(pl.col("store_id")).alias(BUCKET))
-    return frame.join(ids, on="store_id", how="left")
+    # A looked-up column added to the frame, not a join: a join would copy every column.
+    bucket = frame.get_column("store_id").replace_strict(ids["store_id"], ids[BUCKET], return_dtype=pl.UInt16)
+    return frame.with_columns(bucket.alias(BUCKET))
 
 
 def _group_rows(rows: int) -> int:
