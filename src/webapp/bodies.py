@@ -229,6 +229,8 @@ def _unusable_values(items: list[dict[str, Any]], columns: Sequence[str], name: 
                 continue
             if "\0" in value:
                 rows.append((name, index, column, _shown(value), NUL_CHARACTER))
+    if not rows:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)  # the usual case, without building columns from rows
     return pl.DataFrame(rows, schema=REJECTS_SCHEMA, orient="row")
 
 

@@ -37,7 +37,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -813,15 +813,12 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     if missing:
         raise InputError(f"{kind} frame lacks column(s) {', '.join(missing)}", file=kind)
     try:
-        typed = frame.select(list(schema)).cast(schema)
+        # A loader's frame is in the schema already: then there is nothing to select or cast.
+        typed = frame if _in_schema(frame, schema) else frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
     nullable = _NULLABLE.get(kind, ())
-    nulls = [
-        column
-        for column, count in zip(typed.columns, typed.null_count().row(0), strict=False)
-        if count and column not in nullable
-    ]
+    nulls = [column for column in typed.columns if typed[column].null_count() and column not in nullable]
     if nullable and typed.filter(pl.col(nullable[0]).is_null() != pl.col(nullable[1]).is_null()).height:
         nulls += [f"exactly one of {' and '.join(nullable)}"]
     if nulls:
@@ -832,7 +829,14 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
 def _typed_rejects(rejects: pl.DataFrame | None) -> pl.DataFrame:
     if rejects is None:
         return pl.DataFrame(schema=REJECTS_SCHEMA)
+    if _in_schema(rejects, REJECTS_SCHEMA):
+        return rejects
     missing = [column for column in REJECTS_SCHEMA if column not in rejects.columns]
     if missing:
         raise InputError(f"rejects frame lacks column(s) {', '.join(missing)}", file="rejects")
     return rejects.select(list(REJECTS_SCHEMA)).cast(REJECTS_SCHEMA)
+
+
+def _in_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> bool:
+    """Whether ``frame`` has exactly ``schema``'s columns, in its order and with its dtypes."""
+    return list(frame.schema.items()) == list(schema.items())
