@@ -6,6 +6,7 @@ are in ``test_store_concurrency.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +44,16 @@ from storemon.store import (
 )
 from storemon.store._compact import GROWING_PARTS, SMALL_ROWS, growing_merge, upkeep
 from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DIR, expire_keys
-from storemon.store._manifest import CHECKPOINT_DIR, CHECKPOINT_EVERY, LOG_DIR, PartEntry, commit_lock, load_state
+from storemon.store._manifest import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_EVERY,
+    LOG_DIR,
+    PartEntry,
+    _read_record,
+    commit_lock,
+    load_state,
+    plain,
+)
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 
@@ -306,6 +316,21 @@ def test_upkeep_merges_a_growing_date_size_tiered_and_other_dates_whole(
     assert [p.rows for p in state.parts if p.date == settled] == [bulk[settled].rows + 1]
     assert report_from_store(store).equals(before)
     check_store(store)
+
+
+def test_plain_is_asdict_for_states_and_records(dataset: Path, tmp_path: Path) -> None:
+    """The commit's fast ``plain`` gives exactly ``dataclasses.asdict`` (the JSON written depends on it)."""
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    for n in range(1, 4):
+        append(store, n)
+    replace_hours(store, _hours("08:00"), source="hours")
+    state = load_state(store)
+    assert state.ingests and state.inline and state.intents and state.hours is not None
+    assert plain(state) == dataclasses.asdict(state)
+    for seq in range(state.checkpoint + 1, state.generation + 1):
+        record = _read_record(open_store(store).root, seq)
+        assert plain(record) == dataclasses.asdict(record)
 
 
 def _hours(start: str) -> pl.DataFrame:

@@ -972,6 +972,9 @@ def _valid_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
 # Validation: turning failed checks into rejects
 
 
+#: No rejects: cloned (a cheap copy) rather than built from the schema for every batch.
+_NO_REJECTS = pl.DataFrame(schema=REJECTS_SCHEMA)
+
 #: One rule: ``(column, reason, invalid)``, where ``invalid`` marks the rows that break it, as an
 #: expression over the parsed frame, a mask of its height, or None when no row can break it.
 _Check = tuple[str, str, pl.Expr | pl.Series | None]
@@ -1017,7 +1020,7 @@ def _validate(
         if broken_rows.any():
             pieces.append(_rejects_where(raw, file, broken_rows, column, reason, order, first_line))
     if not pieces:
-        return pl.DataFrame(schema=REJECTS_SCHEMA), flags["valid"]
+        return _NO_REJECTS.clone(), flags["valid"]
     rejects = pl.concat(pieces).sort("line", "order", maintain_order=True).drop("order")
     return rejects, flags["valid"]
 

@@ -38,7 +38,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ from storemon.store._manifest import (
     fold,
     load_state,
     now_iso,
+    plain,
     version_of,
     write_checkpoint,
     write_record,
@@ -446,7 +447,7 @@ def checkpoint(root: Path, state: Manifest) -> Manifest:
     if state.inline:
         parts = write_parts(root, inline_frame(state.inline), f"log-{state.generation:020d}")
     if state.ingests:
-        frame = pl.DataFrame([asdict(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
+        frame = pl.DataFrame([plain(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
         history = write_dated(root, "history", f"ingests-{state.generation:020d}", today_utc(), frame)
         write_keys(root, state.ingests)
     return write_checkpoint(root, state, history, parts)
@@ -506,7 +507,7 @@ def _build(
             else:
                 earlier = _current_table_ingest(state, kind, sha)
             if earlier is not None or source["ingest_id"] is None:
-                answer.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+                answer.append({"ingest": None, "duplicate": None if earlier is None else plain(earlier)})
                 continue
             entry = IngestEntry(
                 id=source["ingest_id"],
@@ -533,7 +534,7 @@ def _build(
                 table = TableEntry(**source["table"])
                 tables[kind] = dataclasses.replace(table, kind=kind, source=entry.source, committed_at=now)
                 tables_entries[kind] = entry
-            answer.append({"ingest": asdict(entry), "duplicate": None})
+            answer.append({"ingest": plain(entry), "duplicate": None})
         outcomes[intent["id"]] = answer
     if not entries:
         return None, outcomes, stale
@@ -579,14 +580,14 @@ def _answer_from_state(root: Path, state: Manifest, intent: dict[str, Any]) -> d
     for source in intent["sources"]:
         entry = committed.get(source["ingest_id"])
         if entry is not None:
-            outcomes.append({"ingest": asdict(entry), "duplicate": None})
+            outcomes.append({"ingest": plain(entry), "duplicate": None})
             kept.extend(path for path in _source_paths(source) if path in files)
             continue
         if source["kind"] == "polls":
             earlier = find_polls_ingest(root, state, source["sha256"])
         else:
             earlier = _current_table_ingest(state, source["kind"], source["sha256"])
-        outcomes.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+        outcomes.append({"ingest": None, "duplicate": None if earlier is None else plain(earlier)})
     return {"seq": None, "kept": kept, "outcomes": outcomes}
 
 
@@ -638,10 +639,10 @@ def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) 
                 "rows_accepted": 0 if source.frame is None else source.frame.height,
                 "rows_rejected": source.rows_rejected,
                 "ingest_id": one.ingest_id if one else None,
-                "parts": [asdict(part) for part in one.parts] if one else [],
-                "table": asdict(one.table) if one and one.table else None,
-                "rejects": asdict(one.rejects) if one and one.rejects else None,
-                "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
+                "parts": [plain(part) for part in one.parts] if one else [],
+                "table": plain(one.table) if one and one.table else None,
+                "rejects": plain(one.rejects) if one and one.rejects else None,
+                "poll_stores": plain(one.poll_stores) if one and one.poll_stores else None,
                 "inline": one.inline if one and one.inline else [],
                 "if_version": source.if_version,
             }
