@@ -289,6 +289,8 @@ def test_growing_merge_leaves_few_parts_and_merges_only_the_smallest(rows: list[
     assert len(kept) + (1 if chosen else 0) <= GROWING_PARTS  # the merged part counts once
     if chosen and kept:
         assert max(p.rows for p in chosen) <= min(p.rows for p in kept)
+        # Not everything merged, so not the cap: each merged part at most half of its merge.
+        assert all(2 * p.rows <= sum(q.rows for q in chosen) for p in chosen)
 
 
 def test_upkeep_merges_a_growing_date_size_tiered_and_other_dates_whole(

@@ -258,9 +258,11 @@ def growing_merge(small: list[PartEntry]) -> list[PartEntry]:
 
     Size-tiered: the smallest parts, taken from the smallest up for as long
     as the next one has at most as many rows as those taken so far together
-    — so a row is rewritten about once per doubling of the part it is in,
-    not at every upkeep. What bounds the parts left is the cap: should more
-    than :data:`GROWING_PARTS` stay, every small part is merged instead.
+    — so every part merged has at most as many rows as the others of its
+    merge together, and each rewrite of a row at least doubles the part it
+    is in (not a rewrite at every upkeep). What bounds the parts left is
+    the cap: should more than :data:`GROWING_PARTS` stay, every small part
+    is merged instead.
 
     Two 32-row parts next to one of 83,000 rows: the two are merged (32 ≤ 32)
     and the big one stays (83,000 > 32 + 32).
