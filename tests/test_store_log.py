@@ -6,6 +6,7 @@ are in ``test_store_concurrency.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import storemon.store._compact as compact_module
 import storemon.store._ingest as ingest_module
@@ -39,9 +42,18 @@ from storemon.store import (
     table_versions,
     timeline_from_store,
 )
-from storemon.store._compact import SMALL_ROWS, upkeep
+from storemon.store._compact import GROWING_PARTS, SMALL_ROWS, growing_merge, upkeep
 from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DIR, expire_keys
-from storemon.store._manifest import CHECKPOINT_DIR, CHECKPOINT_EVERY, LOG_DIR, commit_lock, load_state
+from storemon.store._manifest import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_EVERY,
+    LOG_DIR,
+    PartEntry,
+    _read_record,
+    commit_lock,
+    load_state,
+    plain,
+)
 
 END = datetime(2024, 10, 14, 12, 0, tzinfo=UTC)
 
@@ -216,9 +228,13 @@ def test_upkeep_runs_by_itself_and_leaves_no_garbage(
         if triggers and n >= 30:
             break
     state = load_state(store)
+    newest = max(date.fromisoformat(part.date) for part in state.parts)
+    growing = {newest.isoformat(), (newest - timedelta(days=1)).isoformat()}
     for day in {part.date for part in state.parts}:
         small = [p for p in state.parts if p.date == day and p.rows < SMALL_ROWS]
-        assert len(small) <= 1, f"{day}: {len(small)} small parts left after upkeep"
+        # The two newest dates merge size-tiered (a bounded number of small parts), the others into one.
+        limit = GROWING_PARTS if day in growing else 1
+        assert len(small) <= limit, f"{day}: {len(small)} small parts left after upkeep"
     assert len(state.poll_stores) == 1
     assert data_files(store) == state.files()  # merged files and garbage gone, nobody ran a command
     assert not orphan.exists() and not list((store / "queue").iterdir())
@@ -240,6 +256,83 @@ def test_upkeep_keeps_big_parts_and_changes_no_report(dataset: Path, tmp_path: P
     assert big <= {p.path for p in after.parts}
     assert report_from_store(store).equals(before)
     check_store(store)
+
+
+def _parts(*rows: int) -> list[PartEntry]:
+    return [PartEntry(f"polls/date=2024-10-14/part-{i:02d}.parquet", "2024-10-14", n) for i, n in enumerate(rows)]
+
+
+def test_growing_merge_takes_the_smallest_parts_while_the_next_is_no_bigger_than_them_together() -> None:
+    def merged(*rows: int) -> list[int]:
+        return sorted(entry.rows for entry in growing_merge(_parts(*rows)))
+
+    # 32 <= 32, then 83,000 > 32 + 32: the day's big small part stays as it is.
+    assert merged(83_000, 32, 32) == [32, 32]
+    # 1 <= 1, 1 <= 1 + 1, 1 <= 3: all four.
+    assert merged(1, 1, 1, 1) == [1, 1, 1, 1]
+    # 50 > 30, 60 > 30: one part alone is no merge.
+    assert merged(60, 30, 50) == []
+    # 30 <= 40? no; the order given does not matter: sorted by rows first.
+    assert merged(40, 30) == []
+    # 1, 2, 4, ..., 256: each bigger than all smaller together, 9 would stay > GROWING_PARTS: all are merged.
+    doubling = [2**k for k in range(9)]
+    assert GROWING_PARTS == 8 and merged(*doubling) == doubling
+
+
+@given(st.lists(st.integers(min_value=1, max_value=SMALL_ROWS - 1), max_size=40))
+def test_growing_merge_leaves_few_parts_and_merges_only_the_smallest(rows: list[int]) -> None:
+    parts = _parts(*rows)
+    chosen = growing_merge(parts)
+    assert len(chosen) != 1  # a merge of one part would only rewrite it
+    assert {p.path for p in chosen} <= {p.path for p in parts}
+    kept = [p for p in parts if p not in chosen]
+    assert len(kept) + (1 if chosen else 0) <= GROWING_PARTS  # the merged part counts once
+    if chosen and kept:
+        assert max(p.rows for p in chosen) <= min(p.rows for p in kept)
+        # Not everything merged, so not the cap: each merged part at most half of its merge.
+        assert all(2 * p.rows <= sum(q.rows for q in chosen) for p in chosen)
+
+
+def test_upkeep_merges_a_growing_date_size_tiered_and_other_dates_whole(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A growing day's bigger small part is not rewritten for a few new polls; an older date is merged into one."""
+    monkeypatch.setattr(ingest_module, "UPKEEP_EVERY", 10**9)  # upkeep only when called below
+    monkeypatch.setattr(ingest_module, "INLINE_ROWS", 0)  # every batch a part file of its own
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    bulk = {p.date: p for p in load_state(store).parts}
+    newest, settled = max(bulk), min(bulk)
+    for n in (1, 2):  # END - 13 min, END - 26 min: the newest date
+        append(store, n)
+    older = poll(0).with_columns(pl.lit(datetime.fromisoformat(f"{settled}T06:00:00+00:00")).alias("timestamp_utc"))
+    append_polls(store, older.cast(POLLS_SCHEMA), source="older", sha256="older")
+    before = report_from_store(store)
+    upkeep(store)
+    state = load_state(store)
+    newest_parts = sorted(p.rows for p in state.parts if p.date == newest)
+    # The bulk part (hundreds of rows) stays; the two one-row parts became one of two rows (1 <= 1).
+    assert bulk[newest].path in {p.path for p in state.parts}
+    assert newest_parts == [2, bulk[newest].rows]
+    # The oldest date is not growing: its bulk part and the new poll are one part now.
+    assert [p.rows for p in state.parts if p.date == settled] == [bulk[settled].rows + 1]
+    assert report_from_store(store).equals(before)
+    check_store(store)
+
+
+def test_plain_is_asdict_for_states_and_records(dataset: Path, tmp_path: Path) -> None:
+    """The commit's fast ``plain`` gives exactly ``dataclasses.asdict`` (the JSON written depends on it)."""
+    store = tmp_path / "store"
+    ingest_paths(store, [dataset])
+    for n in range(1, 4):
+        append(store, n)
+    replace_hours(store, _hours("08:00"), source="hours")
+    state = load_state(store)
+    assert state.ingests and state.inline and state.intents and state.hours is not None
+    assert plain(state) == dataclasses.asdict(state)
+    for seq in range(state.checkpoint + 1, state.generation + 1):
+        record = _read_record(open_store(store).root, seq)
+        assert plain(record) == dataclasses.asdict(record)
 
 
 def _hours(start: str) -> pl.DataFrame:

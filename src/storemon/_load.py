@@ -70,7 +70,16 @@ from typing import BinaryIO, TextIO
 import polars as pl
 
 from storemon._core.store_codes import valid_store_id
-from storemon._instants import MAX_INSTANT, MIN_INSTANT, parse_timestamps_slowly, timestamp_expr, utc_instant
+from storemon._instants import (
+    MAX_INSTANT,
+    MAX_US,
+    MIN_INSTANT,
+    MIN_US,
+    parse_timestamps_slowly,
+    timestamp_expr,
+    to_us,
+    utc_instant,
+)
 from storemon.exceptions import FileFormatError, InvalidRowError
 from storemon.schema import (
     HOURS_SCHEMA,
@@ -262,20 +271,30 @@ def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_afte
             "status": _status_parser("status"),
         },
     )
-    ts = parsed["timestamp_utc"]
-    out_of_range = ~ts.is_between(MIN_INSTANT, MAX_INSTANT, closed="left")
+    ts = pl.col("timestamp_utc")
+    out_of_range = ~ts.is_between(_instant(MIN_US), _instant(MAX_US), closed="left")
     ids = _StoreIds(raw["store_id"])
-    checks = [
+    checks: list[_Check] = [
         *ids.checks(),
         ("timestamp_utc", BAD_TIMESTAMP, ts.is_null()),
         ("timestamp_utc", TIMESTAMP_OUT_OF_RANGE, ts.is_not_null() & out_of_range),
     ]
     if latest is not None:
-        checks.append(("timestamp_utc", TIMESTAMP_IN_FUTURE, ts.is_not_null() & ~out_of_range & (ts > latest)))
-    checks.append(("status", BAD_STATUS, parsed["status"].is_null()))
-    rejects, valid = _validate(raw, file, checks, first_line, ids.blank)
+        future = ts > _instant(to_us(latest))
+        checks.append(("timestamp_utc", TIMESTAMP_IN_FUTURE, ts.is_not_null() & ~out_of_range & future))
+    checks.append(("status", BAD_STATUS, pl.col("status").is_null()))
+    rejects, valid = _validate(raw, file, parsed, checks, first_line, ids.blank)
     _raise_first_if(strict, rejects)
     return Loaded(_typed(_valid_rows(parsed, valid), POLLS_SCHEMA), rejects, file, raw.height)
+
+
+def _instant(us: int) -> pl.Expr:
+    """The instant ``us`` epoch microseconds as a Datetime[us, UTC] literal.
+
+    Built from the integer: a literal of an aware ``datetime`` costs Polars
+    calls of its own (converting its zone) every time it is made.
+    """
+    return pl.lit(us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
 
 
 def load_hours(source: Source, *, strict: bool = False, name: str | None = None) -> Loaded:
@@ -309,11 +328,12 @@ def _hours(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loade
     rejects, valid = _validate(
         raw,
         file,
+        parsed,
         [
             *ids.checks(),
-            ("dayOfWeek", BAD_DAY, parsed["dayOfWeek"].is_null()),
-            ("start_time_local", BAD_TIME, parsed["start_time_local"].is_null()),
-            ("end_time_local", BAD_TIME, parsed["end_time_local"].is_null()),
+            ("dayOfWeek", BAD_DAY, pl.col("dayOfWeek").is_null()),
+            ("start_time_local", BAD_TIME, pl.col("start_time_local").is_null()),
+            ("end_time_local", BAD_TIME, pl.col("end_time_local").is_null()),
         ],
         first_line,
         ids.blank,
@@ -346,14 +366,14 @@ def _timezones(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> L
     known = pl.Series([name for name in zone.unique().to_list() if is_known_zone(name)], dtype=pl.String)
     zone_ok = zone.is_in(known.implode())
     ids = _StoreIds(store_id)
-    checks = [
+    checks: list[_Check] = [
         *ids.checks(),
         ("timezone_str", BAD_ZONE, ~zone_ok),
     ]
-    _, valid = _validate(raw, file, checks, first_line, ids.blank)  # conflicts are judged among valid rows only
+    _, valid = _validate(raw, file, raw, checks, first_line, ids.blank)  # conflicts are judged among valid rows only
     conflict, repeat = _zone_conflicts(store_id, zone, valid)
     checks.append(("timezone_str", CONFLICTING_ZONE, conflict))
-    rejects, valid = _validate(raw, file, checks, first_line, ids.blank)
+    rejects, valid = _validate(raw, file, raw, checks, first_line, ids.blank)
     _raise_first_if(strict, rejects)
     frame = pl.DataFrame({"store_id": store_id, "timezone_str": zone})
     return Loaded(_typed(frame.filter(valid & ~repeat), TIMEZONES_SCHEMA), rejects, file, raw.height)
@@ -387,19 +407,20 @@ def _special(raw: pl.DataFrame, file: str, strict: bool, first_line: int) -> Loa
             "end_time_local": _time_parser("end_time_local"),
         },
     )
-    day = parsed["date_local"]
-    start_blank, end_blank = _is_blank(raw["start_time_local"]), _is_blank(raw["end_time_local"])
+    day = pl.col("date_local")
+    start_blank, end_blank = pl.lit(_is_blank(raw["start_time_local"])), pl.lit(_is_blank(raw["end_time_local"]))
     ids = _StoreIds(raw["store_id"])
     rejects, valid = _validate(
         raw,
         file,
+        parsed,
         [
             *ids.checks(),
             ("date_local", BAD_DATE, day.is_null()),
             ("date_local", DATE_OUT_OF_RANGE, day.is_not_null() & ~day.is_between(_MIN_DATE, _MAX_DATE, closed="left")),
-            ("start_time_local", BAD_TIME, ~start_blank & parsed["start_time_local"].is_null()),
+            ("start_time_local", BAD_TIME, ~start_blank & pl.col("start_time_local").is_null()),
             ("start_time_local", ONE_TIME_EMPTY, start_blank & ~end_blank),
-            ("end_time_local", BAD_TIME, ~end_blank & parsed["end_time_local"].is_null()),
+            ("end_time_local", BAD_TIME, ~end_blank & pl.col("end_time_local").is_null()),
             ("end_time_local", ONE_TIME_EMPTY, end_blank & ~start_blank),
         ],
         first_line,
@@ -593,31 +614,39 @@ def _raw_of_frame(frame: pl.DataFrame, columns: Sequence[str], aliases: Mapping[
     if not isinstance(frame, pl.DataFrame):
         raise FileFormatError(f"expected a Polars DataFrame, not {type(frame).__name__}", file=name)
     chosen = _match_columns(frame.columns, columns, aliases, name)
-    return _raw(frame.select(pl.col(chosen[column]).alias(column) for column in columns), name)
+    return _raw(frame, name, {column: chosen[column] for column in columns})
 
 
-def _raw(frame: pl.DataFrame, file: str) -> pl.DataFrame:
+def _raw(frame: pl.DataFrame, file: str, sources: Mapping[str, str] | None = None) -> pl.DataFrame:
     """The loaders' raw table: each column as strings ('' for null), or kept typed where that is safe.
 
     A column listed in :data:`_TYPED` whose dtype its entry accepts stays as
     it is (nulls included): its parser validates the typed values directly,
     with the result the strings :func:`_as_strings` writes for them would
-    give. Every other column becomes text, as from a CSV file.
+    give. Every other column becomes text, as from a CSV file. ``sources``
+    maps each column of the result to the column of ``frame`` holding it
+    (default: ``frame``'s columns, as they are).
     """
+    if sources is None:
+        sources = {name: name for name in frame.columns}
+    schema = frame.schema
     columns = []
-    for name in frame.columns:
-        column = frame[name]
+    for name, source in sources.items():
+        dtype = schema[source]
         accepts = _TYPED.get(name)
-        if accepts is not None and accepts(column.dtype):
-            columns.append(column)
+        if (accepts is not None and accepts(dtype)) or dtype == pl.String:
+            # One select for all of them: on a one-row body each Polars call is a fixed cost.
+            column = pl.col(source) if dtype != pl.String else pl.col(source).fill_null("")
+            columns.append(column.alias(name))
             continue
         try:
-            columns.append(_as_strings(column).fill_null(""))
+            text = _as_strings(frame[source]).fill_null("")
         except Exception:
             raise FileFormatError(
-                f"column {name!r} has type {column.dtype}, which cannot be read as text", file=file
+                f"column {name!r} has type {dtype}, which cannot be read as text", file=file
             ) from None
-    return pl.DataFrame(columns)
+        columns.append(pl.lit(text).alias(name))
+    return frame.select(columns)
 
 
 def _is_integer(dtype: pl.DataType) -> bool:
@@ -741,21 +770,24 @@ def _parse(raw: pl.DataFrame, parsers: Mapping[str, _Parser]) -> pl.DataFrame:
     non-empty values the fast path could not parse, so clean files pay for
     the fast path alone. A typed column goes to its typed parser.
     """
-    strings = {name: parser for name, parser in parsers.items() if raw[name].dtype == pl.String}
+    schema = raw.schema
+    strings = {name: parser for name, parser in parsers.items() if schema[name] == pl.String}
     parsed = raw.select(parser.expr.alias(name) for name, parser in strings.items())
     for name, parser in strings.items():
         if parser.fallback is None or parsed[name].null_count() == 0:
             continue
-        retry = (parsed[name].is_null() & (raw[name] != "")).arg_true()
+        retry = raw.select(pl.arg_where(pl.lit(parsed[name]).is_null() & (pl.col(name) != ""))).to_series()
         if retry.len():
             column = parsed[name].scatter(retry, parser.fallback(raw[name].gather(retry)))
-            parsed = parsed.with_columns(column.alias(name))
+            parsed.replace_column(parsed.get_column_index(name), column.alias(name))  # our own frame
     typed = []
     for name, parser in parsers.items():
         if name in strings:
             continue
         assert parser.typed is not None, f"{name} kept typed without a typed parser"  # _raw keeps only those of _TYPED
         typed.append(parser.typed(raw[name]).alias(name))
+    if not typed:
+        return parsed  # already in the parsers' order
     return parsed.with_columns(typed).select(list(parsers))
 
 
@@ -887,27 +919,40 @@ class _StoreIds:
     """
 
     def __init__(self, store_id: pl.Series) -> None:
+        assert store_id.dtype == pl.String  # _raw never keeps ids typed
         self.store_id = store_id
         distinct = store_id.unique()
-        valid = pl.select(valid_store_id(pl.lit(distinct))).to_series()
-        self.empty = self._rows_among(distinct.filter(distinct == ""))
-        self.invalid = self._rows_among(distinct.filter(~valid & (distinct != "")))
-        #: Rows whose id is empty or only blanks (the candidates for a blank line).
-        self.blank = self._rows_among(distinct.filter(_is_blank(distinct)))
+        ids = pl.col("store_id")
+        # Every rule in one select (fixed costs per Polars call dominate small batches).
+        flags = distinct.to_frame("store_id").select(
+            empty=ids == "",
+            invalid=~valid_store_id(ids) & (ids != ""),
+            blank=_is_blank_text(ids),
+        )
+        self.empty = self._rows_among(distinct, flags["empty"])
+        self.invalid = self._rows_among(distinct, flags["invalid"])
+        #: Rows whose id is empty or only blanks (the candidates for a blank line); None: no row.
+        self.blank = self._rows_among(distinct, flags["blank"])
 
-    def _rows_among(self, values: pl.Series) -> pl.Series:
-        if values.is_empty():
-            return pl.repeat(False, self.store_id.len(), eager=True)
-        return self.store_id.is_in(values.implode())
+    def _rows_among(self, distinct: pl.Series, flag: pl.Series) -> pl.Series | None:
+        """The rows whose id is one of the flagged distinct ids; None when none is (no mask to build)."""
+        if not flag.any():
+            return None
+        return self.store_id.is_in(distinct.filter(flag).implode())
 
-    def checks(self) -> list[tuple[str, str, pl.Series]]:
+    def checks(self) -> list[_Check]:
         return [("store_id", EMPTY_STORE_ID, self.empty), ("store_id", INVALID_STORE_ID, self.invalid)]
+
+
+def _is_blank_text(text: pl.Expr) -> pl.Expr:
+    """Whether each string is empty or only blanks."""
+    return ~text.str.contains(r"\S")
 
 
 def _is_blank(raw: pl.Series) -> pl.Series:
     """Whether each value is empty or only blanks (a null typed value is empty)."""
     if raw.dtype == pl.String:
-        return ~raw.str.contains(r"\S")
+        return pl.select(_is_blank_text(pl.lit(raw))).to_series().rename(raw.name)
     if raw.dtype.is_temporal() or raw.dtype.is_integer():
         return raw.is_null()  # their text is never blank
     return ~_as_strings(raw).fill_null("").str.contains(r"\S")
@@ -927,45 +972,69 @@ def _valid_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
 # Validation: turning failed checks into rejects
 
 
+#: No rejects: cloned (a cheap copy) rather than built from the schema for every batch.
+_NO_REJECTS = pl.DataFrame(schema=REJECTS_SCHEMA)
+
+#: One rule: ``(column, reason, invalid)``, where ``invalid`` marks the rows that break it, as an
+#: expression over the parsed frame, a mask of its height, or None when no row can break it.
+_Check = tuple[str, str, pl.Expr | pl.Series | None]
+
+
 def _validate(
     raw: pl.DataFrame,
     file: str,
-    checks: Sequence[tuple[str, str, pl.Series]],
+    parsed: pl.DataFrame,
+    checks: Sequence[_Check],
     first_line: int,
-    first_blank: pl.Series,
+    first_blank: pl.Series | None,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Rejects (REJECTS_SCHEMA, by line then column order) and the mask of valid rows.
 
-    ``checks`` are ``(column, reason, invalid mask)`` in schema column order;
-    row 0 of ``raw`` is line ``first_line``; ``first_blank`` marks the rows
-    whose first column is blank. Blank lines are reported once, as
+    ``checks`` are in schema column order, their expressions evaluated over
+    ``parsed`` (as many rows as ``raw``); row 0 of ``raw`` is line
+    ``first_line``; ``first_blank`` marks the rows whose first column is
+    blank (None: no row). Blank lines are reported once, as
     :data:`BLANK_LINE`.
+
+    Every mask, and the valid rows, come out of one ``select``: a batch of
+    one poll pays the fixed cost of a Polars call once rather than per rule.
     """
     blank = _blank_lines(raw, first_blank)
-    invalid = blank.clone()
+    not_blank = None if blank is None else ~pl.lit(blank)
+    masks = []
+    for order, (_, _, invalid) in enumerate(checks):
+        if invalid is None:
+            continue
+        mask = (pl.lit(invalid) if isinstance(invalid, pl.Series) else invalid).fill_null(True)
+        masks.append((mask if not_blank is None else mask & not_blank).alias(f"check {order}"))
+    broken = masks if blank is None else [*masks, pl.lit(blank)]
+    valid = ~pl.any_horizontal(broken) if broken else pl.repeat(True, pl.len())
+    flags = parsed.select(*masks, valid.alias("valid"))
     pieces = []
-    if blank.any():
+    if blank is not None and blank.any():
         pieces.append(_rejects_where(raw, file, blank, raw.columns[0], BLANK_LINE, -1, first_line))
-    for order, (column, reason, mask) in enumerate(checks):
-        mask = mask.fill_null(True) & ~blank
-        if mask.any():
-            pieces.append(_rejects_where(raw, file, mask, column, reason, order, first_line))
-            invalid = invalid | mask
+    for order, (column, reason, invalid) in enumerate(checks):
+        if invalid is None:
+            continue
+        broken_rows = flags[f"check {order}"]
+        if broken_rows.any():
+            pieces.append(_rejects_where(raw, file, broken_rows, column, reason, order, first_line))
     if not pieces:
-        return pl.DataFrame(schema=REJECTS_SCHEMA), ~invalid
+        return _NO_REJECTS.clone(), flags["valid"]
     rejects = pl.concat(pieces).sort("line", "order", maintain_order=True).drop("order")
-    return rejects, ~invalid
+    return rejects, flags["valid"]
 
 
-def _blank_lines(raw: pl.DataFrame, first_blank: pl.Series) -> pl.Series:
-    """Mask of rows whose every column is blank (checked only where the first one is)."""
+def _blank_lines(raw: pl.DataFrame, first_blank: pl.Series | None) -> pl.Series | None:
+    """Mask of rows whose every column is blank (checked only where the first one is); None: no row."""
+    if first_blank is None:
+        return None
     candidates = first_blank.arg_true()
-    blank = pl.repeat(False, raw.height, eager=True)
-    if candidates.len():
-        subset = raw[candidates]
-        all_blank = pl.select(pl.all_horizontal(_is_blank(subset[name]) for name in raw.columns)).to_series()
-        blank = blank.scatter(candidates, all_blank)
-    return blank
+    if not candidates.len():
+        return None
+    subset = raw[candidates]
+    all_blank = pl.select(pl.all_horizontal(_is_blank(subset[name]) for name in raw.columns)).to_series()
+    return pl.repeat(False, raw.height, eager=True).scatter(candidates, all_blank)
 
 
 def _rejects_where(
@@ -1010,4 +1079,6 @@ def _zone_conflicts(store_id: pl.Series, zone: pl.Series, valid: pl.Series) -> t
 
 def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """``frame`` with exactly the columns and dtypes of ``schema``."""
+    if list(frame.schema.items()) == list(schema.items()):
+        return frame  # the parsers' usual result: a select would only copy it
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())

@@ -115,6 +115,9 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not valid JSON")
 
 
+#: An empty rejects frame, cloned for each body without unusable values (building one costs more).
+_NO_REJECTS = pl.DataFrame(schema=REJECTS_SCHEMA)
+
 _DECODER = json.JSONDecoder(parse_int=_Number, parse_float=_Number, parse_constant=_not_json)
 _TOO_DEEP = "JSON nested too deeply (items are flat objects)"
 
@@ -229,6 +232,8 @@ def _unusable_values(items: list[dict[str, Any]], columns: Sequence[str], name: 
                 continue
             if "\0" in value:
                 rows.append((name, index, column, _shown(value), NUL_CHARACTER))
+    if not rows:
+        return _NO_REJECTS.clone()  # the usual case: a cheap copy, no columns built from rows
     return pl.DataFrame(rows, schema=REJECTS_SCHEMA, orient="row")
 
 

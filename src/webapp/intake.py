@@ -377,5 +377,7 @@ def _summary(table: str, fmt: str, result: IngestResult) -> dict[str, Any]:
 
 def _rejects(rejects: pl.DataFrame, fmt: str) -> list[dict[str, Any]]:
     """The rejects frame as JSON objects: ``line`` for CSV, ``index`` (the item's position) for JSON."""
+    if rejects.is_empty():
+        return []
     position = "line" if fmt == CSV else "index"
     return rejects.select(pl.col("line").alias(position), "column", "value", "reason").to_dicts()

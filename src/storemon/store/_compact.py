@@ -14,7 +14,11 @@ whose seq is a multiple of :data:`~storemon.store._ingest.UPKEEP_EVERY`
 runs it before it returns. It merges only *small* files (fewer than
 :data:`SMALL_ROWS` rows) of each date, so a big part from a bulk ingest is
 not rewritten for every few new polls, and then leaves per date the big
-parts plus at most one small one; it merges the poll-store deltas, deletes
+parts plus at most one small one — except on the two newest dates of polls,
+the ones live intake is filling, where it merges size-tiered
+(:func:`growing_merge`: at most :data:`GROWING_PARTS` small parts stay),
+so that a growing day's small part of tens of thousands of rows is not
+rewritten for every 64 single-poll commits; it merges the poll-store deltas, deletes
 the files it merged away, expires idempotency keys past their retention
 (:mod:`storemon.store._keys`), and collects garbage if no writer is staging
 right now (it never waits for that, so intake never stalls behind it).
@@ -44,7 +48,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -81,10 +85,12 @@ from storemon.store._manifest import (
 )
 from storemon.store._pins import expire_pins, pinned_files
 
-__all__ = ["CompactResult", "compact", "upkeep", "collect_garbage", "SMALL_ROWS"]
+__all__ = ["CompactResult", "compact", "upkeep", "collect_garbage", "growing_merge", "SMALL_ROWS", "GROWING_PARTS"]
 
 #: Upkeep merges a date's files with fewer rows than this (a date's big parts stay as they are).
 SMALL_ROWS = 100_000
+#: Small poll parts a growing date (the newest two) keeps at most after upkeep (see :func:`growing_merge`).
+GROWING_PARTS = 8
 COMPACT_LOCK = ".compact.lock"
 _DATA_DIRS = ("polls", "tables", "rejects", "history")
 
@@ -170,10 +176,13 @@ def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
         merges: list[_Merge] = []
         written: list[str] = []
         try:
+            growing = _growing_dates(state.parts)
             for kind in ("parts", "rejects", "history"):
                 entries: tuple[PartEntry, ...] = getattr(state, kind)
                 for day, group in _by_date(entries):
                     chosen = [e for e in group if e.rows < SMALL_ROWS] if small_only else group
+                    if small_only and kind == "parts" and day in growing:
+                        chosen = growing_merge(chosen)
                     # A full compaction also rewrites a date's single part of the layout
                     # before buckets, so that sharded reads prune it from then on.
                     legacy = kind == "parts" and not small_only and any(e.buckets != BUCKETS for e in chosen)
@@ -234,6 +243,41 @@ def _commit(root: Path, current: Manifest, done: list[_Merge]) -> Manifest:
     if state.generation - state.checkpoint >= CHECKPOINT_EVERY:
         state = checkpoint(root, state)
     return state
+
+
+def _growing_dates(parts: tuple[PartEntry, ...]) -> set[str]:
+    """The newest date of polls and the one before it: the dates live intake is adding parts to."""
+    if not parts:
+        return set()
+    newest = date.fromisoformat(max(part.date for part in parts))
+    return {newest.isoformat(), (newest - timedelta(days=1)).isoformat()}
+
+
+def growing_merge(small: list[PartEntry]) -> list[PartEntry]:
+    """Which of a growing date's small parts upkeep merges (none, or at least two).
+
+    Size-tiered: the smallest parts, taken from the smallest up for as long
+    as the next one has at most as many rows as those taken so far together
+    — so every part merged has at most as many rows as the others of its
+    merge together, and each rewrite of a row at least doubles the part it
+    is in (not a rewrite at every upkeep). What bounds the parts left is
+    the cap: should more than :data:`GROWING_PARTS` stay, every small part
+    is merged instead.
+
+    Two 32-row parts next to one of 83,000 rows: the two are merged (32 ≤ 32)
+    and the big one stays (83,000 > 32 + 32).
+    """
+    ordered = sorted(small, key=lambda entry: (entry.rows, entry.path))
+    chosen: list[PartEntry] = []
+    rows = 0
+    for entry in ordered:
+        if chosen and entry.rows > rows:
+            break
+        chosen.append(entry)
+        rows += entry.rows
+    if len(ordered) - len(chosen) + 1 > GROWING_PARTS:
+        return ordered
+    return chosen if len(chosen) > 1 else []
 
 
 def _by_date(entries: tuple[PartEntry, ...]) -> list[tuple[str, list[PartEntry]]]:

@@ -37,8 +37,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ from storemon.store._manifest import (
     fold,
     load_state,
     now_iso,
+    plain,
     version_of,
     write_checkpoint,
     write_record,
@@ -446,7 +447,7 @@ def checkpoint(root: Path, state: Manifest) -> Manifest:
     if state.inline:
         parts = write_parts(root, inline_frame(state.inline), f"log-{state.generation:020d}")
     if state.ingests:
-        frame = pl.DataFrame([asdict(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
+        frame = pl.DataFrame([plain(entry) for entry in state.ingests], schema=INGEST_HISTORY_SCHEMA, orient="row")
         history = write_dated(root, "history", f"ingests-{state.generation:020d}", today_utc(), frame)
         write_keys(root, state.ingests)
     return write_checkpoint(root, state, history, parts)
@@ -506,7 +507,7 @@ def _build(
             else:
                 earlier = _current_table_ingest(state, kind, sha)
             if earlier is not None or source["ingest_id"] is None:
-                answer.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+                answer.append({"ingest": None, "duplicate": None if earlier is None else plain(earlier)})
                 continue
             entry = IngestEntry(
                 id=source["ingest_id"],
@@ -533,7 +534,7 @@ def _build(
                 table = TableEntry(**source["table"])
                 tables[kind] = dataclasses.replace(table, kind=kind, source=entry.source, committed_at=now)
                 tables_entries[kind] = entry
-            answer.append({"ingest": asdict(entry), "duplicate": None})
+            answer.append({"ingest": plain(entry), "duplicate": None})
         outcomes[intent["id"]] = answer
     if not entries:
         return None, outcomes, stale
@@ -579,14 +580,14 @@ def _answer_from_state(root: Path, state: Manifest, intent: dict[str, Any]) -> d
     for source in intent["sources"]:
         entry = committed.get(source["ingest_id"])
         if entry is not None:
-            outcomes.append({"ingest": asdict(entry), "duplicate": None})
+            outcomes.append({"ingest": plain(entry), "duplicate": None})
             kept.extend(path for path in _source_paths(source) if path in files)
             continue
         if source["kind"] == "polls":
             earlier = find_polls_ingest(root, state, source["sha256"])
         else:
             earlier = _current_table_ingest(state, source["kind"], source["sha256"])
-        outcomes.append({"ingest": None, "duplicate": None if earlier is None else asdict(earlier)})
+        outcomes.append({"ingest": None, "duplicate": None if earlier is None else plain(earlier)})
     return {"seq": None, "kept": kept, "outcomes": outcomes}
 
 
@@ -638,10 +639,10 @@ def _intent(intent_id: str, sources: list[_Source], staged: dict[int, _Staged]) 
                 "rows_accepted": 0 if source.frame is None else source.frame.height,
                 "rows_rejected": source.rows_rejected,
                 "ingest_id": one.ingest_id if one else None,
-                "parts": [asdict(part) for part in one.parts] if one else [],
-                "table": asdict(one.table) if one and one.table else None,
-                "rejects": asdict(one.rejects) if one and one.rejects else None,
-                "poll_stores": asdict(one.poll_stores) if one and one.poll_stores else None,
+                "parts": [plain(part) for part in one.parts] if one else [],
+                "table": plain(one.table) if one and one.table else None,
+                "rejects": plain(one.rejects) if one and one.rejects else None,
+                "poll_stores": plain(one.poll_stores) if one and one.poll_stores else None,
                 "inline": one.inline if one and one.inline else [],
                 "if_version": source.if_version,
             }
@@ -813,15 +814,12 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     if missing:
         raise InputError(f"{kind} frame lacks column(s) {', '.join(missing)}", file=kind)
     try:
-        typed = frame.select(list(schema)).cast(schema)
+        # A loader's frame is in the schema already: then there is nothing to select or cast.
+        typed = frame if _in_schema(frame, schema) else frame.select(list(schema)).cast(schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{kind} frame has values of the wrong kind: {str(exc).splitlines()[0]}", file=kind) from None
     nullable = _NULLABLE.get(kind, ())
-    nulls = [
-        column
-        for column, count in zip(typed.columns, typed.null_count().row(0), strict=False)
-        if count and column not in nullable
-    ]
+    nulls = [column for column in typed.columns if typed[column].null_count() and column not in nullable]
     if nullable and typed.filter(pl.col(nullable[0]).is_null() != pl.col(nullable[1]).is_null()).height:
         nulls += [f"exactly one of {' and '.join(nullable)}"]
     if nulls:
@@ -832,7 +830,14 @@ def _typed(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
 def _typed_rejects(rejects: pl.DataFrame | None) -> pl.DataFrame:
     if rejects is None:
         return pl.DataFrame(schema=REJECTS_SCHEMA)
+    if _in_schema(rejects, REJECTS_SCHEMA):
+        return rejects
     missing = [column for column in REJECTS_SCHEMA if column not in rejects.columns]
     if missing:
         raise InputError(f"rejects frame lacks column(s) {', '.join(missing)}", file="rejects")
     return rejects.select(list(REJECTS_SCHEMA)).cast(REJECTS_SCHEMA)
+
+
+def _in_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> bool:
+    """Whether ``frame`` has exactly ``schema``'s columns, in its order and with its dtypes."""
+    return list(frame.schema.items()) == list(schema.items())

@@ -25,12 +25,11 @@ import os
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 
 from storemon._fileio import fsync_dir, fsync_path
-from storemon.store._manifest import IngestEntry, Manifest
+from storemon.store._manifest import IngestEntry, Manifest, plain
 
 __all__ = ["KEYS_DIR", "KEY_RETENTION_DAYS", "find_polls_ingest", "write_keys", "expire_keys"]
 
@@ -74,7 +73,7 @@ def write_keys(root: Path, entries: Iterable[IngestEntry]) -> None:
         path = directory / entry.sha256
         # Written in place, not renamed: a torn marker is skipped by the lookup,
         # and the state still names its ingest until the checkpoint is written.
-        path.write_text(json.dumps(asdict(entry)), encoding="utf-8")
+        path.write_text(json.dumps(plain(entry)), encoding="utf-8")
         paths.append(path)
         directories.add(directory)
     if not paths:

@@ -51,7 +51,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -73,6 +73,7 @@ __all__ = [
     "Record",
     "Manifest",
     "NO_VERSION",
+    "plain",
     "TABLE_KINDS",
     "version_of",
     "read_descriptor",
@@ -576,9 +577,28 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
 # --- JSON ----------------------------------------------------------------------------------------
 
 
+def plain(value: Any) -> Any:
+    """:func:`dataclasses.asdict` for the store's entries, records and states, without its copies.
+
+    They hold only strings, numbers, None, tuples, frozensets and nested
+    entries — all immutable — so nothing needs copying: ``asdict`` copied
+    every value, which cost a single-poll commit more than its JSON encoding
+    (and a checkpoint more still). Equal to ``asdict`` (a test checks it).
+    """
+    names = _FIELDS.get(type(value))
+    if names is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return tuple(plain(item) for item in value) if isinstance(value, tuple) else value
+        names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: plain(getattr(value, name)) for name in names}
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _record_to_json(record: Record) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
-    document.update(asdict(record))
+    document.update(plain(record))
     return document
 
 
@@ -611,7 +631,7 @@ def _poll(row: Any) -> tuple[str, int, str]:
 
 def _state_to_json(state: Manifest, *, inline: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
-    document.update(asdict(state))
+    document.update(plain(state))
     document["intents"] = sorted(state.intents)
     if state.inline and not inline:
         raise ValueError("a checkpoint holds no inline polls (write them as parts first)")
