@@ -33,6 +33,10 @@ Choices worth knowing:
 - Checks on values that repeat (store ids, time-zone names, statuses of a
   typed column) run once per distinct value and are mapped back to the
   rows: a poll file holds a few thousand ids among millions of rows.
+- A polls file is read and validated in batches of ``_POLL_BATCH_ROWS``
+  rows (every rule is about one row, so the result does not depend on the
+  batches), and the frame's store ids all point into one list of the
+  distinct ids: memory for the text of one batch, not of the whole file.
 - A row with several bad columns yields one reject row per bad column (so the
   user sees every problem), but it is one rejected row: it is counted once,
   under the reason of its first bad column in schema order (see
