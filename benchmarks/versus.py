@@ -28,11 +28,12 @@ building a store (for S30, where the whole benchmark takes long; run it
 alone on the machine)::
 
     python benchmarks/versus.py DATA --frames FRAMES --parquet PARQUET \
-        [--only cli_csv,compute,limit] [--runs 3] [--warmup 1]
+        [--only cli_csv,cli_parquet,load_parquet,compute,limit] [--runs 3] [--warmup 1]
 
 ``DATA`` holds the CSV files, ``FRAMES`` the typed frames of the ``load``
-stage (``stages.py load`` writes them), ``PARQUET`` the Parquet copies;
-``limit`` is the CSV-parse floor of :mod:`stages`, storemon's side only.
+stage (``stages.py load`` writes them; only ``compute`` reads them),
+``PARQUET`` the Parquet copies; ``limit`` is the CSV-parse floor of
+:mod:`stages`, storemon's side only.
 It prints one JSON object.
 """
 
@@ -231,13 +232,13 @@ def _same_csv(outputs: dict[str, Path]) -> bool:
 
 # --- a few comparisons, as a script -----------------------------------------------------------
 
-_STANDALONE = ("cli_csv", "compute", "limit")
+_STANDALONE = ("cli_csv", "cli_parquet", "load_parquet", "compute", "limit")
 
 
 def measure_some(
     data: Path, frames: Path, parquet: Path, only: list[str], runs: int, warmup: int, out: Path
 ) -> dict[str, Any]:
-    """The comparisons ``only`` names (out of cli_csv, compute, limit), measured as :func:`measure_versus` does."""
+    """The comparisons ``only`` names (out of :data:`_STANDALONE`), measured as :func:`measure_versus` does."""
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     name = data.resolve().parent.name
     results: dict[str, Any] = {}
@@ -247,17 +248,22 @@ def measure_some(
     if "compute" in only:
         sides = {"storemon": ("compute", {"frames": frames}), "duckdb": ("duckdb_compute", {"data": parquet})}
         results["compute"] = _report(name, "compute", _in_process(sides, runs, warmup), progress)
-    if "cli_csv" in only:
+    if "load_parquet" in only:
+        sides = {"storemon": ("load_parquet", {"data": parquet}), "duckdb": ("duckdb_load", {"data": parquet})}
+        results["load_parquet"] = _report(name, "load_parquet", _in_process(sides, runs, warmup), progress)
+    for kind, inputs in (("csv", data), ("parquet", parquet)):
+        if f"cli_{kind}" not in only:
+            continue
         out.mkdir(parents=True, exist_ok=True)
-        outputs = {side: out / f"{side}-csv.csv" for side in SIDES}
+        outputs = {side: out / f"{side}-{kind}.csv" for side in SIDES}
         storemon = str(Path(sys.executable).with_name("storemon"))
         commands = {
-            "storemon": [storemon, "report", str(data), "-o", str(outputs["storemon"])],
-            "duckdb": [sys.executable, str(HERE / "duckdb_report.py"), str(data), "-o", str(outputs["duckdb"])],
+            "storemon": [storemon, "report", str(inputs), "-o", str(outputs["storemon"])],
+            "duckdb": [sys.executable, str(HERE / "duckdb_report.py"), str(inputs), "-o", str(outputs["duckdb"])],
         }
         entry = _commands(commands, runs, warmup)
         entry["same_report"] = _same_csv(outputs) if "error" not in entry else None
-        results["cli_csv"] = _report(name, "cli_csv", entry, progress)
+        results[f"cli_{kind}"] = _report(name, f"cli_{kind}", entry, progress)
     return results
 
 

@@ -83,11 +83,18 @@ def test_packed_sort_and_three_column_sort_agree():
             "active": [True, True, False, False, True, True, False],
         }
     )
-    packed = _sorted(frame.lazy(), (7, 99), stores=4)
+
+    def rows(stores: int) -> list[tuple[int, int, bool]]:
+        arrays = _sorted(frame.lazy(), (7, 99), stores=stores)
+        assert [array.dtype.name for array in arrays] == ["uint32", "int64", "bool"]
+        assert all(array.flags.writeable for array in arrays)  # status_intervals works on them in place
+        return list(zip(*(array.tolist() for array in arrays), strict=True))
+
+    packed = rows(4)
     # Too many stores for one Int64 key: the three-column sort is used instead.
-    wide = _sorted(frame.lazy(), (7, 99), stores=2**60)
-    assert packed.equals(wide)
-    assert packed.rows() == [
+    wide = rows(2**60)
+    assert packed == wide
+    assert packed == [
         (0, 99, True),
         (1, 7, False),
         (1, 10, False),

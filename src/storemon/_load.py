@@ -33,6 +33,10 @@ Choices worth knowing:
 - Checks on values that repeat (store ids, time-zone names, statuses of a
   typed column) run once per distinct value and are mapped back to the
   rows: a poll file holds a few thousand ids among millions of rows.
+- A polls file is read and validated in batches of ``_POLL_BATCH_ROWS``
+  rows (every rule is about one row, so the result does not depend on the
+  batches), and the frame's store ids all point into one list of the
+  distinct ids: memory for the text of one batch, not of the whole file.
 - A row with several bad columns yields one reject row per bad column (so the
   user sees every problem), but it is one rejected row: it is counted once,
   under the reason of its first bad column in schema order (see
@@ -61,11 +65,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import polars as pl
 
@@ -245,8 +249,8 @@ def load_polls(
     ``not_after`` (an instant; naive = UTC) rejects polls dated after it as
     ``"timestamp in the future"``.
     """
-    raw, file = _read_table(source, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
-    return _polls(raw, file, strict, _FILE_FIRST_LINE, not_after)
+    batches, file = _read_batches(source, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name, _POLL_BATCH_ROWS)
+    return _polls_in_batches(batches, file, strict, not_after)
 
 
 def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False, not_after: datetime | None = None) -> Loaded:
@@ -258,10 +262,119 @@ def parse_polls(frame: pl.DataFrame, name: str, *, strict: bool = False, not_aft
     and rejects call the frame; a reject's ``line`` is the 1-based row index.
     """
     raw = _raw_of_frame(frame, tuple(POLLS_SCHEMA), _POLLS_ALIASES, name)
-    return _polls(raw, name, strict, _FRAME_FIRST_LINE, not_after)
+    parsed, rejects, valid = _polls(raw, name, strict, _FRAME_FIRST_LINE, not_after)
+    return Loaded(_typed(_valid_rows(parsed, valid), POLLS_SCHEMA), rejects, name, raw.height)
 
 
-def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_after: datetime | None) -> Loaded:
+#: Rows of a polls file read and validated at a time by :func:`load_polls`.
+#: A poll file is by far the largest input (56 M rows at the S30 benchmark
+#: size): read whole, its text alone took about 100 bytes a row, more than
+#: the typed frame and a report over it together. In batches only a batch of
+#: text exists at a time, and validation is row by row, so the result is the
+#: same for any batch size (tests load with tiny ones).
+_POLL_BATCH_ROWS = 1 << 20
+
+
+def _polls_in_batches(batches: _Batches, file: str, strict: bool, not_after: datetime | None) -> Loaded:
+    """:func:`_polls` of each batch of a file, joined: the frame and rejects of the whole file.
+
+    The valid rows of each batch keep their store id as a code of
+    :class:`_IdCodes` (4 bytes a row instead of the text); once every batch
+    is read, each row's id is gathered from the one list of distinct ids. The
+    String column that makes has all its values point into that list (16
+    bytes a row, each id's text stored once), where text read row by row
+    stores every id anew — a poll file repeats a few thousand ids over
+    millions of rows.
+    """
+    dictionary = _IdCodes()
+    frames, rejects, rows = [], [], 0
+    for raw in batches:
+        codes, distinct = dictionary.encode(raw["store_id"])
+        parsed, batch_rejects, valid = _polls(raw, file, strict, _FILE_FIRST_LINE + rows, not_after, distinct)
+        rows += raw.height
+        frames.append(_valid_rows(parsed.with_columns(codes.alias("store_id")), valid))
+        rejects.append(batch_rejects)
+        del raw, parsed, codes
+    # Each batch is gathered apart and the chunks stay apart, one per batch:
+    # a later ``unique`` over a String column runs in parallel over chunks
+    # (several times faster than over one chunk).
+    ids = dictionary.ids()
+    for i, frame in enumerate(frames):
+        frames[i] = _typed(frame.with_columns(ids.gather(frame["store_id"]).alias("store_id")), POLLS_SCHEMA)
+    frame = pl.concat(frames, how="vertical", rechunk=False)
+    return Loaded(frame, pl.concat(rejects, how="vertical"), file, rows)
+
+
+class _IdCodes:
+    """A dense code for every distinct store id of a file, built batch by batch.
+
+    Codes are positions in the list of distinct ids seen so far. A batch is
+    coded through a 64-bit hash of each id (hashing and an integer join cost
+    a fraction of a ``unique`` or a Categorical cast over the strings), and
+    the result is then checked exactly: every row's id must equal the id of
+    its code. Should two ids ever share a hash, that check fails and this
+    file's ids are coded by their strings from then on (slower, same codes
+    for the ids already listed).
+    """
+
+    _SEED = 0x1D_C0DE
+
+    def __init__(self) -> None:
+        self._ids = pl.Series("store_id", [], dtype=pl.String)  # the distinct ids, in code order
+        self._table = pl.DataFrame(schema={"key": pl.UInt64, "code": pl.UInt32})
+        self._by_hash = True
+
+    def encode(self, ids: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """The code (UInt32) of each of ``ids`` (String, no nulls), and the distinct ids among them."""
+        if self._by_hash:
+            hashes = _id_hash(ids, self._SEED)
+            firsts = hashes.arg_unique()
+            codes = self._codes(hashes, hashes.gather(firsts), ids.gather(firsts))
+            if (self._ids.gather(codes) == ids).all():
+                return codes, ids.gather(firsts)
+            # Two ids share a hash: code this batch again by the strings. The
+            # ids listed so far are distinct strings (their hashes are
+            # distinct), so they keep their codes.
+            self._by_hash = False
+            everyone = pl.int_range(self._ids.len(), dtype=pl.UInt32, eager=True)
+            self._table = pl.DataFrame({"key": self._ids, "code": everyone})
+        distinct = ids.unique()
+        return self._codes(ids, distinct, distinct), distinct
+
+    def _codes(self, keys: pl.Series, distinct_keys: pl.Series, distinct_ids: pl.Series) -> pl.Series:
+        """Codes of ``keys`` (hashes or ids), giving new codes to the distinct keys not seen before."""
+        new = ~distinct_keys.is_in(self._table["key"].implode())
+        if new.any():
+            added, count = distinct_keys.filter(new), self._ids.len()
+            codes = pl.int_range(count, count + added.len(), dtype=pl.UInt32, eager=True)
+            self._table = pl.concat([self._table, pl.DataFrame({"key": added, "code": codes})])
+            self._ids = pl.concat([self._ids, distinct_ids.filter(new).rename("store_id")], rechunk=True)
+        coded = keys.rename("key").to_frame().join(self._table, on="key", how="left", maintain_order="left")
+        return coded.get_column("code")
+
+    def ids(self) -> pl.Series:
+        """Every distinct id so far, in code order."""
+        return self._ids
+
+
+def _id_hash(ids: pl.Series, seed: int) -> pl.Series:
+    """A 64-bit hash of each id (a function of its own, so that tests can make ids collide)."""
+    return ids.hash(seed)
+
+
+def _polls(
+    raw: pl.DataFrame,
+    file: str,
+    strict: bool,
+    first_line: int,
+    not_after: datetime | None,
+    distinct_ids: pl.Series | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """Validate one raw table of polls: the parsed columns, the rejects and the mask of valid rows.
+
+    Row 0 is line ``first_line``; ``distinct_ids``, when the caller knows
+    them, are the distinct ids of ``raw``.
+    """
     latest = None if not_after is None else utc_instant(not_after, "not_after")
     parsed = _parse(
         raw,
@@ -273,7 +386,7 @@ def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_afte
     )
     ts = pl.col("timestamp_utc")
     out_of_range = ~ts.is_between(_instant(MIN_US), _instant(MAX_US), closed="left")
-    ids = _StoreIds(raw["store_id"])
+    ids = _StoreIds(raw["store_id"], distinct_ids)
     checks: list[_Check] = [
         *ids.checks(),
         ("timestamp_utc", BAD_TIMESTAMP, ts.is_null()),
@@ -285,7 +398,7 @@ def _polls(raw: pl.DataFrame, file: str, strict: bool, first_line: int, not_afte
     checks.append(("status", BAD_STATUS, pl.col("status").is_null()))
     rejects, valid = _validate(raw, file, parsed, checks, first_line, ids.blank)
     _raise_first_if(strict, rejects)
-    return Loaded(_typed(_valid_rows(parsed, valid), POLLS_SCHEMA), rejects, file, raw.height)
+    return parsed, rejects, valid
 
 
 def _instant(us: int) -> pl.Expr:
@@ -504,6 +617,10 @@ _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 8192
 
 
+#: What a reader yields: the raw table (see :func:`_raw`) of consecutive rows, in file order.
+_Batches = Iterator[pl.DataFrame]
+
+
 def _read_table(
     source: Source, columns: Sequence[str], aliases: Mapping[str, str], name: str | None
 ) -> tuple[pl.DataFrame, str]:
@@ -512,12 +629,28 @@ def _read_table(
     Header names are matched ignoring surrounding blanks and case; ``aliases``
     maps an alternative header name to its column.
     """
+    batches, file = _read_batches(source, columns, aliases, name, None)
+    return next(batches), file
+
+
+def _read_batches(
+    source: Source, columns: Sequence[str], aliases: Mapping[str, str], name: str | None, rows: int | None
+) -> tuple[_Batches, str]:
+    """Like :func:`_read_table`, as raw tables of about ``rows`` rows each (``None``: one, the whole file).
+
+    The header is checked (and a file that is none is refused) before this
+    returns; an error in a later row surfaces as :class:`FileFormatError`
+    when the batch holding it is read. A file without data rows yields one
+    empty table.
+    """
     if isinstance(source, (str, os.PathLike)):
-        return _read_path(Path(source), name or str(Path(source)), columns, aliases)
-    return _read_bytes(source, name, columns, aliases)
+        return _read_path(Path(source), name or str(Path(source)), columns, aliases, rows)
+    return _read_bytes(source, name, columns, aliases, rows)
 
 
-def _read_path(path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> tuple[pl.DataFrame, str]:
+def _read_path(
+    path: Path, file: str, columns: Sequence[str], aliases: Mapping[str, str], rows: int | None
+) -> tuple[_Batches, str]:
     """Read a file on disk, CSV or Parquet (by its magic bytes or its suffix)."""
     if not path.exists():
         raise FileFormatError("no such file", file=file)
@@ -531,10 +664,10 @@ def _read_path(path: Path, file: str, columns: Sequence[str], aliases: Mapping[s
         raise FileFormatError("empty file (no header)", file=file)
     looks_parquet = head.startswith(_PARQUET_MAGIC) and tail == _PARQUET_MAGIC
     if looks_parquet or path.suffix.lower() == ".parquet":
-        return _read_parquet(path, file, columns, aliases), file
+        return _read_parquet(path, file, columns, aliases, rows), file
     if b"\x00" in head:
         raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
-    return _read_csv(path, file, columns, aliases), file
+    return _read_csv(path, file, columns, aliases, rows), file
 
 
 def _read_bytes(
@@ -542,7 +675,8 @@ def _read_bytes(
     name: str | None,
     columns: Sequence[str],
     aliases: Mapping[str, str],
-) -> tuple[pl.DataFrame, str]:
+    rows: int | None,
+) -> tuple[_Batches, str]:
     """Like :func:`_read_path` for a file's content in memory or a file-like object."""
     file = name or str(getattr(source, "name", "") or "<bytes>")
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -558,55 +692,109 @@ def _read_bytes(
     if not data:
         raise FileFormatError("empty file (no header)", file=file)
     if len(data) >= 2 * len(_PARQUET_MAGIC) and data.startswith(_PARQUET_MAGIC) and data.endswith(_PARQUET_MAGIC):
-        return _read_parquet(data, file, columns, aliases), file
+        return _read_parquet(data, file, columns, aliases, rows), file
     if b"\x00" in data[:_SNIFF_BYTES]:
         raise FileFormatError("not a CSV or Parquet file (binary content)", file=file)
-    return _read_csv(data, file, columns, aliases), file
+    return _read_csv(data, file, columns, aliases, rows), file
 
 
-def _read_csv(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+def _read_csv(
+    path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str], rows: int | None
+) -> _Batches:
     """Read a CSV file's required columns, every value a string ('' when missing)."""
-
-    def read(n_rows: int | None = None, wanted: Sequence[str] | None = None) -> pl.DataFrame:
-        return pl.read_csv(
-            path,
-            columns=wanted,
-            n_rows=n_rows,
-            infer_schema=False,
-            empty_string_is_null=False,
-            glob=False,
-            raise_if_empty=True,
-        )
-
+    options: dict[str, Any] = {
+        "infer_schema": False,
+        "empty_string_is_null": False,
+        "glob": False,
+        "raise_if_empty": True,
+    }
     try:
-        header = read(n_rows=0).columns
-        chosen = _match_columns(header, columns, aliases, file)
-        frame = read(wanted=[chosen[name] for name in columns])
+        header = pl.read_csv(path, n_rows=0, **options).columns
     except pl.exceptions.NoDataError:
         raise FileFormatError("empty file (no header)", file=file) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
-        reason = _first_line(exc)
-        if "utf-8" in reason.lower():
-            raise FileFormatError("not a CSV file (not UTF-8 text)", file=file) from None
-        if "more fields" in reason:
-            raise FileFormatError("cannot be read as CSV: a row has more fields than the header", file=file) from None
-        raise FileFormatError(f"cannot be read as CSV: {reason}", file=file) from None
-    frame = frame.rename({chosen[name]: name for name in columns}).select(columns)
-    return frame.with_columns(pl.all().fill_null(""))
+        raise _csv_failure(exc, file) from None
+    chosen = _match_columns(header, columns, aliases, file)
+    wanted = [chosen[name] for name in columns]
+
+    def raw(frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.rename({chosen[name]: name for name in columns}).select(columns)
+        return frame.with_columns(pl.all().fill_null(""))
+
+    if rows is None:
+        try:
+            frame = pl.read_csv(path, columns=wanted, **options)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _csv_failure(exc, file) from None
+        return iter([raw(frame)])
+    # read_csv is this same scan collected at once (Polars implements it so),
+    # so the batches hold exactly its rows, in order.
+    query = pl.scan_csv(path, **options).select(wanted)
+    return _batches_of(query, rows, raw, lambda exc: _csv_failure(exc, file))
 
 
-def _read_parquet(path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str]) -> pl.DataFrame:
+def _csv_failure(exc: BaseException, file: str) -> FileFormatError:
+    """The error for a CSV file Polars could not read."""
+    if isinstance(exc, pl.exceptions.NoDataError):
+        return FileFormatError("empty file (no header)", file=file)
+    reason = _first_line(exc)
+    if "utf-8" in reason.lower():
+        return FileFormatError("not a CSV file (not UTF-8 text)", file=file)
+    if "more fields" in reason:
+        return FileFormatError("cannot be read as CSV: a row has more fields than the header", file=file)
+    return FileFormatError(f"cannot be read as CSV: {reason}", file=file)
+
+
+def _read_parquet(
+    path: Path | bytes, file: str, columns: Sequence[str], aliases: Mapping[str, str], rows: int | None
+) -> _Batches:
     """Read a Parquet file's required columns as the loaders' raw table (see :func:`_raw`)."""
     try:
         schema = pl.read_parquet_schema(path)
     except Exception as exc:  # Polars raises several types for a damaged or foreign file
         raise FileFormatError(f"not a Parquet file: {_first_line(exc)}", file=file) from None
     chosen = _match_columns(list(schema), columns, aliases, file)
+    wanted = [chosen[name] for name in columns]
+
+    def raw(frame: pl.DataFrame) -> pl.DataFrame:
+        return _raw(frame.rename({chosen[name]: name for name in columns}).select(columns), file)
+
+    def failure(exc: BaseException) -> FileFormatError:
+        return FileFormatError(f"cannot be read as Parquet: {_first_line(exc)}", file=file)
+
+    if rows is None:
+        try:
+            frame = pl.read_parquet(path, columns=wanted)
+        except Exception as exc:
+            raise failure(exc) from None
+        return iter([raw(frame)])
+    return _batches_of(pl.scan_parquet(path).select(wanted), rows, raw, failure)
+
+
+def _batches_of(
+    query: pl.LazyFrame,
+    rows: int,
+    raw: Callable[[pl.DataFrame], pl.DataFrame],
+    failure: Callable[[BaseException], FileFormatError],
+) -> _Batches:
+    """``query``'s rows in order, ``rows`` at a time, each batch made a raw table by ``raw``.
+
+    The streaming engine reads the file while the caller validates the
+    batch before, so only a batch or two of the file's values (text, for
+    CSV) exist at any time instead of the whole file's. An empty file
+    yields one empty table.
+    """
     try:
-        frame = pl.read_parquet(path, columns=[chosen[name] for name in columns])
-    except Exception as exc:
-        raise FileFormatError(f"cannot be read as Parquet: {_first_line(exc)}", file=file) from None
-    return _raw(frame.rename({chosen[name]: name for name in columns}).select(columns), file)
+        empty = True
+        for batch in query.collect_batches(chunk_size=rows, maintain_order=True):
+            empty = False
+            yield raw(batch)
+        if empty:
+            yield raw(query.collect())
+    except FileFormatError:
+        raise
+    except Exception as exc:  # Polars raises several types for a damaged or foreign file
+        raise failure(exc) from None
 
 
 def _raw_of_frame(frame: pl.DataFrame, columns: Sequence[str], aliases: Mapping[str, str], name: str) -> pl.DataFrame:
@@ -918,10 +1106,11 @@ class _StoreIds:
     mapped back with ``is_in``.
     """
 
-    def __init__(self, store_id: pl.Series) -> None:
+    def __init__(self, store_id: pl.Series, distinct: pl.Series | None = None) -> None:
         assert store_id.dtype == pl.String  # _raw never keeps ids typed
         self.store_id = store_id
-        distinct = store_id.unique()
+        if distinct is None:
+            distinct = store_id.unique()
         ids = pl.col("store_id")
         # Every rule in one select (fixed costs per Polars call dominate small batches).
         flags = distinct.to_frame("store_id").select(
