@@ -79,15 +79,21 @@ def test_no_business_time_gives_nulls_and_bad_top_is_refused():
         storemon.fleet_summary(report, empty_timeline, empty_daily, now=NOW, top=-1)
 
 
+def _special_example_views(now: datetime) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The report, timeline and daily series of examples/special at ``now``."""
+    inputs = storemon.load_dir("examples/special")
+    args = (inputs.polls, inputs.hours, inputs.timezones)
+    return (
+        storemon.compute_report(*args, now, special=inputs.special),
+        storemon.timeline(*args, now, special=inputs.special),
+        storemon.daily(*args, now, special=inputs.special),
+    )
+
+
 def test_on_the_example_data_a_store_down_at_now():
     # examples/special at now = 2024-12-27 08:00Z: the kiosk (24 h) has been inactive since 03:00Z
     # (halfway between its 00:00 active and 06:00 inactive polls), the bakery is closed (03:00 local).
-    inputs = storemon.load_dir("examples/special")
-    args = (inputs.polls, inputs.hours, inputs.timezones)
-    now = datetime(2024, 12, 27, 8, tzinfo=UTC)
-    report = storemon.compute_report(*args, now, special=inputs.special)
-    timeline = storemon.timeline(*args, now, special=inputs.special)
-    daily = storemon.daily(*args, now, special=inputs.special)
+    report, timeline, daily = _special_example_views(now := datetime(2024, 12, 27, 8, tzinfo=UTC))
     summary = storemon.fleet_summary(report, timeline, daily, now=now)
     assert summary["stores"] == 2 and summary["down_now"] == ["kiosk"]
     assert summary["top_downtime"][0]["store_id"] == "kiosk"
@@ -139,12 +145,7 @@ def test_lazy_timeline_and_daily_give_the_same_summary(tmp_path: Path) -> None:
     # The sharded fan-in hands over scans of files, not frames: the same figures, bit for bit,
     # on the example data (a store down at now, a week of daily rows) written to Parquet in
     # small row groups and scanned back.
-    inputs = storemon.load_dir("examples/special")
-    args = (inputs.polls, inputs.hours, inputs.timezones)
-    now = datetime(2024, 12, 27, 8, tzinfo=UTC)
-    report = storemon.compute_report(*args, now, special=inputs.special)
-    timeline = storemon.timeline(*args, now, special=inputs.special)
-    daily = storemon.daily(*args, now, special=inputs.special)
+    report, timeline, daily = _special_example_views(now := datetime(2024, 12, 27, 8, tzinfo=UTC))
     timeline.write_parquet(tmp_path / "timeline.parquet", row_group_size=3)
     daily.write_parquet(tmp_path / "daily.parquet", row_group_size=2)
     eager = storemon.fleet_summary(report, timeline, daily, now=now)
