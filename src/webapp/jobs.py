@@ -249,7 +249,7 @@ def write_report_files(reports: Path, report_id: str, produced: Produced, timing
 def write_report_file(
     reports: Path, report_id: str, kind: str, frame: pl.DataFrame | pl.LazyFrame, timings: dict[str, float]
 ) -> None:
-    """Write the report's file of ``kind`` from ``frame`` (the report itself for ``csv``), atomically.
+    """Write the report's file of ``kind`` from ``frame`` (the report itself, a frame, for ``csv``), atomically.
 
     ``timings`` gains ``write_<kind>``. :func:`write_report_files` writes them all
     in order; the sharded fan-in writes them one at a time, in the same order,
@@ -261,7 +261,8 @@ def write_report_file(
     started = time.perf_counter()
     path = report_file(reports, report_id, kind)
     if kind == "csv":
-        write_report(frame.collect() if isinstance(frame, pl.LazyFrame) else frame, path)
+        assert isinstance(frame, pl.DataFrame), "the CSV is written from the report itself"
+        write_report(frame, path)
     else:
         with atomic_path(path) as tmp:
             frame.lazy().sink_parquet(tmp, row_group_size=ROW_GROUP_ROWS, statistics=True)

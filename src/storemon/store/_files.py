@@ -155,7 +155,8 @@ def write_parts(
     # One date's rows at a time, selected by a range on the timestamps: no copy of every
     # poll (partition_by) nor a column as long as the input beside it, so an ingest
     # needs no more memory than loading the file did.
-    days = polls.lazy().select(timestamps.dt.date().unique().alias("day")).collect().get_column("day").sort()
+    day_of = pl.col("timestamp_utc").dt.date().unique().alias("day")
+    days = polls.lazy().select(day_of).collect().get_column("day").sort()
     for day in days:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         part = polls.filter((timestamps >= start) & (timestamps < start + timedelta(days=1)))
