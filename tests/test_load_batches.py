@@ -12,6 +12,7 @@ are forced to check the exact fallback.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -83,3 +84,23 @@ def test_colliding_ids_in_any_order_and_batches(ids: list[str], rows: int) -> No
     expected = load(source, ONE_BATCH)
     with mock.patch.object(storemon._load, "_id_hash", by_length):
         same(load(source, rows), expected)
+
+
+def test_every_column_is_chunked_like_the_batches() -> None:
+    # A Parquet file of 12 row groups of 5 rows arrives in one chunk per row
+    # group; the store ids are gathered in one chunk per batch. Batches of 20
+    # rows: 60 rows → 3 batches, and every column must have those 3 chunks,
+    # or the next select or filter of the frame copies all of it to align them.
+    rows = 60
+    polls = pl.DataFrame(
+        {
+            "store_id": [f"s{i % 7}" for i in range(rows)],
+            "timestamp_utc": [f"2024-01-01 00:{i:02d}:00.0 UTC" for i in range(rows)],
+            "status": ["active", "inactive"] * (rows // 2),
+        }
+    )
+    buffer = io.BytesIO()
+    polls.write_parquet(buffer, row_group_size=5)
+    loaded = load(buffer.getvalue(), 20)
+    assert loaded.frame.height == rows
+    assert [column.n_chunks() for column in loaded.frame.get_columns()] == [3, 3, 3]

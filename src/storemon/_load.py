@@ -297,10 +297,15 @@ def _polls_in_batches(batches: _Batches, file: str, strict: bool, not_after: dat
         del raw, parsed, codes
     # Each batch is gathered apart and the chunks stay apart, one per batch:
     # a later ``unique`` over a String column runs in parallel over chunks
-    # (several times faster than over one chunk).
+    # (several times faster than over one chunk). The other columns get the
+    # same chunks (a batch of a Parquet file arrives in one chunk per row
+    # group): a frame whose columns are chunked differently is copied whole,
+    # all columns aligned, by the next select or filter on it (+374 MiB at
+    # S10 when an ingest wrote its parts), where one batch's copy is ≈ 9 MiB.
     ids = dictionary.ids()
     for i, frame in enumerate(frames):
-        frames[i] = _typed(frame.with_columns(ids.gather(frame["store_id"]).alias("store_id")), POLLS_SCHEMA)
+        gathered = frame.with_columns(ids.gather(frame["store_id"]).alias("store_id"))
+        frames[i] = _typed(gathered, POLLS_SCHEMA).rechunk()
     frame = pl.concat(frames, how="vertical", rechunk=False)
     return Loaded(frame, pl.concat(rejects, how="vertical"), file, rows)
 
