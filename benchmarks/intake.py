@@ -141,6 +141,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
     print(f"report_from_store at the start: {report_start * 1000:.0f} ms; {_layout(store)}")
     print(f"\n{options.sequential} sequential single-poll POSTs")
     latencies: list[float] = []
+    cpu = _cpu_times()
     started = time.perf_counter()
     blocks: list[float] = []
     for n in range(1, options.sequential + 1):
@@ -150,7 +151,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
             blocks.append(statistics.median(block))
             print(f"  {n:6d}: {_percentiles(block)}; {_layout(store)}", flush=True)
     sequential_rps = options.sequential / (time.perf_counter() - started)
-    print(f"  sequential: {sequential_rps:.1f} requests/s")
+    print(f"  sequential: {sequential_rps:.1f} requests/s; {_cpu_use(cpu)}")
 
     total = options.clients * options.per_client
     print(f"\n{options.clients} parallel clients × {options.per_client} POSTs")
@@ -170,6 +171,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
         except BaseException as exc:  # reported below; one failed client fails the run
             errors.append(exc)
 
+    cpu = _cpu_times()
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(options.clients)]
     for thread in threads:
@@ -180,7 +182,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
     if errors:
         print(f"  a client failed: {errors[0]!r}")
         return 1
-    print(f"  parallel: {parallel_rps:.1f} requests/s, {_percentiles(parallel)} over all {total}")
+    print(f"  parallel: {parallel_rps:.1f} requests/s, {_percentiles(parallel)} over all {total}; {_cpu_use(cpu)}")
 
     report_end = _time_report(store)
     print(f"\nreport_from_store at the end: {report_end * 1000:.0f} ms; {_layout(store)}")
@@ -221,6 +223,22 @@ def _stream(base: str, bodies: Bodies, batches: list[int], polls: int) -> None:
                 raise RuntimeError(f"chunked POST of {batch} polls answered {response.status}")
         elapsed = time.perf_counter() - started
         print(f"  {batch:6d} polls/request: {_percentiles(latencies)}, {requests * batch / elapsed:9.0f} polls/s")
+
+
+def _cpu_times() -> tuple[float, float, float]:
+    """(busy, iowait, all) CPU seconds of the whole machine so far, from ``/proc/stat`` (clock ticks)."""
+    # user nice system idle iowait irq softirq steal; guest time is counted in user already.
+    fields = [float(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle, iowait = fields[3], fields[4]
+    return sum(fields) - idle - iowait, iowait, sum(fields)
+
+
+def _cpu_use(since: tuple[float, float, float]) -> str:
+    """The machine's cores busy (of all of them) and waiting for I/O since ``since``: is a phase CPU-bound?"""
+    now = _cpu_times()
+    busy, iowait, total = (b - a for a, b in zip(since, now, strict=True))
+    cores = os.cpu_count() or 1
+    return f"CPU {busy / total * cores:.2f} of {cores} cores busy, {iowait / total * cores:.2f} in I/O wait"
 
 
 def _percentiles(latencies: list[float]) -> str:
