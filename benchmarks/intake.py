@@ -226,7 +226,7 @@ def _stream(base: str, bodies: Bodies, batches: list[int], polls: int) -> None:
 
 
 def _cpu_times() -> tuple[float, float, float]:
-    """(busy, iowait, all) CPU seconds of the whole machine so far, from ``/proc/stat`` (clock ticks)."""
+    """(busy, iowait, all) CPU time of the whole machine so far, in clock ticks, from ``/proc/stat``."""
     # user nice system idle iowait irq softirq steal; guest time is counted in user already.
     fields = [float(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     idle, iowait = fields[3], fields[4]
