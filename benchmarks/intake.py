@@ -73,7 +73,7 @@ def main() -> int:
         processes.append(_gunicorn(workdir, store, redis_port, web_port, options.workers))
         base = f"http://127.0.0.1:{web_port}"
         _wait_for(base)
-        return _measure(base, store, options)
+        return _measure(base, store, options, processes[-1].pid)
     finally:
         for process in processes:
             _stop(process)
@@ -134,14 +134,14 @@ def _post(base: str, body: bytes) -> float:
     return time.perf_counter() - started
 
 
-def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
+def _measure(base: str, store: Path, options: argparse.Namespace, group: int) -> int:
     bodies = Bodies(store)
     report_start = _time_report(store)
     print(f"store: {options.size}, gunicorn workers: {options.workers or 'webapp.gunicorn_conf'}")
     print(f"report_from_store at the start: {report_start * 1000:.0f} ms; {_layout(store)}")
     print(f"\n{options.sequential} sequential single-poll POSTs")
     latencies: list[float] = []
-    cpu = _cpu_times()
+    cpu, processes = _cpu_times(), _process_ticks(group)
     started = time.perf_counter()
     blocks: list[float] = []
     for n in range(1, options.sequential + 1):
@@ -151,7 +151,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
             blocks.append(statistics.median(block))
             print(f"  {n:6d}: {_percentiles(block)}; {_layout(store)}", flush=True)
     sequential_rps = options.sequential / (time.perf_counter() - started)
-    print(f"  sequential: {sequential_rps:.1f} requests/s; {_cpu_use(cpu)}")
+    print(f"  sequential: {sequential_rps:.1f} requests/s; {_cpu_use(cpu, processes, group)}")
 
     total = options.clients * options.per_client
     print(f"\n{options.clients} parallel clients × {options.per_client} POSTs")
@@ -171,7 +171,7 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
         except BaseException as exc:  # reported below; one failed client fails the run
             errors.append(exc)
 
-    cpu = _cpu_times()
+    cpu, processes = _cpu_times(), _process_ticks(group)
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(options.clients)]
     for thread in threads:
@@ -182,7 +182,9 @@ def _measure(base: str, store: Path, options: argparse.Namespace) -> int:
     if errors:
         print(f"  a client failed: {errors[0]!r}")
         return 1
-    print(f"  parallel: {parallel_rps:.1f} requests/s, {_percentiles(parallel)} over all {total}; {_cpu_use(cpu)}")
+    print(
+        f"  parallel: {parallel_rps:.1f} requests/s, {_percentiles(parallel)} over all {total}; {_cpu_use(cpu, processes, group)}"
+    )
 
     report_end = _time_report(store)
     print(f"\nreport_from_store at the end: {report_end * 1000:.0f} ms; {_layout(store)}")
@@ -233,12 +235,39 @@ def _cpu_times() -> tuple[float, float, float]:
     return sum(fields) - idle - iowait, iowait, sum(fields)
 
 
-def _cpu_use(since: tuple[float, float, float]) -> str:
-    """The machine's cores busy (of all of them) and waiting for I/O since ``since``: is a phase CPU-bound?"""
+def _process_ticks(group: int) -> tuple[float, float]:
+    """CPU clock ticks (user + system) used so far by this process (the clients) and by process group ``group``.
+
+    The group is gunicorn's (its arbiter and workers, started in a session of
+    their own); threads are included, exited children are not (none exit).
+    """
+    own = os.times()
+    client = (own.user + own.system) * os.sysconf("SC_CLK_TCK")
+    server = 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        if int(fields[2]) == group:  # pgrp
+            server += float(fields[11]) + float(fields[12])  # utime, stime
+    return client, server
+
+
+def _cpu_use(since: tuple[float, float, float], since_processes: tuple[float, float], group: int) -> str:
+    """Cores busy on the machine, in the server and in the clients since ``since``: is a phase CPU-bound, and where?"""
     now = _cpu_times()
     busy, iowait, total = (b - a for a, b in zip(since, now, strict=True))
+    client, server = (b - a for a, b in zip(since_processes, _process_ticks(group), strict=True))
     cores = os.cpu_count() or 1
-    return f"CPU {busy / total * cores:.2f} of {cores} cores busy, {iowait / total * cores:.2f} in I/O wait"
+    scale = cores / total
+    return (
+        f"CPU {busy * scale:.2f} of {cores} cores busy (server {server * scale:.2f}, "
+        f"clients {client * scale:.2f}), {iowait * scale:.2f} in I/O wait"
+    )
 
 
 def _percentiles(latencies: list[float]) -> str:
