@@ -63,14 +63,13 @@ CHILD = textwrap.dedent(
 
     from datetime import datetime, timedelta, timezone
     import polars as pl
-    import storemon.store._compact as compact_module
     import storemon.store._ingest as ingest_module
     from storemon.schema import POLLS_SCHEMA
     from storemon.store._compact import compact
     from storemon.store import append_polls, ingest_paths, pin_snapshot
 
     # Small thresholds, so that a few dozen appends checkpoint and run upkeep.
-    ingest_module.CHECKPOINT_EVERY = compact_module.CHECKPOINT_EVERY = 4
+    ingest_module.CHECKPOINT_EVERY = 4
     ingest_module.UPKEEP_EVERY = 6
     end = datetime(2024, 10, 14, 12, 0, tzinfo=timezone.utc)
 

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import storemon.store._compact as compact_module
 import storemon.store._ingest as ingest_module
 from store_helpers import data_files
 from storemon import StaleVersionError, compute_report, daily, incidents, timeline
@@ -50,7 +49,9 @@ from storemon.store._manifest import (
     LOG_DIR,
     PartEntry,
     _read_record,
+    checkpoint_lock,
     commit_lock,
+    latest_checkpoint,
     load_state,
     plain,
 )
@@ -93,6 +94,47 @@ def test_metadata_stays_bounded_and_a_commit_reads_only_the_last_records(tmp_pat
     assert read_polls(store).equals(polls.sort("store_id", "timestamp_utc", "status"))  # … and are read
     manifest = check_store(store)
     assert len(manifest.ingests) == 3 * CHECKPOINT_EVERY + 5  # every entry kept, in the history files
+
+
+def test_commits_go_on_while_a_checkpoint_is_being_written(tmp_path: Path) -> None:
+    # The checkpoint lock is held (as by a writer in the middle of a
+    # checkpoint): commits neither wait for it nor write a checkpoint of
+    # their own; the first commit after it is released writes the one due.
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
+    with checkpoint_lock(root, wait=True):
+        for n in range(1, CHECKPOINT_EVERY + 9):
+            append(store, n)
+        assert latest_checkpoint(root) == 0
+        assert load_state(store).generation - load_state(store).checkpoint > CHECKPOINT_EVERY
+    append(store, CHECKPOINT_EVERY + 9)
+    state = load_state(store)
+    assert state.checkpoint == latest_checkpoint(root) == state.generation  # the commit that found it due
+    polls = pl.concat([poll(n) for n in range(CHECKPOINT_EVERY + 10)])
+    assert read_polls(store).equals(polls.sort("store_id", "timestamp_utc", "status"))
+    check_store(store)
+
+
+def test_a_checkpoint_of_a_state_older_than_the_latest_checkpoint_is_not_written(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for n in range(CHECKPOINT_EVERY - 1):
+        append(store, n)
+    root = open_store(store).root
+    with checkpoint_lock(root, wait=True):  # the checkpoint due at the next record waits
+        append(store, CHECKPOINT_EVERY)
+    stale = load_state(store)
+    assert stale.generation - stale.checkpoint >= CHECKPOINT_EVERY
+    for n in range(CHECKPOINT_EVERY + 1, CHECKPOINT_EVERY + 3):
+        append(store, n)  # the first of them writes the checkpoint (of a newer state)
+    written = latest_checkpoint(root)
+    assert written > stale.generation
+    before = sorted(path.name for path in (root / CHECKPOINT_DIR).iterdir())
+    # A writer that found the checkpoint due at ``stale`` and got the lock only now writes nothing.
+    assert ingest_module.checkpoint_if_due(root, stale, wait=True) is None
+    assert sorted(path.name for path in (root / CHECKPOINT_DIR).iterdir()) == before
+    assert load_state(store).checkpoint == written
+    check_store(store)
 
 
 def test_a_body_stays_a_noop_after_its_record_was_folded_until_its_key_expires(tmp_path: Path) -> None:
@@ -199,7 +241,7 @@ def test_answers_of_a_leader_killed_after_its_record_come_from_the_record(
     committed = load_state(root)
     assert committed.generation == 2 and "w" in committed.intents
     with commit_lock(root):
-        answer = ingest_module._lead(root, "w")
+        answer, _ = ingest_module._lead(root, "w")
     assert answer["outcomes"][0]["ingest"]["id"] == staged[0].ingest_id
     assert load_state(root).generation == 2  # answered, not committed again
     assert read_polls(store).height == 3  # polls 0, 5 and 1, once each
@@ -211,7 +253,6 @@ def test_upkeep_runs_by_itself_and_leaves_no_garbage(
 ) -> None:
     monkeypatch.setattr(ingest_module, "UPKEEP_EVERY", 10)
     monkeypatch.setattr(ingest_module, "CHECKPOINT_EVERY", 4)
-    monkeypatch.setattr(compact_module, "CHECKPOINT_EVERY", 4)
     monkeypatch.setattr(ingest_module, "INLINE_ROWS", 0)  # every batch a part file of its own, to be merged
     store = tmp_path / "store"
     ingest_paths(store, [dataset])
@@ -452,7 +493,7 @@ def test_a_stale_intent_of_a_leader_killed_before_answering_is_answered_stale(
     monkeypatch.setattr(ingest_module, "_write_json", real)
     assert "w" in load_state(root).intents
     with commit_lock(root):
-        answer = ingest_module._lead(root, "w")
+        answer, _ = ingest_module._lead(root, "w")
     assert answer["stale"] == {"table": "hours", "expected": seen, "current": newer} and answer["kept"] == []
     assert current_table(store, "hours")[1] == newer
     assert [v["source"] for v in table_versions(store, "hours")] == ["newer", "first"]

@@ -68,7 +68,6 @@ from storemon.store._files import (
 from storemon.store._keys import expire_keys
 from storemon.store._manifest import (
     CHECKPOINT_DIR,
-    CHECKPOINT_EVERY,
     LOG_DIR,
     MANIFEST_NAME,
     Manifest,
@@ -227,7 +226,7 @@ def _compact(root: Path, *, small_only: bool) -> tuple[int, int, int, int]:
 
 
 def _commit(root: Path, current: Manifest, done: list[_Merge]) -> Manifest:
-    from storemon.store._ingest import checkpoint  # _ingest imports this module lazily
+    from storemon.store._ingest import checkpoint_if_due  # _ingest imports this module lazily
 
     record = Record(
         seq=current.generation + 1,
@@ -240,9 +239,10 @@ def _commit(root: Path, current: Manifest, done: list[_Merge]) -> Manifest:
     )
     write_record(root, record)
     state = fold(current, record)
-    if state.generation - state.checkpoint >= CHECKPOINT_EVERY:
-        state = checkpoint(root, state)
-    return state
+    # Waiting for a checkpoint being written by a writer is safe here (that
+    # writer holds no commit lock); and ours is not skipped for theirs unless
+    # theirs already covers our state's checkpoint base.
+    return checkpoint_if_due(root, state, wait=True) or state
 
 
 def _growing_dates(parts: tuple[PartEntry, ...]) -> set[str]:

@@ -71,8 +71,10 @@ from storemon.store._manifest import (
     PartEntry,
     Record,
     TableEntry,
+    checkpoint_lock,
     commit_lock,
     fold,
+    latest_checkpoint,
     load_state,
     now_iso,
     plain,
@@ -357,12 +359,18 @@ def _commit_intent(
                 if source.frame is not None and _pre_duplicate(root, state, source, sources[:index]) is None:
                     staged[index] = _stage(root, state, source, written)
             _write_json(root / QUEUE_DIR / f"{intent_id}.json", _intent(intent_id, sources, staged))
+            due: Manifest | None = None
             with commit_lock(root):
                 answer = _take_answer(root, intent_id)
                 if answer is None:
-                    answer = _lead(root, intent_id)
+                    answer, due = _lead(root, intent_id)
             kept = set(answer["kept"])
             seq_box.append(answer["seq"])
+            if due is not None:
+                # After the commit lock, still under the writers' lock (so no
+                # garbage collection takes the checkpoint's new files): the
+                # next group commits meanwhile.
+                checkpoint_if_due(root, due, wait=False)
             stale = answer.get("stale")
             if stale is not None:
                 raise StaleVersionError(stale["table"], stale["expected"], stale["current"])
@@ -401,8 +409,13 @@ def _upkeep_after(root: Path) -> None:
         _LOG.warning("%s: upkeep failed, next time then: %s", root, exc)
 
 
-def _lead(root: Path, own: str) -> dict[str, Any]:
-    """Commit every queued intent in one record, answer the others; return our own answer. Holds the commit lock."""
+def _lead(root: Path, own: str) -> tuple[dict[str, Any], Manifest | None]:
+    """Commit every queued intent in one record, answer the others. Holds the commit lock.
+
+    Returns our own answer and, when the record makes a checkpoint due, the
+    state as of that record, for :func:`checkpoint_if_due` once the lock is
+    released.
+    """
     state = load_state(root, repair=True)
     answers: dict[str, dict[str, Any]] = {}
     fresh: list[dict[str, Any]] = []
@@ -431,16 +444,38 @@ def _lead(root: Path, own: str) -> dict[str, Any]:
         # Our own intent too, before the lock is released: the next leader
         # would otherwise find it still queued and answer it a second time.
         (root / QUEUE_DIR / f"{intent_id}.json").unlink(missing_ok=True)
-    if record is not None and state.generation - state.checkpoint >= CHECKPOINT_EVERY:
-        checkpoint(root, state)
-    return answers[own]
+    due = record is not None and state.generation - state.checkpoint >= CHECKPOINT_EVERY
+    return answers[own], state if due else None
+
+
+def checkpoint_if_due(root: Path, state: Manifest, *, wait: bool) -> Manifest | None:
+    """Checkpoint ``state`` if it is due and no other checkpoint was written since its own; the checkpointed state.
+
+    Checkpoints are written under their own lock, not the commit lock: a
+    checkpoint (its key markers, history file, inline parts: tens of fsyncs)
+    held the commit lock for about half of all the time it was held, so
+    commits queued behind it. Commits go on meanwhile; ``state`` is the state
+    as of a record whose leader has answered every intent it names (ours:
+    our lead answered every queued intent the state holds), so folding its
+    intents away cannot make a later leader commit an intent twice. Without
+    ``wait``, a checkpoint already being written elsewhere means skip: the
+    next commit finds it due again if it still is. Returns None when nothing
+    was written.
+    """
+    if state.generation - state.checkpoint < CHECKPOINT_EVERY:
+        return None
+    with checkpoint_lock(root, wait=wait) as held:
+        if not held or latest_checkpoint(root) != state.checkpoint:
+            return None  # being written, or written already (a newer state's)
+        return checkpoint(root, state)
 
 
 def checkpoint(root: Path, state: Manifest) -> Manifest:
     """Fold ``state``'s recent ingests into a history file and key markers, then write its checkpoint.
 
-    Call with the commit lock held. The markers and the history file are
-    durable before the checkpoint that drops the recent entries is written.
+    Call through :func:`checkpoint_if_due` (the checkpoint lock held). The
+    markers and the history file are durable before the checkpoint that drops
+    the recent entries is written.
     """
     history = None
     parts: tuple[PartEntry, ...] = ()

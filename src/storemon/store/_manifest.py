@@ -22,14 +22,16 @@ What a store holds is the fold of its **commit log**::
   so a single-poll POST costs one file and one fsync pair, not a Parquet
   part of its own; the checkpoint writes those rows as Parquet parts.
   Every :data:`CHECKPOINT_EVERY` records the committing writer writes a
-  checkpoint (temp + fsync + rename): the state with the ingest entries of
+  checkpoint (temp + fsync + rename; under ``.checkpoint.lock``, after it
+  has released the commit lock, so that commits go on meanwhile): the state with the ingest entries of
   the records it folds moved into an ingest-history Parquet file (read
   only by :func:`read_manifest`, never by commits or reports). A reader loads the latest checkpoint plus the (fewer than
   ``CHECKPOINT_EVERY``) records after it, so reading the state costs the
   same after 100 or 100,000 ingests.
 * **Bounded metadata.** When checkpoint ``N`` is written, the records and
   checkpoints before the *previous* checkpoint are deleted: at most two
-  checkpoints and ``2 × CHECKPOINT_EVERY`` records exist. A reader that
+  checkpoints and ``2 × CHECKPOINT_EVERY`` records exist, plus the records
+  committed while a checkpoint is being written. A reader that
   started from an older checkpoint and finds a record gone starts again
   from the newest checkpoint (records are deleted only once a checkpoint
   covers them, so a gap always has one).
@@ -89,6 +91,8 @@ __all__ = [
     "INLINE_ROWS",
     "fold",
     "try_writers_lock_exclusive",
+    "checkpoint_lock",
+    "latest_checkpoint",
     "state_to_json",
     "state_from_json",
 ]
@@ -100,6 +104,7 @@ LOG_DIR = "log"
 CHECKPOINT_DIR = "checkpoints"
 COMMIT_LOCK = ".commit.lock"
 WRITERS_LOCK = ".writers.lock"
+CHECKPOINT_LOCK = ".checkpoint.lock"
 #: A checkpoint every this many records: readers read at most this many records after it.
 CHECKPOINT_EVERY = 32
 #: Polls batches of at most this many rows go into the commit record instead of a Parquet part.
@@ -544,32 +549,43 @@ def writers_lock(root: Path, *, exclusive: bool = False) -> Iterator[None]:
 @contextlib.contextmanager
 def try_writers_lock_exclusive(root: Path) -> Iterator[bool]:
     """The writers' lock exclusively if no writer holds it now (yields False otherwise, without waiting)."""
-    try:
-        fd = os.open(root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(f"{root / WRITERS_LOCK}: cannot open the lock file: {exc.strerror or exc}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with _flock(root / WRITERS_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
+        yield held
 
 
 @contextlib.contextmanager
-def _flock(path: Path, mode: int) -> Iterator[None]:
+def checkpoint_lock(root: Path, *, wait: bool) -> Iterator[bool]:
+    """Hold the checkpoint lock: one checkpoint is written at a time. Without ``wait``, False if it is taken.
+
+    Taken by a writer after it released the commit lock, or by a compaction
+    holding the commit lock; never the other way round (no deadlock).
+    """
+    with _flock(root / CHECKPOINT_LOCK, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)) as held:
+        yield held
+
+
+def latest_checkpoint(root: Path) -> int:
+    """The seq of the newest checkpoint (0: none yet)."""
+    seqs = _seqs(root / CHECKPOINT_DIR)
+    return seqs[-1] if seqs else 0
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int) -> Iterator[bool]:
+    """``flock(path, mode)`` for the block; yields False if ``mode`` has ``LOCK_NB`` and the lock is taken."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the lock file: {exc.strerror or exc}") from None
     try:
-        fcntl.flock(fd, mode)
-        yield
+        try:
+            fcntl.flock(fd, mode)
+        except OSError as exc:
+            if not mode & fcntl.LOCK_NB or exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
