@@ -25,7 +25,8 @@ version superseded in the same group, a failure) are removed by that
 writer before it returns.
 
 Every :data:`~storemon.store._manifest.CHECKPOINT_EVERY` records the leader
-writes a checkpoint; every :data:`UPKEEP_EVERY` records the writer that
+writes a checkpoint, once it has released the commit lock
+(:func:`checkpoint_if_due`); every :data:`UPKEEP_EVERY` records the writer that
 committed it runs :func:`storemon.store._compact.upkeep` before returning.
 See :mod:`storemon.store` for the guarantees.
 """
