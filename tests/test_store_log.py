@@ -180,6 +180,38 @@ def test_waiting_writers_share_one_commit_record(tmp_path: Path) -> None:
     assert not list((root / "queue").iterdir())
 
 
+def test_a_committed_writer_returns_its_answer_while_the_lock_is_still_held(tmp_path: Path) -> None:
+    # Three writers queue while the lock is held. The holder leads for
+    # them (as a leader of another process would) and keeps the lock: every
+    # writer must return with its answer, not wait for the lock to read it.
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
+    results: dict[int, str | None] = {}
+
+    def post(n: int) -> None:
+        results[n] = append(store, n, tag="follow")
+
+    with commit_lock(root):
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(queued := [p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < 3:
+            assert time.monotonic() < deadline, "the writers did not queue"
+            time.sleep(0.01)
+        own = queued[0].name.removesuffix(".json")
+        answer, _ = ingest_module._lead(root, own)  # answers the other two; ours is written as a leader would
+        ingest_module._write_json(root / "queue" / f"{own}.result.json", answer)
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)  # all returned, the lock still held here
+    assert all(results[n] for n in range(3)) and len(set(results.values())) == 3
+    assert load_state(store).generation == 2  # one record for the three
+    assert read_polls(store).height == 4
+    assert not list((root / "queue").iterdir())
+
+
 def test_many_concurrent_writers_leave_an_empty_queue(tmp_path: Path) -> None:
     """Every intent and answer is removed by its writer (a leader removes its own under the lock)."""
     store = tmp_path / "store"

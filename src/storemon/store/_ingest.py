@@ -9,8 +9,9 @@ runs in parallel in every process. It then **queues an intent**
 **Group commit.** Whoever holds the commit lock is the leader: it commits
 *every* queued intent in one commit record (one record fsync for all of
 them), writes each waiting writer's answer to ``queue/<id>.result.json``
-and removes its intent. A writer that gets the lock and finds its answer
-there returns it without writing anything; so while one commit's fsync
+and removes its intent. A queued writer waits for whichever comes first:
+its answer (it returns it without the lock and without writing anything)
+or the lock free (it leads the next group); so while one commit's fsync
 runs, the writers arriving meanwhile queue up and share the next one.
 Duplicates are re-checked by the leader against the committed state (and
 against the earlier intents of its group), so the same body sent twice at
@@ -38,6 +39,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,11 +362,7 @@ def _commit_intent(
                 if source.frame is not None and _pre_duplicate(root, state, source, sources[:index]) is None:
                     staged[index] = _stage(root, state, source, written)
             _write_json(root / QUEUE_DIR / f"{intent_id}.json", _intent(intent_id, sources, staged))
-            due: Manifest | None = None
-            with commit_lock(root):
-                answer = _take_answer(root, intent_id)
-                if answer is None:
-                    answer, due = _lead(root, intent_id)
+            answer, due = _await_commit(root, intent_id)
             kept = set(answer["kept"])
             seq_box.append(answer["seq"])
             if due is not None:
@@ -408,6 +406,36 @@ def _upkeep_after(root: Path) -> None:
     except (StoreError, OSError, pl.exceptions.PolarsError) as exc:
         # The data is committed; the next upkeep (64 records on) tries again.
         _LOG.warning("%s: upkeep failed, next time then: %s", root, exc)
+
+
+#: Seconds a queued writer first sleeps between looking for its answer and
+#: trying the commit lock, and the most it sleeps (doubling in between).
+_POLL_FIRST, _POLL_MOST = 0.0002, 0.001
+
+
+def _await_commit(root: Path, intent_id: str) -> tuple[dict[str, Any], Manifest | None]:
+    """Our answer: by leading the next commit, or as a leader left it. ``_lead``'s pair (None: nothing due).
+
+    A writer whose intent a leader has just committed must not wait for the
+    commit lock only to read its answer: behind the next leader's whole
+    commit it would hold its client back (and with it the work that client
+    sends next) for no reason. So it waits for whichever comes first — the
+    lock free (it leads, or reads an answer left meanwhile) or its answer
+    written (it returns without the lock; the answer is whole, written by a
+    rename) — trying the lock without blocking and sleeping briefly between
+    tries. A free lock is taken at once: one writer alone never sleeps.
+    """
+    delay = _POLL_FIRST
+    while True:
+        with commit_lock(root, wait=False) as held:
+            if held:
+                answer = _take_answer(root, intent_id)
+                return (answer, None) if answer is not None else _lead(root, intent_id)
+        answer = _take_answer(root, intent_id)
+        if answer is not None:
+            return answer, None
+        time.sleep(delay)
+        delay = min(2 * delay, _POLL_MOST)
 
 
 def _lead(root: Path, own: str) -> tuple[dict[str, Any], Manifest | None]:

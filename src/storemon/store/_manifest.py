@@ -533,10 +533,10 @@ def write_checkpoint(
 
 
 @contextlib.contextmanager
-def commit_lock(root: Path) -> Iterator[None]:
-    """Hold the store's commit lock (exclusive) for the ``with`` block."""
-    with _flock(root / COMMIT_LOCK, fcntl.LOCK_EX):
-        yield
+def commit_lock(root: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the store's commit lock (exclusive) for the ``with`` block. Without ``wait``, False if it is taken."""
+    with _flock(root / COMMIT_LOCK, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)) as held:
+        yield held
 
 
 @contextlib.contextmanager
