@@ -155,26 +155,36 @@ def test_a_body_stays_a_noop_after_its_record_was_folded_until_its_key_expires(t
     assert read_polls(store).height == CHECKPOINT_EVERY + 3
 
 
-def test_waiting_writers_share_one_commit_record(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    append(store, 0)
+def queue_writers(store: Path, count: int, tag: str) -> tuple[list[threading.Thread], list[str], dict[int, str | None]]:
+    """Start ``count`` writers appending polls 1 … count and wait until all have queued (call holding the lock).
+
+    Returns the threads, the queued intent ids and the dict their ingest ids land in.
+    """
     root = open_store(store).root
     results: dict[int, str | None] = {}
 
     def post(n: int) -> None:
-        results[n] = append(store, n, tag="group")
+        results[n] = append(store, n, tag=tag)
 
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(1, count + 1)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(queued := [p.stem for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < count:
+        assert time.monotonic() < deadline, "the writers did not queue"
+        time.sleep(0.01)
+    return threads, queued, results
+
+
+def test_waiting_writers_share_one_commit_record(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    append(store, 0)
+    root = open_store(store).root
     with commit_lock(root):  # the writers stage and queue, then wait for the lock
-        threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len([p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < 4:
-            assert time.monotonic() < deadline, "the writers did not queue"
-            time.sleep(0.01)
+        threads, _, results = queue_writers(store, 4, "group")
     for thread in threads:
         thread.join(30)
-    assert all(results[n] for n in range(4)) and len(set(results.values())) == 4
+    assert all(results.values()) and len(set(results.values())) == 4
     assert load_state(store).generation == 2  # one record for the four
     assert read_polls(store).height == 5
     assert not list((root / "queue").iterdir())
@@ -187,26 +197,15 @@ def test_a_committed_writer_returns_its_answer_while_the_lock_is_still_held(tmp_
     store = tmp_path / "store"
     append(store, 0)
     root = open_store(store).root
-    results: dict[int, str | None] = {}
-
-    def post(n: int) -> None:
-        results[n] = append(store, n, tag="follow")
-
     with commit_lock(root):
-        threads = [threading.Thread(target=post, args=(n,)) for n in range(3)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(queued := [p for p in (root / "queue").glob("*.json") if ".result" not in p.name]) < 3:
-            assert time.monotonic() < deadline, "the writers did not queue"
-            time.sleep(0.01)
-        own = queued[0].name.removesuffix(".json")
+        threads, queued, results = queue_writers(store, 3, "follow")
+        own = queued[0]
         answer, _ = ingest_module._lead(root, own)  # answers the other two; ours is written as a leader would
         ingest_module._write_json(root / "queue" / f"{own}.result.json", answer)
         for thread in threads:
             thread.join(30)
         assert not any(thread.is_alive() for thread in threads)  # all returned, the lock still held here
-    assert all(results[n] for n in range(3)) and len(set(results.values())) == 3
+    assert all(results.values()) and len(set(results.values())) == 3
     assert load_state(store).generation == 2  # one record for the three
     assert read_polls(store).height == 4
     assert not list((root / "queue").iterdir())
