@@ -66,6 +66,7 @@ PUBLIC = {
 # see docs/architecture.md), computation-only stdlib modules and its own kind.
 CORE_MAY_IMPORT = {
     "__future__", "dataclasses", "datetime", "enum", "functools", "collections", "typing", "math", "zoneinfo",
+    "concurrent.futures",  # threads for a Polars call that runs on one (store_codes.distinct_ids), no I/O
     "polars", "numpy", "storemon._core", "storemon._instants", "storemon.schema", "storemon.defaults",
     "storemon.exceptions",
 }  # fmt: skip

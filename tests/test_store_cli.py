@@ -117,6 +117,16 @@ def test_ingest_refuses_to_make_a_store_inside_a_data_directory(dataset: Path, c
     assert sorted(p.name for p in dataset.iterdir()) == before
 
 
+def test_a_creation_killed_before_its_descriptor_is_created_again(dataset: Path, tmp_path: Path) -> None:
+    # What a kill between taking the commit lock and writing the descriptor
+    # leaves: the lock file alone. The next ingest makes the store there.
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ".commit.lock").touch()
+    assert main(["ingest", str(dataset), "--store", str(store)]) == 0
+    assert read_manifest(store).parts
+
+
 def test_a_damaged_part_is_exit_1_with_a_message_not_a_traceback(dataset: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     assert main(["ingest", str(dataset), "--store", str(store)]) == 0

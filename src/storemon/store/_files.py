@@ -20,6 +20,7 @@ from storemon._fileio import atomic_path, fsync_dir
 from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
 from storemon.store._manifest import (
+    COMMIT_LOCK,
     MANIFEST_NAME,
     Manifest,
     PartEntry,
@@ -97,7 +98,10 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root}: not a directory")
     if create:
-        if root.is_dir() and not (root / MANIFEST_NAME).exists() and any(root.iterdir()):
+        # The commit lock file is made before the descriptor (the lock makes
+        # the creation single): alone, it is what a creation killed between
+        # the two leaves, not someone else's file.
+        if root.is_dir() and not (root / MANIFEST_NAME).exists() and any(p.name != COMMIT_LOCK for p in root.iterdir()):
             raise StoreError(
                 f"{root}: a directory with other files and no data store in it; "
                 "give an empty or new directory, or an existing store"
@@ -108,9 +112,11 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
 
 
 def _create(root: Path) -> None:
-    # The descriptor comes first: a crash right after it leaves an empty store
-    # (every directory is made on demand), never a directory that a second
-    # ``create`` would refuse as "other files and no store".
+    # The descriptor comes first, after only the lock file: a crash right
+    # after it leaves an empty store (every directory is made on demand), and
+    # a crash before it leaves the lock file alone, which a second ``create``
+    # accepts (open_store); never a directory it would refuse as "other files
+    # and no store".
     if (root / MANIFEST_NAME).exists():
         return  # an existing store: no lock taken (every append opens with create=True)
     try:

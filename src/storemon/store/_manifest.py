@@ -85,6 +85,7 @@ __all__ = [
     "write_record",
     "write_checkpoint",
     "commit_lock",
+    "COMMIT_LOCK",
     "writers_lock",
     "now_iso",
     "INGEST_HISTORY_SCHEMA",
