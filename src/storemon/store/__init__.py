@@ -16,7 +16,7 @@ Layout under the store root (a local directory)::
     rejects/date=<day>/rejects-<id>.parquet    rejected rows (REJECTS_SCHEMA + ingest id), merged per day
     history/date=<day>/ingests-<seq>.parquet   ingest entries folded out of the log by checkpoints
     pins/<token>.json                          snapshot pins (storemon.store._pins)
-    .commit.lock, .writers.lock, .compact.lock flock(2) lock files
+    .commit.lock, .writers.lock, .compact.lock, .checkpoint.lock   flock(2) lock files
 
 What it guarantees:
 
