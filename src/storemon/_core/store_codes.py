@@ -132,7 +132,7 @@ def distinct_ids(ids: pl.Series) -> pl.Series:
     distinct in the result iff it occurs in some slice.
     """
     workers = pl.thread_pool_size()
-    if ids.len() < max(_PARALLEL_DISTINCT_ROWS, 1) or workers < 2:
+    if ids.len() < _PARALLEL_DISTINCT_ROWS or ids.is_empty() or workers < 2:
         return ids.unique()
     step = max(1, -(-ids.len() // workers))
     with ThreadPoolExecutor(workers) as pool:

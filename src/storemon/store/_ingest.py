@@ -482,7 +482,7 @@ def checkpoint_if_due(root: Path, state: Manifest, *, wait: bool) -> Manifest | 
 
     Checkpoints are written under their own lock, not the commit lock: a
     checkpoint (its key markers, history file, inline parts: tens of fsyncs)
-    held the commit lock for about half of all the time it was held, so
+    was about a third of the time the commit lock was held, so
     commits queued behind it. Commits go on meanwhile; ``state`` is the state
     as of a record whose leader has answered every intent it names (ours:
     our lead answered every queued intent the state holds), so folding its
