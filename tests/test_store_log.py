@@ -6,7 +6,10 @@ are in ``test_store_concurrency.py``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +45,7 @@ from storemon.store import (
     timeline_from_store,
 )
 from storemon.store._compact import GROWING_PARTS, SMALL_ROWS, growing_merge, upkeep
-from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DIR, expire_keys
+from storemon.store._keys import KEY_RETENTION_DAYS, KEYS_DB, KEYS_DIR, expire_keys
 from storemon.store._manifest import (
     CHECKPOINT_DIR,
     CHECKPOINT_EVERY,
@@ -144,15 +147,64 @@ def test_a_body_stays_a_noop_after_its_record_was_folded_until_its_key_expires(t
     for n in range(1, CHECKPOINT_EVERY + 2):
         append(store, n)
     assert not any(e.sha256 == "once-0" for e in load_state(store).ingests)  # folded into a checkpoint
-    markers = list((store / KEYS_DIR).glob("*/once-0"))
-    assert len(markers) == 1
+    assert stored_keys(store).get("once-0") == date.today().isoformat()
     again = append_polls(store, poll(0), source="once-0", sha256="once-0")
-    assert again.skipped and again.duplicate_of == first  # found by its key marker
+    assert again.skipped and again.duplicate_of == first  # found by its key
     assert read_polls(store).height == CHECKPOINT_EVERY + 2
     # After the retention the key is forgotten: the same body is ingested again (its polls count once anyway).
     assert expire_keys(store, date.today() + timedelta(days=KEY_RETENTION_DAYS + 1)) >= 1
     assert not append_polls(store, poll(0), source="once-0", sha256="once-0").skipped
     assert read_polls(store).height == CHECKPOINT_EVERY + 3
+
+
+def stored_keys(store: Path) -> dict[str, str]:
+    """The keys' table, read apart from the store's code: sha256 → commit day."""
+    with contextlib.closing(sqlite3.connect(store / KEYS_DIR / KEYS_DB)) as connection:
+        return dict(connection.execute("SELECT sha256, day FROM keys").fetchall())
+
+
+def test_keys_take_three_files_however_many_ingests_were_folded(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for n in range(3 * CHECKPOINT_EVERY + 1):  # three checkpoints' worth of keys
+        append(store, n)
+    folded = 3 * CHECKPOINT_EVERY + 1 - len(load_state(store).ingests)
+    assert folded >= 2 * CHECKPOINT_EVERY
+    assert len(stored_keys(store)) == folded
+    files = sorted(path.name for path in (store / KEYS_DIR).rglob("*") if path.is_file())
+    assert set(files) <= {KEYS_DB, f"{KEYS_DB}-wal", f"{KEYS_DB}-shm"}, files
+
+
+def test_the_key_markers_of_an_earlier_store_are_still_found_and_expired(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = append(store, 0, tag="old")
+    for n in range(1, CHECKPOINT_EVERY + 2):
+        append(store, n)
+    # Make it look like a store written before the keys' table: its key as a marker file, not a row.
+    assert "old-0" in stored_keys(store)  # folded: its key is a row
+    with contextlib.closing(sqlite3.connect(store / KEYS_DIR / KEYS_DB)) as connection, connection:
+        (text,) = connection.execute("SELECT entry FROM keys WHERE sha256 = 'old-0'").fetchone()
+        connection.execute("DELETE FROM keys WHERE sha256 = 'old-0'")
+    day = store / KEYS_DIR / date.today().isoformat()
+    day.mkdir()
+    (day / "old-0").write_text(text, encoding="utf-8")
+    again = append_polls(store, poll(0), source="old-0", sha256="old-0")
+    assert again.skipped and again.duplicate_of == first  # found by its marker
+    assert (
+        expire_keys(store, date.today() + timedelta(days=KEY_RETENTION_DAYS + 1)) == 2
+    )  # the table's day and the marker's
+    assert not day.exists() and stored_keys(store) == {}
+    assert not append_polls(store, poll(0), source="old-0", sha256="old-0").skipped
+
+
+def test_a_store_made_again_at_the_same_path_does_not_find_the_old_ones_keys(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for n in range(CHECKPOINT_EVERY + 2):
+        append(store, n, tag="gone")
+    assert "gone-0" in stored_keys(store)
+    assert append_polls(store, poll(0), source="gone-0", sha256="gone-0").skipped  # a connection is kept open
+    shutil.rmtree(store)
+    assert not append_polls(store, poll(0), source="gone-0", sha256="gone-0").skipped
+    check_store(store)
 
 
 def queue_writers(store: Path, count: int, tag: str) -> tuple[list[threading.Thread], list[str], dict[int, str | None]]:

@@ -5,7 +5,7 @@ Layout under the store root (a local directory)::
     manifest.json                              the descriptor, {"format": 2}, written once
     log/<seq>.json                             commit records: the commit point (storemon.store._manifest)
     checkpoints/<seq>.json                     the state after record <seq>, every CHECKPOINT_EVERY records
-    keys/<commit date>/<sha256>                idempotency markers (storemon.store._keys), kept 30 days
+    keys/keys.sqlite                           idempotency keys (storemon.store._keys), kept 30 days
     queue/                                     group commit: intents and answers of waiting writers
     polls/date=YYYY-MM-DD/part-<id>.parquet    immutable poll parts: one UTC date each, with a
                                                ``bucket`` column (storemon._core.shards), sorted by
@@ -29,7 +29,7 @@ What it guarantees:
   of an uncommitted ingest are invisible and removed by garbage collection.
 * **Commit cost independent of history.** A commit reads the latest
   checkpoint and fewer than ``CHECKPOINT_EVERY`` records, looks its sha256
-  up in one marker file, and writes one record of the size of its batch.
+  up in one table of keys, and writes one record of the size of its batch.
   Concurrent writers share commits (group commit, :mod:`~storemon.store._ingest`).
 * **Snapshot reads.** :func:`report_from_store` reads one state (checkpoint
   + records) and then only the files it names, so a concurrent ingest is

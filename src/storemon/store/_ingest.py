@@ -481,7 +481,7 @@ def checkpoint_if_due(root: Path, state: Manifest, *, wait: bool) -> Manifest | 
     """Checkpoint ``state`` if it is due and no other checkpoint was written since its own; the checkpointed state.
 
     Checkpoints are written under their own lock, not the commit lock: a
-    checkpoint (its key markers, history file, inline parts: tens of fsyncs)
+    checkpoint (its keys, history file, inline parts: then tens of fsyncs)
     was about a third of the time the commit lock was held, so
     commits queued behind it. Commits go on meanwhile; ``state`` is the state
     as of a record whose leader has answered every intent it names (ours:
@@ -500,10 +500,10 @@ def checkpoint_if_due(root: Path, state: Manifest, *, wait: bool) -> Manifest | 
 
 
 def checkpoint(root: Path, state: Manifest) -> Manifest:
-    """Fold ``state``'s recent ingests into a history file and key markers, then write its checkpoint.
+    """Fold ``state``'s recent ingests into a history file and idempotency keys, then write its checkpoint.
 
     Call through :func:`checkpoint_if_due` (the checkpoint lock held). The
-    markers and the history file are durable before the checkpoint that drops
+    keys and the history file are durable before the checkpoint that drops
     the recent entries is written.
     """
     history = None
