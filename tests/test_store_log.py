@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import storemon.store._ingest as ingest_module
+import storemon.store._keys as keys_module
 from store_helpers import data_files
 from storemon import StaleVersionError, compute_report, daily, incidents, timeline
 from storemon._generate import generate_dataset
@@ -50,6 +52,7 @@ from storemon.store._manifest import (
     CHECKPOINT_DIR,
     CHECKPOINT_EVERY,
     LOG_DIR,
+    IngestEntry,
     PartEntry,
     _read_record,
     checkpoint_lock,
@@ -163,6 +166,11 @@ def stored_keys(store: Path) -> dict[str, str]:
         return dict(connection.execute("SELECT sha256, day FROM keys").fetchall())
 
 
+def test_a_key_keeps_every_field_of_its_ingest_in_order() -> None:
+    # A key is read back as IngestEntry(*row): a field added to the entry needs its column.
+    assert keys_module._FIELDS == tuple(field.name for field in dataclasses.fields(IngestEntry))
+
+
 def test_keys_take_three_files_however_many_ingests_were_folded(tmp_path: Path) -> None:
     store = tmp_path / "store"
     for n in range(3 * CHECKPOINT_EVERY + 1):  # three checkpoints' worth of keys
@@ -182,11 +190,13 @@ def test_the_key_markers_of_an_earlier_store_are_still_found_and_expired(tmp_pat
     # Make it look like a store written before the keys' table: its key as a marker file, not a row.
     assert "old-0" in stored_keys(store)  # folded: its key is a row
     with contextlib.closing(sqlite3.connect(store / KEYS_DIR / KEYS_DB)) as connection, connection:
-        (text,) = connection.execute("SELECT entry FROM keys WHERE sha256 = 'old-0'").fetchone()
+        connection.row_factory = sqlite3.Row
+        row = connection.execute("SELECT * FROM keys WHERE sha256 = 'old-0'").fetchone()
         connection.execute("DELETE FROM keys WHERE sha256 = 'old-0'")
+    marker = {name: row[name] for name in row.keys() if name != "day"}  # a marker held the ingest's entry as JSON
     day = store / KEYS_DIR / date.today().isoformat()
     day.mkdir()
-    (day / "old-0").write_text(text, encoding="utf-8")
+    (day / "old-0").write_text(json.dumps(marker), encoding="utf-8")
     again = append_polls(store, poll(0), source="old-0", sha256="old-0")
     assert again.skipped and again.duplicate_of == first  # found by its marker
     assert (

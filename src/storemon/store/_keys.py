@@ -42,7 +42,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from storemon.exceptions import StoreError
-from storemon.store._manifest import IngestEntry, Manifest, plain
+from storemon.store._manifest import IngestEntry, Manifest
 
 __all__ = ["KEYS_DIR", "KEYS_DB", "KEY_RETENTION_DAYS", "find_polls_ingest", "write_keys", "expire_keys"]
 
@@ -52,10 +52,34 @@ KEYS_DB = "keys.sqlite"
 #: How long a polls source is remembered for idempotency (days, by commit date).
 KEY_RETENTION_DAYS = 30
 
+#: A key's columns: the ingest's entry, field by field (:class:`IngestEntry`, in its order),
+#: after the sha256 and the commit day. Columns of their own, not one JSON text: SQLite then
+#: keeps the counts as small integers and repeats no field name — about 300 bytes a key, its
+#: index included, against 590 as JSON (3,025 keys of single-poll POSTs, measured).
+_COLUMNS = {
+    "id": "TEXT NOT NULL",
+    "kind": "TEXT NOT NULL",
+    "source": "TEXT NOT NULL",
+    "sha256": "TEXT PRIMARY KEY",
+    "rows_read": "INTEGER NOT NULL",
+    "rows_accepted": "INTEGER NOT NULL",
+    "rows_rejected": "INTEGER NOT NULL",
+    "committed_at": "TEXT NOT NULL",
+    "rejects": "TEXT",
+    "intent": "TEXT",
+}
+_FIELDS = tuple(_COLUMNS)
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS keys (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS keys (day TEXT NOT NULL, "
+    + ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
+    + ") WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS keys_by_day ON keys (day)",
 )
+_SELECT = f"SELECT {', '.join(_FIELDS)} FROM keys WHERE sha256 = ?"
+_INSERT = f"INSERT OR REPLACE INTO keys (day, {', '.join(_FIELDS)}) VALUES (?{', ?' * len(_FIELDS)})"
+#: The write-ahead log is checkpointed into the database at 1,000 pages (SQLite's default)
+#: and cut back to this size after: it stays small however large one transaction was.
+_WAL_BYTES = 4 << 20
 #: A day directory of the markers of earlier stores.
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -68,18 +92,20 @@ def find_polls_ingest(root: Path, state: Manifest, sha256: str) -> IngestEntry |
     connection = _connection(root, create=False)
     if connection is not None:
         try:
-            row = connection.execute("SELECT entry FROM keys WHERE sha256 = ?", (sha256,)).fetchone()
+            row = connection.execute(_SELECT, (sha256,)).fetchone()
         except sqlite3.Error as exc:
             raise _failed(root, "read", exc) from None
         if row is not None:
-            return IngestEntry(**json.loads(row[0]))
+            return IngestEntry(*row)
     return _find_marker(root, sha256)
 
 
 def write_keys(root: Path, entries: Iterable[IngestEntry]) -> None:
     """Commit (durably) the key of every polls ingest in ``entries``. Call under the checkpoint lock."""
     rows = [
-        (entry.sha256, entry.committed_at[:10], json.dumps(plain(entry))) for entry in entries if entry.kind == "polls"
+        (entry.committed_at[:10], *(getattr(entry, name) for name in _FIELDS))
+        for entry in entries
+        if entry.kind == "polls"
     ]
     if not rows:
         return
@@ -88,7 +114,7 @@ def write_keys(root: Path, entries: Iterable[IngestEntry]) -> None:
     try:
         with _transaction(connection):
             # A key ingested again after its retention: the newer ingest is the one remembered.
-            connection.executemany("INSERT OR REPLACE INTO keys (sha256, day, entry) VALUES (?, ?, ?)", rows)
+            connection.executemany(_INSERT, rows)
     except sqlite3.Error as exc:
         raise _failed(root, "write", exc) from None
 
@@ -151,6 +177,7 @@ def _connection(root: Path, *, create: bool) -> sqlite3.Connection | None:
         connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA journal_size_limit={_WAL_BYTES}")
         for statement in _SCHEMA:
             connection.execute(statement)
     except sqlite3.Error as exc:
