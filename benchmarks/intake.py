@@ -180,7 +180,8 @@ def _measure(base: str, store: Path, options: argparse.Namespace, group: int) ->
         thread.join()
     parallel_rps = total / (time.perf_counter() - started)
     if errors:
-        print(f"  a client failed: {errors[0]!r}")
+        print(f"  a client failed: {_describe(errors[0])}")
+        _print_server_errors(store.parent / "web.log")
         return 1
     usage = _cpu_use(cpu, processes, group)
     print(f"  parallel: {parallel_rps:.1f} requests/s, {_percentiles(parallel)} over all {total}; {usage}")
@@ -195,6 +196,24 @@ def _measure(base: str, store: Path, options: argparse.Namespace, group: int) ->
     if options.stream_batches:
         _stream(base, bodies, [int(n) for n in options.stream_batches.split(",")], options.stream_polls)
     return 0
+
+
+def _describe(exc: BaseException) -> str:
+    """The failure, with the body of an HTTP error (the service's message)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"{exc.code} {exc.read().decode(errors='replace').strip()}"
+    return repr(exc)
+
+
+def _print_server_errors(log: Path, lines: int = 40) -> None:
+    """The end of the server's log: what made it answer an error (the work directory goes after the run)."""
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return
+    print(f"  the end of {log.name}:")
+    for line in tail:
+        print(f"    {line}")
 
 
 def _stream(base: str, bodies: Bodies, batches: list[int], polls: int) -> None:
