@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 
 import storemon.store._ingest as ingest_module
 import storemon.store._keys as keys_module
+import storemon.store._manifest as manifest_module
 from store_helpers import data_files
 from storemon import StaleVersionError, compute_report, daily, incidents, timeline
 from storemon._generate import generate_dataset
 from storemon._load import load_dir
+from storemon.exceptions import StoreError
 from storemon.schema import HOURS_SCHEMA, POLLS_SCHEMA, SPECIAL_HOURS_SCHEMA, TIMEZONES_SCHEMA
 from storemon.store import (
     IngestResult,
@@ -54,6 +56,7 @@ from storemon.store._manifest import (
     LOG_DIR,
     IngestEntry,
     PartEntry,
+    Record,
     _read_record,
     checkpoint_lock,
     commit_lock,
@@ -120,6 +123,41 @@ def test_commits_go_on_while_a_checkpoint_is_being_written(tmp_path: Path) -> No
     polls = pl.concat([poll(n) for n in range(CHECKPOINT_EVERY + 10)])
     assert read_polls(store).equals(polls.sort("store_id", "timestamp_utc", "status"))
     check_store(store)
+
+
+def test_a_record_read_while_it_was_being_written_is_read_again_once_a_later_one_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Records are written in place, so a reader without the commit lock can find one empty or
+    # half-written; if its writer and the next leader commit before the reader lists the log,
+    # the record is no longer the last one, yet whole: it is read again, not called damaged.
+    store = tmp_path / "store"
+    for n in range(3):
+        append(store, n)
+    root = open_store(store).root
+    real = manifest_module._read_record
+    torn: list[int] = []
+
+    def read_mid_write(at: Path, seq: int) -> Record:
+        if seq == 2 and not torn:
+            torn.append(seq)
+            raise ValueError("Expecting value: line 1 column 1 (char 0)")  # what an empty file gives
+        return real(at, seq)
+
+    monkeypatch.setattr(manifest_module, "_read_record", read_mid_write)
+    manifest_module._STATES.clear()  # fold every record again
+    assert load_state(root).generation == 3 and torn == [2]
+
+
+def test_a_torn_record_followed_by_a_later_one_is_damage(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for n in range(3):
+        append(store, n)
+    root = open_store(store).root
+    (root / LOG_DIR / f"{2:020d}.json").write_text('{"format": 2, "seq": 2, "ingests": [{"id"')
+    manifest_module._STATES.clear()
+    with pytest.raises(StoreError, match="damaged commit record"):
+        load_state(root)
 
 
 def test_a_checkpoint_of_a_state_older_than_the_latest_checkpoint_is_not_written(tmp_path: Path) -> None:

@@ -14,7 +14,10 @@ What a store holds is the fold of its **commit log**::
   committed one: writers hold ``.commit.lock`` and a record that does not
   parse is only possible for the last seq of a crashed writer, which the
   next writer removes under the lock before it commits (:func:`load_state`
-  with ``repair``) — readers treat it as not there.
+  with ``repair``) — readers treat it as not there. The record is written
+  in place, so a reader without the lock may also find the last record
+  still being written: not there yet, for it. Should a later record exist
+  by the time it looks, the first one is whole by then, and it reads it again.
 * **Cost independent of history.** A record holds only what its commit
   adds or removes (the batch's part files, its ingest entries), so a commit
   writes O(batch). A small polls batch (at most :data:`INLINE_ROWS` rows) is
@@ -337,12 +340,15 @@ def load_state(root: Path, *, repair: bool = False) -> Manifest:
                 record = _read_record(root, seq)
             except FileNotFoundError:
                 break
-            except ValueError as exc:
-                if _seqs(root / LOG_DIR)[-1:] != [seq]:
-                    raise StoreError(f"{root / LOG_DIR / _seq_name(seq)}: damaged commit record: {exc}") from None
-                if repair:
-                    (root / LOG_DIR / _seq_name(seq)).unlink()
-                break  # the uncommitted leftover of a killed writer (see the module docstring)
+            except ValueError:
+                if _seqs(root / LOG_DIR)[-1:] == [seq]:
+                    if repair:
+                        (root / LOG_DIR / _seq_name(seq)).unlink()
+                    break  # the uncommitted leftover of a killed writer, or a record being written
+                try:
+                    record = _reread_record(root, seq)
+                except FileNotFoundError:
+                    break  # pruned meanwhile: the newer checkpoint below
             state = fold(state, record)
             seq += 1
         newer = _seqs(root / CHECKPOINT_DIR)
@@ -442,6 +448,21 @@ def _read_checkpoint(root: Path, seq: int) -> Manifest:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreError(f"{path}: damaged checkpoint: {exc}") from None
+
+
+def _reread_record(root: Path, seq: int) -> Record:
+    """Record ``seq`` again, found torn but no longer the last one: whole now, or damaged.
+
+    Records are written in place (:func:`write_record`), so a reader without
+    the commit lock can find one empty or half-written. A later record
+    exists only once that one was written whole, or once a leader removed
+    it as a killed writer's leftover and wrote its seq again: so read it
+    again, and only a record torn still is damage.
+    """
+    try:
+        return _read_record(root, seq)
+    except ValueError as exc:
+        raise StoreError(f"{root / LOG_DIR / _seq_name(seq)}: damaged commit record: {exc}") from None
 
 
 def _read_record(root: Path, seq: int) -> Record:
