@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -424,6 +427,35 @@ def test_report_restarts_when_a_compaction_removed_its_files(
     monkeypatch.setattr(Store, "manifest", first_stale)
     assert report_from_store(store).equals(expected(dataset))
     assert len(reads) == 2
+
+
+def test_a_creation_writing_its_descriptor_leaves_no_other_files(tmp_path: Path) -> None:
+    # What a creation under way (or killed while writing the descriptor) shows another
+    # process: the lock file and the descriptor's temp file. Neither is someone else's file.
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ".commit.lock").touch()
+    (store / ".manifest.json.k2x9_q.tmp").write_text('{"format"')
+    assert open_store(store, create=True).manifest().generation == 0
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".manifest.json.notes.txt").touch()  # not the descriptor's temp file
+    with pytest.raises(StoreError, match="other files and no data store"):
+        open_store(tmp_path / "data", create=True)
+
+
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    # Each gunicorn worker opens (creates) the configured store as it starts.
+    store = tmp_path / "store"
+    code = "import sys; from storemon.store import open_store; open_store(sys.argv[1], create=True)"
+    for _ in range(5):  # bounded: 5 rounds of 4 processes
+        shutil.rmtree(store, ignore_errors=True)
+        started = [
+            subprocess.Popen([sys.executable, "-c", code, str(store)], stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        failures = [err for process in started if (err := process.communicate(timeout=60)[1]) or process.returncode]
+        assert not failures, failures
+        assert open_store(store).manifest().generation == 0
 
 
 def test_missing_or_damaged_store_is_a_store_error(dataset: Path, tmp_path: Path) -> None:

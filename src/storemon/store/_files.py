@@ -98,10 +98,7 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root}: not a directory")
     if create:
-        # The commit lock file is made before the descriptor (the lock makes
-        # the creation single): alone, it is what a creation killed between
-        # the two leaves, not someone else's file.
-        if root.is_dir() and not (root / MANIFEST_NAME).exists() and any(p.name != COMMIT_LOCK for p in root.iterdir()):
+        if root.is_dir() and not (root / MANIFEST_NAME).exists() and not all(map(_creating, root.iterdir())):
             raise StoreError(
                 f"{root}: a directory with other files and no data store in it; "
                 "give an empty or new directory, or an existing store"
@@ -109,6 +106,19 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
         _create(root)
     read_descriptor(root)  # refuses a directory without a (readable, current) descriptor
     return Store(root)
+
+
+def _creating(path: Path) -> bool:
+    """Whether ``path`` is what a store's creation makes before its descriptor is in place.
+
+    That is the commit lock file (taken first: the lock makes the creation
+    single) and the descriptor's temp file (written, then renamed). Another
+    process creating the same store sees them while that creation is under
+    way, and a creation killed in between leaves them; they are not someone
+    else's files. Garbage collection removes a leftover temp file.
+    """
+    name = path.name
+    return name == COMMIT_LOCK or (name.startswith(f".{MANIFEST_NAME}.") and name.endswith(".tmp"))
 
 
 def _create(root: Path) -> None:
