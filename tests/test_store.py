@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 import storemon
+import storemon.store._files as files_module
 from store_helpers import data_files
 from storemon import compute_report
 from storemon._core.shards import BUCKETS, bucket_of
@@ -441,6 +442,24 @@ def test_a_creation_writing_its_descriptor_leaves_no_other_files(tmp_path: Path)
     (tmp_path / "data" / ".manifest.json.notes.txt").touch()  # not the descriptor's temp file
     with pytest.raises(StoreError, match="other files and no data store"):
         open_store(tmp_path / "data", create=True)
+
+
+def test_a_creation_that_finished_and_ingested_during_the_listing_is_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's creation completes (and its first ingest makes log/) while this one
+    # lists the directory: what it saw is that store's files, not someone else's.
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "log").mkdir()
+    real = files_module._creating
+
+    def finished_meanwhile(path: Path) -> bool:
+        files_module.write_descriptor(store)
+        return real(path)
+
+    monkeypatch.setattr(files_module, "_creating", finished_meanwhile)
+    assert open_store(store, create=True).root == store
 
 
 def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:

@@ -98,7 +98,15 @@ def open_store(location: StoreLike, *, create: bool = False) -> Store:
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root}: not a directory")
     if create:
-        if root.is_dir() and not (root / MANIFEST_NAME).exists() and not all(map(_creating, root.iterdir())):
+        descriptor = root / MANIFEST_NAME
+        # The descriptor is looked for again after the listing: a creation that
+        # finished meanwhile may have ingested already (log/, queue/ …).
+        if (
+            root.is_dir()
+            and not descriptor.exists()
+            and not all(map(_creating, root.iterdir()))
+            and not descriptor.exists()
+        ):
             raise StoreError(
                 f"{root}: a directory with other files and no data store in it; "
                 "give an empty or new directory, or an existing store"
@@ -124,9 +132,9 @@ def _creating(path: Path) -> bool:
 def _create(root: Path) -> None:
     # The descriptor comes first, after only the lock file: a crash right
     # after it leaves an empty store (every directory is made on demand), and
-    # a crash before it leaves the lock file alone, which a second ``create``
-    # accepts (open_store); never a directory it would refuse as "other files
-    # and no store".
+    # a crash before it leaves the lock file (and perhaps the descriptor's
+    # temp file), which a second ``create`` accepts (``_creating``); never a
+    # directory it would refuse as "other files and no store".
     if (root / MANIFEST_NAME).exists():
         return  # an existing store: no lock taken (every append opens with create=True)
     try:
