@@ -23,10 +23,15 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["atomic_path", "fsync_dir", "fsync_path", "FILE_MODE"]
+__all__ = ["atomic_path", "temp_pattern", "fsync_dir", "fsync_path", "FILE_MODE"]
 
 #: mkstemp creates 0600 files; finished outputs are ordinary readable files.
 FILE_MODE = 0o644
+
+
+def temp_pattern(name: str) -> str:
+    """The glob pattern of :class:`atomic_path`'s temporary files for a target called ``name``."""
+    return f".{name}.*.tmp"
 
 
 class atomic_path:

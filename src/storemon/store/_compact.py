@@ -54,6 +54,7 @@ from pathlib import Path
 import polars as pl
 
 from storemon._core.shards import BUCKETS
+from storemon._fileio import temp_pattern
 from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
 from storemon.store._files import (
@@ -337,7 +338,7 @@ def _collect(root: Path) -> int:
     # No writer is staging (we hold the writers' lock exclusively): every queue
     # file is an intent or answer of a writer that died.
     leftovers = list((root / "queue").glob("*")) if (root / "queue").is_dir() else []
-    leftovers += list(root.glob(f".{MANIFEST_NAME}.*.tmp"))
+    leftovers += list(root.glob(temp_pattern(MANIFEST_NAME)))
     for sub in (LOG_DIR, CHECKPOINT_DIR):
         if (root / sub).is_dir():
             leftovers += list((root / sub).glob(".*.tmp"))

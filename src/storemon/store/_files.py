@@ -7,6 +7,7 @@ commit record names survives a crash. See :mod:`storemon.store` for the layout.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import secrets
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from storemon._core.shards import BUCKETS, bucket_of, shard_buckets, shard_of
-from storemon._fileio import atomic_path, fsync_dir
+from storemon._fileio import atomic_path, fsync_dir, temp_pattern
 from storemon.exceptions import StoreError
 from storemon.schema import POLLS_SCHEMA
 from storemon.store._manifest import (
@@ -125,8 +126,7 @@ def _creating(path: Path) -> bool:
     way, and a creation killed in between leaves them; they are not someone
     else's files. Garbage collection removes a leftover temp file.
     """
-    name = path.name
-    return name == COMMIT_LOCK or (name.startswith(f".{MANIFEST_NAME}.") and name.endswith(".tmp"))
+    return path.name == COMMIT_LOCK or fnmatch.fnmatchcase(path.name, temp_pattern(MANIFEST_NAME))
 
 
 def _create(root: Path) -> None:
