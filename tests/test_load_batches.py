@@ -2,7 +2,7 @@
 
 A polls file is read ``storemon._load._POLL_BATCH_ROWS`` rows at a time, each
 batch validated on its own, the store ids of each coded through a hash
-dictionary (``_IdCodes``) and turned back into strings at the end. Every
+dictionary (``_IdCodes``) and gathered back as strings from its list. Every
 rule is a rule about one row, so the frame, the rejects (line numbers
 included) and strict mode's first error must not depend on where the
 batches are cut: the properties load random files, CSV and Parquet, with

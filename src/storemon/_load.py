@@ -278,34 +278,31 @@ _POLL_BATCH_ROWS = 1 << 20
 def _polls_in_batches(batches: _Batches, file: str, strict: bool, not_after: datetime | None) -> Loaded:
     """:func:`_polls` of each batch of a file, joined: the frame and rejects of the whole file.
 
-    The valid rows of each batch keep their store id as a code of
-    :class:`_IdCodes` (4 bytes a row instead of the text); once every batch
-    is read, each row's id is gathered from the one list of distinct ids. The
-    String column that makes has all its values point into that list (16
-    bytes a row, each id's text stored once), where text read row by row
-    stores every id anew — a poll file repeats a few thousand ids over
-    millions of rows.
+    Each batch's store ids are replaced by the same ids gathered from the
+    file's one list of distinct ids (:class:`_IdCodes`), so the String column
+    has all its values point into that list (16 bytes a row, each id's text
+    stored once), where text read row by row stores every id anew — a poll
+    file repeats a few thousand ids over millions of rows. The gather is the
+    one that checks the batch's codes, so it costs nothing more (until
+    December 2026 the batches kept the codes and were gathered once more at
+    the end: 14 % of loading S10's polls from Parquet).
     """
     dictionary = _IdCodes()
     frames, rejects, rows = [], [], 0
     for raw in batches:
-        codes, distinct = dictionary.encode(raw["store_id"])
+        ids, distinct = dictionary.listed(raw["store_id"])
         parsed, batch_rejects, valid = _polls(raw, file, strict, _FILE_FIRST_LINE + rows, not_after, distinct)
         rows += raw.height
-        frames.append(_valid_rows(parsed.with_columns(codes.alias("store_id")), valid))
+        frames.append(_typed(_valid_rows(parsed.with_columns(ids), valid), POLLS_SCHEMA).rechunk())
         rejects.append(batch_rejects)
-        del raw, parsed, codes
-    # Each batch is gathered apart and the chunks stay apart, one per batch:
+        del raw, parsed, ids
+    # Each batch's ids are a chunk of their own, and the chunks stay apart:
     # a later ``unique`` over a String column runs in parallel over chunks
     # (several times faster than over one chunk). The other columns get the
     # same chunks (a batch of a Parquet file arrives in one chunk per row
     # group): a frame whose columns are chunked differently is copied whole,
     # all columns aligned, by the next select or filter on it (+374 MiB at
     # S10 when an ingest wrote its parts), where one batch's copy is ≈ 9 MiB.
-    ids = dictionary.ids()
-    for i, frame in enumerate(frames):
-        gathered = frame.with_columns(ids.gather(frame["store_id"]).alias("store_id"))
-        frames[i] = _typed(gathered, POLLS_SCHEMA).rechunk()
     frame = pl.concat(frames, how="vertical", rechunk=False)
     return Loaded(frame, pl.concat(rejects, how="vertical"), file, rows)
 
@@ -315,11 +312,13 @@ class _IdCodes:
 
     Codes are positions in the list of distinct ids seen so far. A batch is
     coded through a 64-bit hash of each id (hashing and an integer join cost
-    a fraction of a ``unique`` or a Categorical cast over the strings), and
-    the result is then checked exactly: every row's id must equal the id of
-    its code. Should two ids ever share a hash, that check fails and this
-    file's ids are coded by their strings from then on (slower, same codes
-    for the ids already listed).
+    a fraction of a ``unique`` over the strings; a Categorical cast costs as
+    much at S1 and 1.5 times as much at S10), and the result is then checked
+    exactly: every row's id must equal the id of its code. Should two ids
+    ever share a hash, that check fails and this file's ids are coded by
+    their strings from then on (slower, same codes for the ids already
+    listed). Gathering from the list shares its text: the list grows by
+    concatenation, which copies the views but not the bytes they point to.
     """
 
     _SEED = 0x1D_C0DE
@@ -329,14 +328,15 @@ class _IdCodes:
         self._table = pl.DataFrame(schema={"key": pl.UInt64, "code": pl.UInt32})
         self._by_hash = True
 
-    def encode(self, ids: pl.Series) -> tuple[pl.Series, pl.Series]:
-        """The code (UInt32) of each of ``ids`` (String, no nulls), and the distinct ids among them."""
+    def listed(self, ids: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """``ids`` (String, no nulls) gathered from the list by their codes, and the distinct ids among them."""
         if self._by_hash:
             hashes = _id_hash(ids, self._SEED)
             firsts = hashes.arg_unique()
             codes = self._codes(hashes, hashes.gather(firsts), ids.gather(firsts))
-            if (self._ids.gather(codes) == ids).all():
-                return codes, ids.gather(firsts)
+            listed = self._ids.gather(codes)
+            if (listed == ids).all():
+                return listed, ids.gather(firsts)
             # Two ids share a hash: code this batch again by the strings. The
             # ids listed so far are distinct strings (their hashes are
             # distinct), so they keep their codes.
@@ -344,7 +344,8 @@ class _IdCodes:
             everyone = pl.int_range(self._ids.len(), dtype=pl.UInt32, eager=True)
             self._table = pl.DataFrame({"key": self._ids, "code": everyone})
         distinct = ids.unique()
-        return self._codes(ids, distinct, distinct), distinct
+        codes = self._codes(ids, distinct, distinct)  # lists the new ids: gather after it
+        return self._ids.gather(codes), distinct
 
     def _codes(self, keys: pl.Series, distinct_keys: pl.Series, distinct_ids: pl.Series) -> pl.Series:
         """Codes of ``keys`` (hashes or ids), giving new codes to the distinct keys not seen before."""
