@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 COVERAGE_FLOOR ?= 93
 CHECKED := src tests benchmarks scripts
 
-.PHONY: run test check fmt bench install clean
+.PHONY: run test check fmt bench install bytecode clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Bytecode of the sources, brought up to date (only what changed is compiled).
+# Where PYTHONDONTWRITEBYTECODE is set, as on our CI machines, Python writes none
+# itself, and every process — each CLI run, gunicorn and RQ worker, benchmark
+# stage, test subprocess — compiled all of storemon again: 0.07-0.08 s of the
+# 0.45 s that importing the CLI took here (an installed wheel has its bytecode).
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 src benchmarks scripts
 
 # Lint, format and type checks; `make fmt` fixes what the tools can.
 check: $(STAMP)
@@ -31,7 +39,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix $(CHECKED)
 
 # The whole suite under coverage (subprocesses too), then the floor.
-test: check
+test: check bytecode
 	$(BIN)/python -m coverage erase
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m coverage combine --quiet
@@ -39,12 +47,12 @@ test: check
 
 # The report service on the bundled sample: private Redis + Procfile (web, worker)
 # via honcho; prints how to log in and the curl commands to try. Ctrl-C stops everything.
-run: $(STAMP)
+run: bytecode
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
 # The stage harness (storemon vs the CSV floor and the DuckDB baseline), then the
 # report's views and the report job's outputs against the report (S1 and S10).
-bench: $(STAMP)
+bench: bytecode
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/views.py --size S1
 	$(BIN)/python benchmarks/views.py --size S10

@@ -34,6 +34,7 @@ unless ``--output`` says otherwise.
 from __future__ import annotations
 
 import argparse
+import compileall
 import shlex
 import shutil
 import sys
@@ -90,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: --runs must be at least 1 and --warmup not negative", file=sys.stderr)
         return 2
 
+    # Every stage is a fresh process. An installed package has its bytecode; an
+    # editable one where PYTHONDONTWRITEBYTECODE is set (our CI machines) would
+    # compile storemon anew in each of them (the Makefile's ``bytecode`` target).
+    compileall.compile_dir(HERE.parent / "src", quiet=1, workers=0)
+    compileall.compile_dir(HERE, quiet=1, workers=0, maxlevels=0)
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     info = machine_info()
