@@ -311,7 +311,7 @@ class _IdCodes:
     """A dense code for every distinct store id of a file, built batch by batch.
 
     Codes are positions in the list of distinct ids seen so far. A batch is
-    coded through a 64-bit hash of each id (hashing and an integer join cost
+    coded through a 64-bit hash of each id (hashing and an integer lookup cost
     a fraction of a ``unique`` over the strings; a Categorical cast costs as
     much at S1 and 1.5 times as much at S10), and the result is then checked
     exactly: every row's id must equal the id of its code. Should two ids
@@ -355,8 +355,8 @@ class _IdCodes:
             codes = pl.int_range(count, count + added.len(), dtype=pl.UInt32, eager=True)
             self._table = pl.concat([self._table, pl.DataFrame({"key": added, "code": codes})])
             self._ids = pl.concat([self._ids, distinct_ids.filter(new).rename("store_id")], rechunk=True)
-        coded = keys.rename("key").to_frame().join(self._table, on="key", how="left", maintain_order="left")
-        return coded.get_column("code")
+        # Every key is in the table by now; replace_strict raises if one were not.
+        return keys.replace_strict(self._table["key"], self._table["code"], return_dtype=pl.UInt32)
 
     def ids(self) -> pl.Series:
         """Every distinct id so far, in code order."""
