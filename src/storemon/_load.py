@@ -358,10 +358,6 @@ class _IdCodes:
         # Every key is in the table by now; replace_strict raises if one were not.
         return keys.replace_strict(self._table["key"], self._table["code"], return_dtype=pl.UInt32)
 
-    def ids(self) -> pl.Series:
-        """Every distinct id so far, in code order."""
-        return self._ids
-
 
 def _id_hash(ids: pl.Series, seed: int) -> pl.Series:
     """A 64-bit hash of each id (a function of its own, so that tests can make ids collide)."""
