@@ -334,9 +334,9 @@ class _IdCodes:
             hashes = _id_hash(ids, self._SEED)
             firsts = hashes.arg_unique()
             codes = self._codes(hashes, hashes.gather(firsts), ids.gather(firsts))
-            listed = self._ids.gather(codes)
-            if (listed == ids).all():
-                return listed, ids.gather(firsts)
+            gathered = self._ids.gather(codes)
+            if (gathered == ids).all():
+                return gathered, ids.gather(firsts)
             # Two ids share a hash: code this batch again by the strings. The
             # ids listed so far are distinct strings (their hashes are
             # distinct), so they keep their codes.
