@@ -167,7 +167,9 @@ def test_console_in_a_real_browser(browser: WebDriver, console: Service, tmp_pat
     search.clear()
     search.send_keys(busiest)
     browser.find_element(By.CSS_SELECTOR, "#search-form button").click()
-    browser.find_element(By.LINK_TEXT, busiest).click()
+    # The URL already holds "q=" from the search before: wait for this search's page, not just any.
+    wait.until(ec.url_contains(f"q={busiest}"))
+    wait.until(ec.element_to_be_clickable((By.LINK_TEXT, busiest))).click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "store-id"), busiest))
     drawn(browser, "timeline-chart")
     drawn(browser, "daily-chart")
